@@ -1,0 +1,121 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Accounts;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenSaaS.Web.Tests.Infrastructure;
+
+/// <summary>
+/// The real app on Kestrel on a free loopback port, with its own temporary data folder (real SQLite files).
+/// One instance per test class (xunit class fixture) or per test when a test needs a clean slate.
+/// </summary>
+public class TestApp : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+
+    public TestApp() : this(new Dictionary<string, string?>()) { }
+
+    internal TestApp(Dictionary<string, string?> settings, string? dataDir = null)
+    {
+        DataDir = dataDir ?? Path.Combine(Path.GetTempPath(), "gensaas-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(DataDir);
+        _settings = new Dictionary<string, string?>(settings) { ["App:DataDir"] = DataDir };
+        UseKestrel(0);
+    }
+
+    public string DataDir { get; }
+
+    public Uri BaseAddress
+    {
+        get
+        {
+            StartServer();
+            return ClientOptions.BaseAddress;
+        }
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        foreach (var (key, value) in _settings)
+            builder.UseSetting(key, value);
+    }
+
+    /// <summary>A client with its own cookie jar that does not follow redirects, so tests see them.</summary>
+    public HttpClient NewClient(bool followRedirects = false)
+    {
+        StartServer();
+        var handler = new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = followRedirects, UseCookies = true };
+        return new HttpClient(handler) { BaseAddress = ClientOptions.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public async Task<IdentityUser> CreateUserAsync(string email, string password = "Correct-Horse-9", bool admin = false, bool confirmed = true)
+    {
+        StartServer();
+        await using var scope = Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+        var user = new IdentityUser { UserName = email, Email = email, EmailConfirmed = confirmed };
+        var result = await users.CreateAsync(user, password);
+        result.Succeeded.ShouldBeTrue(string.Join("; ", result.Errors.Select(e => e.Description)));
+        if (admin)
+            (await users.AddToRoleAsync(user, Roles.Admin)).Succeeded.ShouldBeTrue();
+        return user;
+    }
+
+    /// <summary>Signs in through the real login form and returns the client holding the cookie.</summary>
+    public async Task<HttpClient> SignInAsync(string email, string password = "Correct-Horse-9")
+    {
+        var client = NewClient();
+        var response = await PostFormAsync(client, "/Identity/Account/Login", new()
+        {
+            ["Input.Email"] = email,
+            ["Input.Password"] = password,
+            ["Input.RememberMe"] = "false",
+        });
+        response.StatusCode.ShouldBe(HttpStatusCode.Redirect, await response.Content.ReadAsStringAsync());
+        return client;
+    }
+
+    /// <summary>A new user, confirmed and signed in.</summary>
+    public async Task<(IdentityUser User, HttpClient Client)> SignedInUserAsync(string? email = null, bool admin = false)
+    {
+        email ??= $"user-{Guid.NewGuid():N}@example.com";
+        var user = await CreateUserAsync(email, admin: admin);
+        return (user, await SignInAsync(email));
+    }
+
+    /// <summary>GETs the page, takes its antiforgery token, and posts the form as a browser would.</summary>
+    public static async Task<HttpResponseMessage> PostFormAsync(HttpClient client, string url, Dictionary<string, string> fields, Dictionary<string, string>? headers = null)
+    {
+        var page = await client.GetStringAsync(url);
+        var token = AntiforgeryToken(page);
+        var form = new Dictionary<string, string>(fields) { ["__RequestVerificationToken"] = token };
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new FormUrlEncodedContent(form) };
+        foreach (var (name, value) in headers ?? [])
+            request.Headers.Add(name, value);
+        return await client.SendAsync(request);
+    }
+
+    public static string AntiforgeryToken(string html)
+    {
+        var match = Regex.Match(html, "name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"");
+        match.Success.ShouldBeTrue("The page has no antiforgery token");
+        return match.Groups[1].Value;
+    }
+
+    public Db Db => Services.GetRequiredService<Db>();
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

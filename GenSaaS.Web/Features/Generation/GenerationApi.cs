@@ -1,0 +1,99 @@
+using System.Security.Claims;
+using System.Text.Json;
+using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Shared;
+
+namespace GenSaaS.Web.Features.Generation;
+
+/// <summary><c>/api/v1/generations</c> and the image files, served only to their owner and admins.</summary>
+public static class GenerationApi
+{
+    public sealed record CreateRequest(string? Prompt, long? Seed);
+
+    public sealed record GenerationDto(string Id, string Prompt, long Seed, int Width, int Height, string ImageUrl, string ThumbnailUrl, DateTime CreatedAt, long DurationMs);
+
+    public static GenerationDto ToDto(GenerationRecord g) =>
+        new(g.Id, g.Prompt, g.Seed, (int)g.Width, (int)g.Height, ImageUrl(g.Id), ThumbnailUrl(g.Id), g.CreatedAt, g.DurationMs);
+
+    public static string ImageUrl(string id) => $"/images/{id}.png";
+
+    public static string ThumbnailUrl(string id) => $"/images/{id}/thumb.png";
+
+    public static void Map(WebApplication app)
+    {
+        var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
+        api.MapPost("", Create);
+        api.MapGet("", List);
+        api.MapGet("/{id}", Get);
+
+        app.MapGet("/images/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
+            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization();
+        app.MapGet("/images/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
+            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization();
+    }
+
+    private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations, CancellationToken ct)
+    {
+        CreateRequest? body;
+        try
+        {
+            body = await request.ReadFromJsonAsync<CreateRequest>(ct);
+        }
+        catch (JsonException ex)
+        {
+            return Problems.Validation("body", $"The body is not valid JSON: {ex.Message}");
+        }
+        catch (InvalidOperationException)
+        {
+            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
+        }
+
+        if (body is null)
+            return Problems.Validation("body", "Send a JSON body: { \"prompt\": \"...\" }.");
+
+        var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, ct);
+        return ToResult(outcome);
+    }
+
+    public static IResult ToResult(GenerationOutcome outcome)
+    {
+        if (outcome.Generation is { } g)
+            return outcome.Status == StatusCodes.Status201Created
+                ? Results.Created($"/api/v1/generations/{g.Id}", ToDto(g))
+                : Results.Ok(ToDto(g));
+        if (outcome.Field is { } field)
+            return Problems.Result(outcome.Status, outcome.ErrorCode!, "The request is not valid.", outcome.ErrorMessage,
+                new Dictionary<string, string[]> { [field] = [outcome.ErrorMessage!] });
+        return Problems.Result(outcome.Status, outcome.ErrorCode!, outcome.ErrorMessage!, outcome.ErrorMessage);
+    }
+
+    private static async Task<IResult> List(ClaimsPrincipal user, GenerationStore store, int? page, int? pageSize, CancellationToken ct)
+    {
+        var size = Math.Clamp(pageSize ?? 20, 1, 100);
+        var result = await store.ListAsync(UserId(user), page ?? 1, size, ct);
+        return Results.Ok(new { items = result.Items.Select(ToDto), page = result.Page, pageSize = result.PageSize, total = result.Total });
+    }
+
+    private static async Task<IResult> Get(string id, ClaimsPrincipal user, GenerationStore store, CancellationToken ct)
+    {
+        var generation = await store.GetAsync(id, ct);
+        return generation is not null && CanSee(user, generation)
+            ? Results.Ok(ToDto(generation))
+            : Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such generation.");
+    }
+
+    private static async Task<IResult> ServeImage(string id, bool thumbnail, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct)
+    {
+        var generation = await store.GetAsync(id, ct);
+        if (generation is null || !CanSee(user, generation))
+            return Results.NotFound();
+        var file = images.Find(generation.UserId, generation.Id, thumbnail);
+        return file is null ? Results.NotFound() : Results.File(file, "image/png", enableRangeProcessing: false);
+    }
+
+    private static bool CanSee(ClaimsPrincipal user, GenerationRecord generation) =>
+        generation.UserId == UserId(user) || user.IsInRole(Roles.Admin);
+
+    public static string UserId(ClaimsPrincipal user) =>
+        user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("Signed-in user without an id");
+}

@@ -1,0 +1,41 @@
+using GenSaaS.Web.Data;
+using SkiaSharp;
+
+namespace GenSaaS.Web.Features.Generation;
+
+/// <summary>Writes each image and its thumbnail under the data folder: <c>images/{user}/{generation}.png</c>.</summary>
+public sealed class ImageStore(AppPaths paths)
+{
+    public const int ThumbnailSize = 128;
+
+    public async Task SaveAsync(string userId, string generationId, GeneratedImage image, CancellationToken ct)
+    {
+        var folder = Path.Combine(paths.Images, SafeName(userId));
+        Directory.CreateDirectory(folder);
+        var thumbnail = image.Width <= ThumbnailSize && image.Height <= ThumbnailSize ? image.Png : MakeThumbnail(image.Png);
+        await File.WriteAllBytesAsync(Path.Combine(folder, $"{SafeName(generationId)}.png"), image.Png, ct);
+        await File.WriteAllBytesAsync(Path.Combine(folder, $"{SafeName(generationId)}.thumb.png"), thumbnail, ct);
+    }
+
+    /// <summary>The file of an image, or null when it is not there.</summary>
+    public string? Find(string userId, string generationId, bool thumbnail)
+    {
+        var file = Path.Combine(paths.Images, SafeName(userId), SafeName(generationId) + (thumbnail ? ".thumb.png" : ".png"));
+        return File.Exists(file) ? file : null;
+    }
+
+    private static byte[] MakeThumbnail(byte[] png)
+    {
+        using var original = SKBitmap.Decode(png) ?? throw new GenerationFailedException("The generated image could not be read.");
+        var scale = (float)ThumbnailSize / Math.Max(original.Width, original.Height);
+        var info = new SKImageInfo(Math.Max(1, (int)(original.Width * scale)), Math.Max(1, (int)(original.Height * scale)));
+        using var resized = original.Resize(info, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
+            ?? throw new GenerationFailedException("The thumbnail could not be made.");
+        using var image = SKImage.FromBitmap(resized);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 90);
+        return data.ToArray();
+    }
+
+    private static string SafeName(string id) =>
+        id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') ? id : throw new ArgumentException("Unsafe id", nameof(id));
+}

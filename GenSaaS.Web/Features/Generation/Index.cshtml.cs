@@ -1,0 +1,71 @@
+using System.ComponentModel.DataAnnotations;
+using Htmx;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace GenSaaS.Web.Features.Generation;
+
+[Authorize]
+public sealed class Index(GenerationService generations, GenerationStore store, Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
+{
+    public sealed record InputModel
+    {
+        [Display(Name = "Prompt")]
+        public string? Prompt { get; init; }
+
+        /// <summary>A fresh key per form render, so a double submit charges once.</summary>
+        public string? IdempotencyKey { get; init; }
+    }
+
+    public sealed record ErrorLink(string Label, string Url);
+
+    [BindProperty]
+    public InputModel Input { get; set; } = new();
+
+    public GenerationRecord? Result { get; private set; }
+
+    public string? ErrorMessage { get; private set; }
+
+    public ErrorLink? ErrorAction { get; private set; }
+
+    public string? Warning { get; private set; }
+
+    public GenerationPage History { get; private set; } = new([], 1, 1, 0);
+
+    public async Task OnGetAsync(int? page, string? show, CancellationToken ct)
+    {
+        Input = new InputModel { IdempotencyKey = NewKey() };
+        var userId = GenerationApi.UserId(User);
+        if (show is not null && await store.GetAsync(show, ct) is { } shown && shown.UserId == userId)
+            Result = shown;
+        History = await store.ListAsync(userId, page ?? 1, options.Value.PageSize, ct);
+    }
+
+    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    {
+        var userId = GenerationApi.UserId(User);
+        var outcome = await generations.GenerateAsync(userId, Input.Prompt, seed: null, ct);
+
+        if (outcome.Generation is { } generation && !Request.IsHtmx())
+            return RedirectToPage(new { show = generation.Id });
+
+        Result = outcome.Generation;
+        if (!outcome.Succeeded)
+        {
+            if (outcome.Field is not null)
+                ModelState.AddModelError("Input.Prompt", outcome.ErrorMessage!);
+            ErrorMessage = outcome.ErrorMessage;
+        }
+
+        Response.Headers.Vary = "HX-Request";
+        if (Request.IsHtmx())
+            return Partial("_Result", this);
+
+        Input = Input with { IdempotencyKey = NewKey() };
+        History = await store.ListAsync(userId, 1, options.Value.PageSize, ct);
+        return Page();
+    }
+
+    private static string NewKey() => Guid.NewGuid().ToString("N");
+}

@@ -1,0 +1,53 @@
+using Microsoft.AspNetCore.Mvc;
+
+namespace GenSaaS.Web.Features.Shared;
+
+/// <summary>The stable error codes of the JSON API; clients switch on <c>code</c>, never on the title.</summary>
+public static class ProblemCodes
+{
+    public const string Unauthenticated = "unauthenticated";
+    public const string Forbidden = "forbidden";
+    public const string NotFound = "not_found";
+    public const string InsufficientCredits = "insufficient_credits";
+    public const string PaymentRequired = "payment_required";
+    public const string PaymentFailed = "payment_failed";
+    public const string SubscriptionInactive = "subscription_inactive";
+    public const string FairUseLimit = "fair_use_limit";
+    public const string RateLimited = "rate_limited";
+    public const string ValidationFailed = "validation_failed";
+    public const string BillingDisabled = "billing_disabled";
+    public const string IdempotencyConflict = "idempotency_conflict";
+    public const string GenerationFailed = "generation_failed";
+}
+
+/// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
+public static class Problems
+{
+    public static ProblemDetails Create(int status, string code, string title, string? detail = null, IDictionary<string, string[]>? errors = null)
+    {
+        var problem = errors is null
+            ? new ProblemDetails()
+            : new ValidationProblemDetails(errors);
+        problem.Status = status;
+        problem.Title = title;
+        problem.Detail = detail;
+        problem.Type = $"https://gensaas.dev/problems/{code}";
+        problem.Extensions["code"] = code;
+        return problem;
+    }
+
+    public static IResult Result(int status, string code, string title, string? detail = null, IDictionary<string, string[]>? errors = null) =>
+        Microsoft.AspNetCore.Http.Results.Problem(Create(status, code, title, detail, errors));
+
+    public static IResult Validation(string field, string message) =>
+        Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The request is not valid.", message,
+            new Dictionary<string, string[]> { [field] = [message] });
+
+    public static async Task WriteAsync(HttpContext http, int status, string code, string title, string? detail = null)
+    {
+        http.Response.StatusCode = status;
+        await http.Response.WriteAsJsonAsync(Create(status, code, title, detail), (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+    }
+
+    public static bool IsApiRequest(HttpRequest request) => request.Path.StartsWithSegments("/api");
+}

@@ -1,0 +1,37 @@
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Generation;
+using GenSaaS.Web.Features.Operations;
+
+var cli = CliSetup.IsCli(args);
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddData();
+builder.AddOperations(cli);
+builder.AddAccounts();
+builder.AddGeneration();
+builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
+
+var app = builder.Build();
+app.UseData();
+
+if (cli)
+    return await app.RunCliAsync(args);
+
+if (!app.Environment.IsDevelopment())
+    app.UseExceptionHandler("/error");
+app.UseOperations();
+app.UseStaticFiles();
+app.UseRouting();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOperations();
+app.MapAccounts();
+app.MapGeneration();
+app.MapRazorPages();
+
+await app.RunAsync();
+return 0;
+
+public partial class Program;
