@@ -1,5 +1,6 @@
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Generation;
 using GenSaaS.Web.Features.Operations;
 
@@ -10,6 +11,7 @@ builder.AddData();
 builder.AddOperations(cli);
 builder.AddAccounts();
 builder.AddGeneration();
+builder.AddBilling();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();
@@ -29,6 +31,7 @@ app.UseAuthorization();
 app.MapOperations();
 app.MapAccounts();
 app.MapGeneration();
+app.MapBilling();
 app.MapRazorPages();
 
 await app.RunAsync();

@@ -1,0 +1,52 @@
+-- Credits: balances per user, an append-only ledger, and one usage row per generation attempt.
+-- Trial and prepaid credits are kept apart so each can be shown and expire on its own rules.
+CREATE TABLE credit_balances (
+    user_id          TEXT    NOT NULL PRIMARY KEY REFERENCES AspNetUsers (Id) ON DELETE CASCADE,
+    trial_balance    INTEGER NOT NULL DEFAULT 0 CHECK (trial_balance >= 0),
+    prepaid_balance  INTEGER NOT NULL DEFAULT 0 CHECK (prepaid_balance >= 0),
+    updated_at       TEXT    NOT NULL
+);
+
+-- Every change of a balance, signed. A reference names what caused it (usage id, Stripe id, ...);
+-- the same kind of change for the same reference is recorded once, which makes grants and reversals idempotent.
+CREATE TABLE credit_ledger (
+    id             INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    user_id        TEXT    NOT NULL REFERENCES AspNetUsers (Id) ON DELETE CASCADE,
+    bucket         TEXT    NOT NULL CHECK (bucket IN ('trial', 'prepaid')),
+    kind           TEXT    NOT NULL CHECK (kind IN ('grant', 'debit', 'release', 'adjustment', 'refund_reversal', 'expiry')),
+    amount         INTEGER NOT NULL CHECK (amount <> 0),
+    balance_after  INTEGER NOT NULL CHECK (balance_after >= 0),
+    reason         TEXT    NOT NULL,
+    reference      TEXT,
+    actor          TEXT    NOT NULL,
+    created_at     TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX ux_credit_ledger_kind_reference ON credit_ledger (kind, reference) WHERE reference IS NOT NULL;
+CREATE INDEX ix_credit_ledger_user ON credit_ledger (user_id, id);
+
+-- One row per generation attempt, keyed by the caller's idempotency key.
+-- state: reserved -> succeeded | released. charge_state follows the pay-per-use authorisation, when there is one.
+CREATE TABLE usage (
+    id                TEXT    NOT NULL PRIMARY KEY,
+    user_id           TEXT    NOT NULL REFERENCES AspNetUsers (Id) ON DELETE CASCADE,
+    idempotency_key   TEXT    NOT NULL,
+    request_hash      TEXT    NOT NULL,
+    state             TEXT    NOT NULL CHECK (state IN ('reserved', 'succeeded', 'released')),
+    funding_source    TEXT    NOT NULL CHECK (funding_source IN ('trial', 'prepaid', 'subscription', 'pay_per_use')),
+    units             INTEGER NOT NULL DEFAULT 1 CHECK (units > 0),
+    amount_minor      INTEGER,
+    currency          TEXT,
+    charge_reference  TEXT,
+    charge_state      TEXT CHECK (charge_state IN ('pending', 'authorised', 'captured', 'canceled', 'failed')),
+    subscription_id   TEXT,
+    period_start      TEXT,
+    generation_id     TEXT,
+    error             TEXT,
+    created_at        TEXT    NOT NULL,
+    updated_at        TEXT    NOT NULL,
+    UNIQUE (user_id, idempotency_key)
+);
+CREATE INDEX ix_usage_state_created ON usage (state, created_at);
+CREATE INDEX ix_usage_user_created ON usage (user_id, created_at);
+CREATE INDEX ix_usage_subscription_period ON usage (subscription_id, period_start) WHERE funding_source = 'subscription';
+CREATE INDEX ix_usage_charge_state ON usage (charge_state) WHERE charge_state IN ('pending', 'authorised');
