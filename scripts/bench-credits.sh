@@ -24,7 +24,7 @@ echo "== (b) HTTP on loopback, ${duration}s each, ${connections} connections"
 data=$(mktemp -d)
 app=GenSaaS.Web/bin/Release/net10.0/GenSaaS.Web.dll
 export App__DataDir="$data" ASPNETCORE_ENVIRONMENT=Production Generation__Backend=Null Credits__TrialCredits=0 \
-  Billing__Mode=Disabled Serilog__MinimumLevel__Default=Warning Jobs__RunServer=false \
+  Billing__Mode=Disabled Serilog__MinimumLevel__Default=Warning \
   Billing__Plans__bundle_10__RatePerMinute=10000000 Credits__TrialRatePerMinute=10000000
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
