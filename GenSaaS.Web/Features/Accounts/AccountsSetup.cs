@@ -63,7 +63,7 @@ public static class AccountsSetup
                 options.DefaultChallengeScheme = AuthSchemes.Default;
                 options.DefaultForbidScheme = AuthSchemes.Default;
             })
-            .AddPolicyScheme(AuthSchemes.Default, "API key or cookie", options =>
+            .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
                 options.ForwardDefaultSelector = context =>
                     AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
