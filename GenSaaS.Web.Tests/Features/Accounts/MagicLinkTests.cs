@@ -131,6 +131,25 @@ public sealed class MagicLinkTests : IDisposable
         page.ShouldContain("<label for=\"Input_Email\">Email</label>");
     }
 
+    [Fact]
+    public async Task Links_AreStoredOnlyAsHashes_AndAskingTooOftenSendsNoMore()
+    {
+        var email = NewEmail();
+        var user = await _app.CreateUserAsync(email);
+        var link = await AskForLinkAsync(email);
+        using var client = _app.NewClient();
+        for (var i = 1; i < 7; i++)
+            await TestApp.PostFormAsync(client, "/account/magic-link", new() { ["Input.Email"] = email });
+        _app.OutboxFor(email).Count.ShouldBe(GenSaaS.Web.Features.Accounts.MagicLinks.MaxPerLifetime);
+
+        await using var connection = await _app.Db.OpenAsync();
+        var hashes = (await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT token_hash FROM magic_links WHERE user_id = @id", new { id = user.Id })).ToList();
+        hashes.Count.ShouldBe(GenSaaS.Web.Features.Accounts.MagicLinks.MaxPerLifetime);
+        hashes.ShouldNotContain(Token(link));
+        hashes.ShouldContain(GenSaaS.Web.Features.Accounts.Secrets.Hash(Token(link)));
+        Token(link).Length.ShouldBeGreaterThanOrEqualTo(43);
+    }
+
     private static string Token(string link) =>
         System.Web.HttpUtility.ParseQueryString(new Uri("http://x" + link).Query)["token"]!;
 }

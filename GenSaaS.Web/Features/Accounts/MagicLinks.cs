@@ -16,7 +16,9 @@ public sealed class MagicLinks(Db db, TimeProvider clock)
         SELECT count(*) FROM magic_links WHERE user_id = @userId AND created_at > @since;
         """;
 
+    // Spent and expired links are useless; the user's own old rows go whenever they ask for a new one.
     private const string InsertSql = """
+        DELETE FROM magic_links WHERE user_id = @userId AND expires_at < @now;
         INSERT INTO magic_links (token_hash, user_id, created_at, expires_at) VALUES (@hash, @userId, @now, @expires);
         """;
 
