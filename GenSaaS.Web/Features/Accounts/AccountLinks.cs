@@ -18,6 +18,8 @@ public sealed class AccountLinks(IOptions<AppOptions> options)
     /// <summary>Only paths of this site, so a crafted link cannot send a freshly signed-in user elsewhere.</summary>
     public static string SafeReturnUrl(string? returnUrl) =>
         !string.IsNullOrEmpty(returnUrl) && returnUrl[0] == '/' && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
+            // Browsers drop tabs and newlines, so "/\t/evil.example" would become "//evil.example".
+            && !returnUrl.Any(char.IsControl)
             ? returnUrl
             : "/";
 }
