@@ -44,7 +44,7 @@ public sealed class SmtpEmailSender(IOptions<EmailOptions> options, ILogger<Smtp
 public sealed record OutboxMessage(string Id, string To, string Subject, string HtmlBody, DateTime SentAt);
 
 /// <summary>Without an SMTP relay, each message is written as a JSON file under the data folder's outbox.</summary>
-public sealed class OutboxEmailSender(AppPaths paths, TimeProvider clock, ILogger<OutboxEmailSender> logger) : IEmailSender
+public sealed class OutboxEmailSender(AppPaths paths, TimeProvider clock, IHostEnvironment environment, ILogger<OutboxEmailSender> logger) : IEmailSender
 {
     public async Task SendEmailAsync(string email, string subject, string htmlMessage)
     {
@@ -53,7 +53,11 @@ public sealed class OutboxEmailSender(AppPaths paths, TimeProvider clock, ILogge
         var id = $"{sentAt:yyyyMMddHHmmssfffffff}-{Guid.NewGuid():N}";
         var message = new OutboxMessage(id, email, subject, htmlMessage, sentAt);
         await File.WriteAllTextAsync(Path.Combine(paths.Outbox, id + ".json"), JsonSerializer.Serialize(message));
-        logger.LogInformation("Wrote email {Subject} to {Recipient} into the outbox as {OutboxId}", subject, email, id);
+        if (environment.IsDevelopment())
+            logger.LogInformation("Wrote email {Subject} to {Recipient} into the outbox as {OutboxId}", subject, email, id);
+        else
+            // Outside Development nobody reads the outbox: a customer is waiting for a message that will never arrive.
+            logger.LogWarning("Email:Smtp:Host is not set: email {Subject} to {Recipient} was kept in the outbox as {OutboxId}, not sent", subject, email, id);
     }
 
     public IReadOnlyList<OutboxMessage> List(int max = 100) =>
