@@ -33,12 +33,19 @@ public sealed class AccountsApp : TestApp
 
     public FakeClock Clock { get; } = new();
 
+    /// <summary>Extra service registrations applied after the app's own, e.g. a fake provider backchannel.</summary>
+    public Action<IServiceCollection>? TestServices { get; init; }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
         if (_environment is not null)
             builder.UseEnvironment(_environment);
-        builder.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(Clock));
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<TimeProvider>(Clock);
+            TestServices?.Invoke(services);
+        });
     }
 
     /// <summary>Messages the development outbox holds for one address, newest first.</summary>
