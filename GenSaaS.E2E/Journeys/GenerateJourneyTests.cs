@@ -27,6 +27,8 @@ public sealed class GenerateJourneyTests(E2EFixture fixture, ITestOutputHelper o
             await journey.GotoAsync("/generate");
             await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Generate an image" })).ToBeVisibleAsync();
             await Expect(page.GetByText("Nothing yet")).ToBeVisibleAsync();
+            var creditsBefore = int.Parse(await page.GetByTestId("credits-remaining").InnerTextAsync());
+            Assert.True(creditsBefore > 0, "a new account starts with trial credits");
             await page.GetByLabel("Prompt", new() { Exact = true }).FillAsync(prompt);
             await journey.ShotAsync("prompt-filled");
 
@@ -36,21 +38,23 @@ public sealed class GenerateJourneyTests(E2EFixture fixture, ITestOutputHelper o
 
             var thumbnail = page.GetByTestId("generation-thumbnail");
             await Expect(thumbnail).ToBeVisibleAsync(new() { Timeout = 60_000 });
-            var image = page.GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true });
+            var image = page.GetByRole(AriaRole.Figure).GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true });
             await Expect(image).ToBeVisibleAsync();
             await Expect(page.GetByTestId("generation-error")).ToHaveCountAsync(0);
             Assert.True(await IsLoadedAsync(image), "the generated image did not load");
             Assert.True(await IsLoadedAsync(thumbnail), "the thumbnail did not load");
             Assert.True(await page.EvaluateAsync<bool>("() => window.e2eSameDocument === true"), "generating reloaded the page");
             Assert.EndsWith("/generate", page.Url);
+            await Expect(HistoryItems(page, prompt)).ToHaveCountAsync(1);
+            await Expect(page.GetByText("Nothing yet")).ToHaveCountAsync(0);
+            await Expect(page.GetByTestId("credits-remaining")).ToHaveTextAsync((creditsBefore - 1).ToString());
             await journey.ShotAsync("generated");
 
             await journey.GotoAsync("/generate");
-            var history = page.GetByRole(AriaRole.List).Filter(new() { Has = page.GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true }) });
-            await Expect(history.GetByRole(AriaRole.Listitem)).ToHaveCountAsync(1);
-            await Expect(history.GetByRole(AriaRole.Listitem).First).ToContainTextAsync(prompt);
-            Assert.True(await IsLoadedAsync(history.GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true })), "the history thumbnail did not load");
-            await Expect(page.GetByText("Nothing yet")).ToHaveCountAsync(0);
+            var items = HistoryItems(page, prompt);
+            await Expect(items).ToHaveCountAsync(1);
+            await Expect(items).ToContainTextAsync(prompt);
+            Assert.True(await IsLoadedAsync(items.GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true })), "the history thumbnail did not load");
             await journey.ShotAsync("history");
         });
 
@@ -65,7 +69,7 @@ public sealed class GenerateJourneyTests(E2EFixture fixture, ITestOutputHelper o
 
             await journey.GotoAsync("/generate");
             await Expect(page).ToHaveURLAsync(new Regex(@"/Identity/Account/Login\?ReturnUrl=%2Fgenerate$", RegexOptions.IgnoreCase));
-            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Log in", Exact = true })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Sign in", Exact = true })).ToBeVisibleAsync();
             await Expect(page.GetByLabel("Prompt")).ToHaveCountAsync(0);
             await journey.ShotAsync("redirected-to-sign-in");
 
@@ -76,6 +80,10 @@ public sealed class GenerateJourneyTests(E2EFixture fixture, ITestOutputHelper o
             await Expect(page.GetByRole(AriaRole.Link, new() { Name = email })).ToBeVisibleAsync();
             await journey.ShotAsync("back-on-generate");
         });
+
+    /// <summary>The entries of the "Your generations" gallery whose picture is the one made from <paramref name="prompt"/>.</summary>
+    private static ILocator HistoryItems(IPage page, string prompt) =>
+        page.GetByRole(AriaRole.Listitem).Filter(new() { Has = page.GetByRole(AriaRole.Img, new() { Name = prompt, Exact = true }) });
 
     /// <summary>True once the browser has decoded the picture, i.e. the image URL really served an image.</summary>
     private static Task<bool> IsLoadedAsync(ILocator image) =>
