@@ -49,14 +49,14 @@ if ! dotnet build GenSaaS.sln -c "$configuration" -nologo -v minimal; then
   exit 1
 fi
 
-passed=0 failed=0 skipped=0 broken=()
+passed=0 failed=0 skipped=0 broken=() failures=()
 for project in "${projects[@]}"; do
   step "Testing $project"
   trx="$results/$project.trx"
   set +e
   # The hang timeout keeps a stuck browser or server from eating CI's 90 minutes.
   dotnet test "$project" -c "$configuration" --no-build --nologo \
-    --results-directory "$results" --logger "trx;LogFileName=$project.trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" --logger "trx;LogFileName=$project.trx" --logger "console;verbosity=minimal" \
     --blame-hang-timeout 15m --blame-hang-dump-type none
   code=$?
   set -e
@@ -66,14 +66,18 @@ for project in "${projects[@]}"; do
   fi
   p=$(counter "$trx" passed)
   f=$(($(counter "$trx" failed) + $(counter "$trx" error) + $(counter "$trx" timeout) + $(counter "$trx" aborted)))
-  s=$(counter "$trx" notExecuted)
+  # xunit's skipped tests are results with outcome NotExecuted; the Counters element leaves them out.
+  s=$({ grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' "$trx" || true; } | wc -l)
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   ((code == 0 || f > 0)) || broken+=("$project: dotnet test exited with $code although no test failed")
   ((p + f + s > 0)) || broken+=("$project: ran no test")
-  grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" | grep -o 'testName="[^"]*"' | sed 's/^testName="\(.*\)"$/  FAILED \1/' || true
+  while IFS= read -r name; do
+    failures+=("$name")
+  done < <({ grep -o '<UnitTestResult [^>]*outcome="Failed"' "$trx" || true; } | sed -n 's/.* testName="\([^"]*\)".*/\1/p' | sed 's/&quot;/"/g; s/&apos;/'"'"'/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\&/g')
 done
 
 echo
+((${#failures[@]} == 0)) || printf 'FAILED %s\n' "${failures[@]}"
 ((${#broken[@]} == 0)) || printf 'problem: %s\n' "${broken[@]}"
 echo "screenshots: ${E2E_SCREENSHOTS_DIR#"$root"/}"
 summary="$passed passed, $failed failed"
