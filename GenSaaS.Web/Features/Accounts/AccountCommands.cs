@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Identity;
 namespace GenSaaS.Web.Features.Accounts;
 
 /// <summary><c>GenSaaS.Web users add --email E --password P [--admin] [--confirmed]</c></summary>
-public sealed class UsersAddCommand(UserManager<IdentityUser> users, ILogger<UsersAddCommand> logger) : ICliCommand
+public sealed class UsersAddCommand(UserManager<IdentityUser> users, RoleManager<IdentityRole> roles, ILogger<UsersAddCommand> logger) : ICliCommand
 {
     public string Name => "users add";
 
@@ -23,6 +23,9 @@ public sealed class UsersAddCommand(UserManager<IdentityUser> users, ILogger<Use
         }
         if (args.Has("admin"))
         {
+            // The web app seeds the role at start; an operator may run this before it ever has.
+            if (!await roles.RoleExistsAsync(Roles.Admin))
+                await roles.CreateAsync(new IdentityRole(Roles.Admin));
             var promoted = await users.AddToRoleAsync(user, Roles.Admin);
             if (!promoted.Succeeded)
             {

@@ -63,13 +63,15 @@ public static class AccountsSetup
                 options.DefaultChallengeScheme = AuthSchemes.Default;
                 options.DefaultForbidScheme = AuthSchemes.Default;
             })
-            .AddPolicyScheme(AuthSchemes.Default, "API key or cookie", options =>
+            .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
                 options.ForwardDefaultSelector = context =>
                     AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
             .AddExternalLogins(builder.Configuration);
 
-        services.AddOptions<EmailOptions>().BindConfiguration("Email").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EmailOptions>().BindConfiguration("Email").ValidateDataAnnotations()
+            .Validate(o => MimeKit.MailboxAddress.TryParse(o.From, out _), "Email:From is not an email address, e.g. GenSaaS <no-reply@example.com>")
+            .ValidateOnStart();
         services.AddSingleton<OutboxEmailSender>();
         services.AddSingleton<SmtpEmailSender>();
         // Identity UI registers a no-op sender with TryAdd; this replaces it for the whole app.
