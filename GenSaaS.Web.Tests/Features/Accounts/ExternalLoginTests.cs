@@ -177,6 +177,14 @@ public sealed class ExternalLoginTests
         (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.Redirect, "not signed in before confirming");
         (await EmailOfGitHubUserAsync(app)).ShouldBe("octo-typed@example.com");
         app.OutboxFor("octo-typed@example.com").ShouldHaveSingleItem().Subject.ShouldBe("Confirm your email");
+
+        var (again, refused) = await GitHubSignInAsync(app);
+        using (again)
+        {
+            refused.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+            refused.Headers.Location!.ToString().ShouldContain("/Identity/Account/Login");
+            (await again.GetStringAsync(refused.Headers.Location!.ToString())).ShouldContain("Confirm your email address first");
+        }
     }
 
     [Fact]
