@@ -109,19 +109,22 @@ public sealed class ExternalLoginTests
     }
 
     /// <summary>Signs in with the fake GitHub: challenge, provider callback, and the app's own callback page.</summary>
-    private static async Task<(HttpClient Browser, HttpResponseMessage Landing)> GitHubSignInAsync(AccountsApp app)
+    private static Task<(HttpClient Browser, HttpResponseMessage Landing)> GitHubSignInAsync(AccountsApp app) =>
+        ProviderSignInAsync(app, "GitHub", "/signin-github");
+
+    private static async Task<(HttpClient Browser, HttpResponseMessage Landing)> ProviderSignInAsync(AccountsApp app, string provider, string callbackPath)
     {
         var cookies = new CookieContainer();
         var browser = new HttpClient(new HttpClientHandler { CookieContainer = cookies, AllowAutoRedirect = false }) { BaseAddress = app.BaseAddress };
         var login = await browser.GetStringAsync("/Identity/Account/Login?returnUrl=%2Fgenerate");
-        var challenge = await PostWithTokenAsync(browser, "/Identity/Account/ExternalLogin?returnUrl=%2Fgenerate", login, new() { ["provider"] = "GitHub" });
+        var challenge = await PostWithTokenAsync(browser, "/Identity/Account/ExternalLogin?returnUrl=%2Fgenerate", login, new() { ["provider"] = provider });
         var state = HttpUtility.ParseQueryString(challenge.Headers.Location!.Query)["state"]!;
         // The correlation cookie is Secure (a real deployment is on https); over the test's plain http it is carried by hand.
         var correlation = challenge.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(".AspNetCore.Correlation.", StringComparison.Ordinal));
         var (name, value) = (correlation[..correlation.IndexOf('=')], correlation[(correlation.IndexOf('=') + 1)..correlation.IndexOf(';')]);
-        cookies.Add(app.BaseAddress, new Cookie(name, value, "/signin-github"));
+        cookies.Add(app.BaseAddress, new Cookie(name, value, callbackPath));
 
-        var callback = await browser.GetAsync($"/signin-github?code=test-code&state={Uri.EscapeDataString(state)}");
+        var callback = await browser.GetAsync($"{callbackPath}?code=test-code&state={Uri.EscapeDataString(state)}");
         callback.StatusCode.ShouldBe(HttpStatusCode.Redirect, await callback.Content.ReadAsStringAsync());
         return (browser, await browser.GetAsync(callback.Headers.Location!.ToString()));
     }
@@ -198,5 +201,44 @@ public sealed class ExternalLoginTests
         (await landing.Content.ReadAsStringAsync()).ShouldContain("An account with octo-private@example.com already exists.");
         (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await EmailOfGitHubUserAsync(app)).ShouldBeNull();
+    }
+
+    /// <summary>Stands in for Google's token and userinfo endpoints.</summary>
+    private sealed class FakeGoogle(bool verified) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            var url = request.RequestUri!.GetLeftPart(UriPartial.Path);
+            var (status, json) = url switch
+            {
+                "https://oauth2.googleapis.com/token" => (HttpStatusCode.OK, """{"access_token":"ya29.test","token_type":"Bearer","expires_in":3599}"""),
+                "https://www.googleapis.com/oauth2/v3/userinfo" when request.Headers.Authorization?.Parameter == "ya29.test" =>
+                    (HttpStatusCode.OK, $$"""{"sub":"1089","name":"Goo Gle","email":"goo@example.com","email_verified":{{(verified ? "true" : "false")}}}"""),
+                _ => (HttpStatusCode.Forbidden, "{}"),
+            };
+            return Task.FromResult(new HttpResponseMessage(status) { Content = new StringContent(json, Encoding.UTF8, "application/json") });
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Google_VerifiedAddressSignsInAtOnce_UnverifiedOneIsAskedToConfirm(bool verified)
+    {
+        using var app = Configured(services => services.Configure<Microsoft.AspNetCore.Authentication.Google.GoogleOptions>("Google",
+            o => o.BackchannelHttpHandler = new FakeGoogle(verified)));
+        var (browser, landing) = await ProviderSignInAsync(app, "Google", "/signin-google");
+        using var _ = browser;
+        if (verified)
+        {
+            landing.StatusCode.ShouldBe(HttpStatusCode.Redirect, await landing.Content.ReadAsStringAsync());
+            (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+        else
+        {
+            landing.StatusCode.ShouldBe(HttpStatusCode.OK);
+            (await landing.Content.ReadAsStringAsync()).ShouldContain("value=\"goo@example.com\"");
+            (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        }
     }
 }
