@@ -32,6 +32,9 @@ public static class ExternalLogins
     public const string GitHubUserEndpoint = "https://api.github.com/user";
     public const string GitHubEmailsEndpoint = "https://api.github.com/user/emails";
 
+    /// <summary>"true" when the provider vouches for the address in the email claim.</summary>
+    public const string EmailVerifiedClaim = "email_verified";
+
     public static AuthenticationBuilder AddExternalLogins(this AuthenticationBuilder builder, IConfiguration configuration)
     {
         var google = configuration.GetSection("Authentication:Google").Get<OAuthProviderOptions>() ?? new();
@@ -40,6 +43,7 @@ public static class ExternalLogins
             {
                 options.ClientId = google.ClientId!;
                 options.ClientSecret = google.ClientSecret!;
+                options.ClaimActions.MapJsonKey(EmailVerifiedClaim, "email_verified");
             });
 
         var github = configuration.GetSection("Authentication:GitHub").Get<OAuthProviderOptions>() ?? new();
@@ -56,7 +60,6 @@ public static class ExternalLogins
                 options.Scope.Add("user:email");
                 options.ClaimActions.MapJsonKey(ClaimTypes.NameIdentifier, "id");
                 options.ClaimActions.MapJsonKey(ClaimTypes.Name, "login");
-                options.ClaimActions.MapJsonKey(ClaimTypes.Email, "email");
                 options.Events.OnCreatingTicket = LoadGitHubUserAsync;
             });
         return builder;
@@ -64,21 +67,26 @@ public static class ExternalLogins
 
     private static async Task LoadGitHubUserAsync(OAuthCreatingTicketContext context)
     {
-        using var user = await GetGitHubJsonAsync(context, GitHubUserEndpoint);
+        using var user = (await GetGitHubJsonAsync(context, GitHubUserEndpoint, optional: false))!;
         context.RunClaimActions(user.RootElement);
-        if (context.Identity?.FindFirst(ClaimTypes.Email) is not null)
-            return;
 
-        // A private address is not in /user; /user/emails lists it, and only a verified primary one is trusted.
-        using var emails = await GetGitHubJsonAsync(context, GitHubEmailsEndpoint);
+        // /user shows only a public address and says nothing of verification; /user/emails (scope user:email)
+        // lists every address with its flags, and only the verified primary one is taken.
+        using var emails = await GetGitHubJsonAsync(context, GitHubEmailsEndpoint, optional: true);
+        if (emails is null)
+            return;
         var primary = emails.RootElement.EnumerateArray().FirstOrDefault(e =>
             e.TryGetProperty("primary", out var p) && p.ValueKind == JsonValueKind.True &&
             e.TryGetProperty("verified", out var v) && v.ValueKind == JsonValueKind.True);
         if (primary.ValueKind == JsonValueKind.Object && primary.GetProperty("email").GetString() is { } email)
+        {
             context.Identity?.AddClaim(new Claim(ClaimTypes.Email, email, ClaimValueTypes.String, context.Options.ClaimsIssuer));
+            context.Identity?.AddClaim(new Claim(EmailVerifiedClaim, "true", ClaimValueTypes.String, context.Options.ClaimsIssuer));
+        }
     }
 
-    private static async Task<JsonDocument> GetGitHubJsonAsync(OAuthCreatingTicketContext context, string url)
+    /// <summary>GET a GitHub API resource; an optional one the user did not grant yields null instead of failing the sign-in.</summary>
+    private static async Task<JsonDocument?> GetGitHubJsonAsync(OAuthCreatingTicketContext context, string url, bool optional)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, url);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/vnd.github+json"));
@@ -86,6 +94,8 @@ public static class ExternalLogins
         // GitHub's API refuses requests without a User-Agent.
         request.Headers.UserAgent.Add(new ProductInfoHeaderValue("GenSaaS", "1.0"));
         using var response = await context.Backchannel.SendAsync(request, context.HttpContext.RequestAborted);
+        if (optional && !response.IsSuccessStatusCode)
+            return null;
         response.EnsureSuccessStatusCode();
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync(context.HttpContext.RequestAborted));
     }
