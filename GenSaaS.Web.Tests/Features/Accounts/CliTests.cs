@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using GenSaaS.Web.Tests.Infrastructure;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
 
 namespace GenSaaS.Web.Tests.Features.Accounts;
@@ -14,30 +14,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => _app.Dispose();
 
-    private sealed record CliResult(int ExitCode, string Output, string Error);
-
-    private async Task<CliResult> RunAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = AppContext.BaseDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "GenSaaS.Web.dll"));
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
-        start.Environment["App__DataDir"] = _app.DataDir;
-        start.Environment["DOTNET_ENVIRONMENT"] = "Development";
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        await process.WaitForExitAsync(timeout.Token);
-        return new CliResult(process.ExitCode, await output, await error);
-    }
+    private Task<CliResult> RunAsync(params string[] args) => AppCli.RunAsync(_app.DataDir, args);
 
     [Fact]
     public async Task UsersAdd_CreatesAConfirmedAdmin_WhoCanSignInAndOpenTheJobsDashboard()
