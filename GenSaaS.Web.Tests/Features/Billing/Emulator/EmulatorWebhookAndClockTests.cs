@@ -49,6 +49,18 @@ public sealed class EmulatorWebhookAndClockTests
     }
 
     [Fact]
+    public async Task DelayFault_DeliversLate()
+    {
+        var receiver = await WebhookReceiver.StartAsync();
+        await using var _ = receiver;
+        using var app = new EmulatorApp(new() { ["Billing:Emulator:WebhookUrl"] = receiver.Url, ["Billing:Emulator:Faults"] = "Delay", ["Billing:Emulator:FaultDelaySeconds"] = "2" });
+        var started = DateTime.UtcNow;
+        await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions());
+        await receiver.WaitForAsync(r => r.Any(x => x.Type == "customer.created"));
+        (DateTime.UtcNow - started).ShouldBeGreaterThan(TimeSpan.FromSeconds(1.9));
+    }
+
+    [Fact]
     public async Task ShuffleFault_SetFromDevControl_DeliversAllOutOfOrder()
     {
         var (app, receiver) = await StartAsync();
