@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Dapper;
+using GenSaaS.Web.Data;
 using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Features.Billing.Emulator;
@@ -10,25 +11,19 @@ namespace GenSaaS.Web.Features.Billing.Emulator;
 /// </summary>
 internal sealed class EmulatorStore
 {
-    private const string ConnectionPragmas = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+    private readonly Db _db;
 
     public EmulatorStore(string file)
     {
-        ConnectionString = new SqliteConnectionStringBuilder { DataSource = file, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _db = new Db(file);
+        ConnectionString = _db.ConnectionString;
         CreateSchema();
     }
 
     public string ConnectionString { get; }
 
-    public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
-    {
-        var connection = new SqliteConnection(ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var command = connection.CreateCommand();
-        command.CommandText = ConnectionPragmas;
-        await command.ExecuteNonQueryAsync(ct);
-        return connection;
-    }
+    /// <summary>A connection set up as the app's own (busy timeout, WAL-friendly synchronous level).</summary>
+    public Task<SqliteConnection> OpenAsync(CancellationToken ct = default) => _db.OpenAsync(ct);
 
     private const string Schema = """
         PRAGMA journal_mode = WAL;

@@ -105,42 +105,21 @@ public sealed partial class StripeEmulator
         invoice["default_payment_method"] = pmId;
         if (total == 0 || pm is not null)
         {
-            string? declineCode = null;
+            var declined = false;
             if (total > 0)
             {
                 var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
-                var piId = pi["id"]!.GetValue<string>();
                 pi["amount"] = total;
                 pi["currency"] = invoice["currency"]!.GetValue<string>();
                 pi["customer"] = customer["id"]!.GetValue<string>();
                 pi["payment_method"] = pmId;
                 pi["description"] = billingReason == "subscription_create" ? "Subscription creation" : "Subscription update";
+                pi["status"] = "requires_confirmation";
                 await tx.PutAsync(pi);
                 await tx.EmitAsync("payment_intent.created", pi);
-                JsonObject charge;
-                (charge, declineCode) = await ChargeAsync(tx, pm!, total, pi["currency"]!.GetValue<string>(), customer["id"]!.GetValue<string>(), piId,
-                    pi["description"]!.GetValue<string>(), new JsonObject(), offSession, manual: false);
-                pi["latest_charge"] = charge["id"]!.GetValue<string>();
-                if (declineCode is null)
-                {
-                    pi["status"] = "succeeded";
-                    pi["amount_received"] = total;
-                    await tx.PutAsync(pi);
-                    await tx.EmitAsync("charge.succeeded", charge);
-                    await tx.EmitAsync("payment_intent.succeeded", pi);
-                }
-                else
-                {
-                    var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>()).ToJson()["error"]!.DeepClone().AsObject();
-                    error["payment_method"] = pm!.DeepClone();
-                    pi["status"] = "requires_payment_method";
-                    pi["last_payment_error"] = error;
-                    await tx.PutAsync(pi);
-                    await tx.EmitAsync("charge.failed", charge);
-                    await tx.EmitAsync("payment_intent.payment_failed", pi);
-                }
+                declined = await ChargeIntentAsync(tx, pi, offSession) is not null;
             }
-            if (declineCode is null)
+            if (!declined)
             {
                 invoice["status"] = "paid";
                 invoice["amount_paid"] = total;
