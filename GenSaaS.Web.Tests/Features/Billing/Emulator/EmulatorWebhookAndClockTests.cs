@@ -111,6 +111,22 @@ public sealed class EmulatorWebhookAndClockTests
     }
 
     [Fact]
+    public async Task PastDue_NewCardInPortal_PaysTheOpenInvoiceAndReactivates()
+    {
+        using var app = new EmulatorApp();
+        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        await app.AdvanceDaysAsync(32);
+        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = sub.CustomerId });
+        using var browser = app.NewClient();
+        var response = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.Visa });
+        response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        var reactivated = await new SubscriptionService(app.Stripe).GetAsync(sub.Id, new SubscriptionGetOptions { Expand = ["latest_invoice"] });
+        reactivated.Status.ShouldBe("active");
+        reactivated.LatestInvoice.Status.ShouldBe("paid");
+        reactivated.LatestInvoice.AttemptCount.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task Clock_CancelAtPeriodEnd_EndsTheSubscriptionWithDeletedEvent()
     {
         using var app = new EmulatorApp();

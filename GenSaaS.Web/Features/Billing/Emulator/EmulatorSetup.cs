@@ -55,6 +55,7 @@ public static class EmulatorSetup
             sp.GetRequiredService<ILogger<StripeEmulator>>()));
         builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName);
         builder.Services.AddHostedService<WebhookDispatcher>();
+        builder.Services.AddHostedService<BillingCycleService>();
         return builder;
     }
 

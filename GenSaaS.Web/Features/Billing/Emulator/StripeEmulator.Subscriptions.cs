@@ -98,10 +98,19 @@ public sealed partial class StripeEmulator
         await tx.EmitAsync("invoice.finalized", invoice, draft);
 
         var pmId = Ref(sub["default_payment_method"]) ?? Ref(customer["invoice_settings"]?["default_payment_method"]);
+        var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession);
+        return (invoice, paid);
+    }
+
+    /// <summary>One payment attempt on an open invoice with the card, with the invoice events Stripe sends either way.</summary>
+    private static async Task<bool> PayInvoiceAsync(EmulatorTx tx, JsonObject invoice, string? pmId, bool offSession)
+    {
+        var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var total = invoice["amount_remaining"]!.GetValue<long>();
         var pm = await tx.FindAsync(pmId, "payment_method");
         var open = invoice.DeepClone().AsObject();
         invoice["attempted"] = true;
-        invoice["attempt_count"] = 1;
+        invoice["attempt_count"] = invoice["attempt_count"]!.GetValue<long>() + 1;
         invoice["default_payment_method"] = pmId;
         if (total == 0 || pm is not null)
         {
@@ -111,9 +120,9 @@ public sealed partial class StripeEmulator
                 var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
                 pi["amount"] = total;
                 pi["currency"] = invoice["currency"]!.GetValue<string>();
-                pi["customer"] = customer["id"]!.GetValue<string>();
+                pi["customer"] = invoice["customer"]!.GetValue<string>();
                 pi["payment_method"] = pmId;
-                pi["description"] = billingReason == "subscription_create" ? "Subscription creation" : "Subscription update";
+                pi["description"] = invoice["billing_reason"]!.GetValue<string>() == "subscription_create" ? "Subscription creation" : "Subscription update";
                 pi["status"] = "requires_confirmation";
                 await tx.PutAsync(pi);
                 await tx.EmitAsync("payment_intent.created", pi);
@@ -122,21 +131,36 @@ public sealed partial class StripeEmulator
             if (!declined)
             {
                 invoice["status"] = "paid";
-                invoice["amount_paid"] = total;
+                invoice["amount_paid"] = invoice["amount_paid"]!.GetValue<long>() + total;
                 invoice["amount_remaining"] = 0;
+                invoice["next_payment_attempt"] = null;
                 invoice["status_transitions"]!["paid_at"] = tx.Now;
-                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoiceId}/pdf";
+                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
                 await tx.PutAsync(invoice, subId);
                 await tx.EmitAsync("invoice.paid", invoice, open);
                 await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
-                return (invoice, true);
+                return true;
             }
         }
         // Stripe's default smart retries try again within days; the emulator records when, and leaves the invoice open.
         invoice["next_payment_attempt"] = tx.Now + (long)TimeSpan.FromDays(3).TotalSeconds;
         await tx.PutAsync(invoice, subId);
         await tx.EmitAsync("invoice.payment_failed", invoice, open);
-        return (invoice, false);
+        return false;
+    }
+
+    /// <summary>A past-due subscription's open invoice paid with a new card, as Stripe does when the customer updates it.</summary>
+    private static async Task RetryPastDueAsync(EmulatorTx tx, string subscriptionId, string pmId)
+    {
+        var sub = await tx.GetAsync(subscriptionId, "subscription");
+        if (sub["status"]!.GetValue<string>() != "past_due") return;
+        var invoice = await tx.FindAsync(Ref(sub["latest_invoice"]), "invoice");
+        if (invoice is null || invoice["status"]!.GetValue<string>() != "open") return;
+        if (!await PayInvoiceAsync(tx, invoice, pmId, offSession: false)) return;
+        var before = sub.DeepClone().AsObject();
+        sub["status"] = "active";
+        await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
     }
 
     internal static async Task<JsonObject> UpdateSubscriptionAsync(EmulatorTx tx, string id, FormParams p)

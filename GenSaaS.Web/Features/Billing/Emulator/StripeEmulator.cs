@@ -95,10 +95,13 @@ public sealed partial class StripeEmulator
             await tx.SetSettingAsync(ClockOffsetSetting, offset.ToString(CultureInfo.InvariantCulture));
             return 0;
         });
-        var renewed = await WriteAsync(null, RunBillingCyclesAsync);
+        var renewed = await RunDueBillingCyclesAsync();
         _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Renewals} subscription period ends processed", by, Now, renewed);
         return Now;
     }
+
+    /// <summary>Renews, fails or ends the subscriptions whose period has ended by the emulated clock.</summary>
+    public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) => WriteAsync(null, RunBillingCyclesAsync, ct);
 
     private static string? Ref(JsonNode? node) => node switch
     {
