@@ -28,6 +28,13 @@ public sealed class EmulatorSetupTests
         EmulatorSetup.IsEnabled(configuration, new Environment(environment)).ShouldBe(expected);
     }
 
+    [Fact]
+    public void Faults_BindFromACommaSeparatedSetting()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Billing:Emulator:Faults"] = "Duplicate, Shuffle" }).Build();
+        configuration.GetSection("Billing:Emulator").Get<EmulatorOptions>()!.Faults.ShouldBe(DeliveryFaults.Duplicate | DeliveryFaults.Shuffle);
+    }
+
     [Theory]
     [InlineData("4242 4242 4242 4242", CardBehaviour.Succeeds)]
     [InlineData("4000-0000-0000-0002", CardBehaviour.DeclinedAlways)]

@@ -10,7 +10,8 @@ public sealed class EmulatorWebhookAndClockTests
     private static async Task<(EmulatorApp App, WebhookReceiver Receiver)> StartAsync(string? faults = null)
     {
         var receiver = await WebhookReceiver.StartAsync();
-        var settings = new Dictionary<string, string?> { ["Billing:Emulator:WebhookUrl"] = receiver.Url };
+        // A wide shuffle window keeps a burst of events in one buffer even on a busy machine.
+        var settings = new Dictionary<string, string?> { ["Billing:Emulator:WebhookUrl"] = receiver.Url, ["Billing:Emulator:ShuffleWindowMilliseconds"] = "2500" };
         if (faults is not null) settings["Billing:Emulator:Faults"] = faults;
         return (new EmulatorApp(settings), receiver);
     }
@@ -46,6 +47,24 @@ public sealed class EmulatorWebhookAndClockTests
         var received = await receiver.WaitForAsync(r => r.Count(x => x.Type == "customer.created") == 2);
         received.Where(x => x.Type == "customer.created").Select(x => x.EventId).Distinct().Count().ShouldBe(1);
         received.First(x => x.Type == "customer.created").ObjectId.ShouldBe(customer.Id);
+    }
+
+    [Fact]
+    public async Task WithoutWebhookUrl_EventsGoToTheAppsOwnWebhookRoute()
+    {
+        using var app = new EmulatorApp();
+        await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions());
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        (string? Url, long? Status) attempt = default;
+        while (DateTime.UtcNow < deadline && attempt.Status is null)
+        {
+            await using var connection = await app.Emulator.Store.OpenAsync();
+            attempt = await Dapper.SqlMapper.QueryFirstOrDefaultAsync<(string?, long?)>(connection,
+                "SELECT last_url, last_status FROM deliveries WHERE attempts > 0 ORDER BY id LIMIT 1;");
+            await Task.Delay(100);
+        }
+        attempt.Status.ShouldNotBeNull("the app answered the delivery");
+        attempt.Url.ShouldBe(app.BaseAddress.ToString().TrimEnd('/') + "/api/billing/webhook");
     }
 
     [Fact]

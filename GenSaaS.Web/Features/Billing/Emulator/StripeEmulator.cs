@@ -17,7 +17,8 @@ public sealed partial class StripeEmulator
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ILogger<StripeEmulator> _logger;
     private long _clockOffsetSeconds;
-    private DeliveryFaults? _faultsOverride;
+    // -1 when the configured faults apply; an int so the delivery loop reads it without tearing.
+    private int _faultsOverride = -1;
 
     internal StripeEmulator(EmulatorStore store, IOptions<EmulatorOptions> options, IConfiguration configuration, ILogger<StripeEmulator> logger)
     {
@@ -29,7 +30,7 @@ public sealed partial class StripeEmulator
             ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
             : configured;
         _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
-        _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? Enum.Parse<DeliveryFaults>(f) : null;
+        _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? (int)Enum.Parse<DeliveryFaults>(f) : -1;
     }
 
     internal EmulatorStore Store { get; }
@@ -46,7 +47,7 @@ public sealed partial class StripeEmulator
     public DateTimeOffset Now => DateTimeOffset.UtcNow.AddSeconds(Interlocked.Read(ref _clockOffsetSeconds));
 
     /// <summary>Delivery faults in force: those set from the dev controls, else those configured.</summary>
-    public DeliveryFaults Faults => _faultsOverride ?? Options.Faults;
+    public DeliveryFaults Faults => Volatile.Read(ref _faultsOverride) is var f and >= 0 ? (DeliveryFaults)f : Options.Faults;
 
     internal async Task<T> WriteAsync<T>(RequestInfo? request, Func<EmulatorTx, Task<T>> work, CancellationToken ct = default)
     {
@@ -73,12 +74,12 @@ public sealed partial class StripeEmulator
         await WriteAsync(null, async tx =>
         {
             if (faults is null)
-                await Dapper.SqlMapper.ExecuteAsync(tx.Connection, "DELETE FROM settings WHERE name = @name;", new { name = FaultsSetting }, tx.Transaction);
+                await tx.RemoveSettingAsync(FaultsSetting);
             else
                 await tx.SetSettingAsync(FaultsSetting, faults.Value.ToString());
             return 0;
         });
-        _faultsOverride = faults;
+        Volatile.Write(ref _faultsOverride, faults is { } set ? (int)set : -1);
         _logger.LogInformation("Stripe emulator delivery faults set to {Faults}", Faults);
     }
 
