@@ -35,14 +35,17 @@ public sealed partial class StripeEmulator
             item["quantity"] = line["quantity"]!.GetValue<long>();
             items.Add(item);
         }
+        // As at Stripe: the subscription starts incomplete, its first invoice is paid, and then it turns active.
         sub["status"] = "incomplete";
         await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.created", sub);
 
+        var before = sub.DeepClone().AsObject();
         var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_create", offSession: false);
         sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
         sub["status"] = paid ? "active" : "incomplete";
         await tx.PutAsync(sub);
-        await tx.EmitAsync("customer.subscription.created", sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
         return sub;
     }
 
