@@ -67,6 +67,21 @@ public sealed class EmulatorMoreTests(EmulatorApp app) : IClassFixture<EmulatorA
     }
 
     [Fact]
+    public async Task Price_TransferLookupKey_MovesTheKeyToTheNewPrice()
+    {
+        var key = "bundle_25_" + Guid.NewGuid().ToString("N")[..8];
+        var old = await app.PriceAsync(900, lookupKey: key);
+        var replacement = await new PriceService(app.Stripe).CreateAsync(new PriceCreateOptions
+        {
+            Currency = "usd", UnitAmount = 1000, Product = old.ProductId, LookupKey = key, TransferLookupKey = true,
+        });
+        (await new PriceService(app.Stripe).GetAsync(old.Id)).LookupKey.ShouldBeNull();
+        (await new PriceService(app.Stripe).ListAsync(new PriceListOptions { LookupKeys = [key] })).Data.Single().Id.ShouldBe(replacement.Id);
+        var retired = await new PriceService(app.Stripe).UpdateAsync(old.Id, new PriceUpdateOptions { Active = false });
+        retired.Active.ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task PaymentModeWithSubscriptionPrice_IsRejectedLikeStripe()
     {
         var monthly = await app.PriceAsync(1900, "month");

@@ -39,10 +39,12 @@ internal static class EmulatorApi
         Route(v1, "GET", "/products", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("product"), o => p.Bool("active") is not { } active || o["active"]!.GetValue<bool>() == active), p, c));
         Route(v1, "GET", "/products/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "product"));
+        Route(v1, "POST", "/products/{id}", (_, tx, p, c) => StripeEmulator.UpdateProductAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/prices", (e, tx, p, _) => e.CreatePriceAsync(tx, p));
         Route(v1, "GET", "/prices", async (_, tx, p, c) => List(StripeEmulator.FilterPrices(await tx.ListAsync("price"), p).ToList(), p, c));
         Route(v1, "GET", "/prices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "price"));
+        Route(v1, "POST", "/prices/{id}", (_, tx, p, c) => StripeEmulator.UpdatePriceAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/checkout/sessions", (e, tx, p, c) => e.CreateCheckoutSessionAsync(tx, p, c.BaseUrl));
         Route(v1, "GET", "/checkout/sessions", async (_, tx, p, c) =>

@@ -196,13 +196,7 @@ public sealed partial class StripeEmulator
 
         if (p.Str("lookup_key") is { Length: > 0 } lookupKey)
         {
-            if (await tx.FindPriceByLookupKeyAsync(lookupKey) is { } holder)
-            {
-                if (p.Bool("transfer_lookup_key") != true)
-                    throw StripeApiException.Invalid($"A price (`{holder["id"]}`) already uses that lookup key.", "lookup_key");
-                holder["lookup_key"] = null;
-                await tx.PutAsync(holder);
-            }
+            await TakeLookupKeyAsync(tx, lookupKey, price["id"]!.GetValue<string>(), p.Bool("transfer_lookup_key") == true);
             price["lookup_key"] = lookupKey;
         }
 
@@ -218,6 +212,56 @@ public sealed partial class StripeEmulator
             await tx.EmitAsync("product.updated", product, before);
         }
         return price;
+    }
+
+    internal static async Task<JsonObject> UpdateProductAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var product = await tx.GetAsync(id, "product");
+        var before = product.DeepClone().AsObject();
+        if (p.Str("name") is { Length: > 0 } name) product["name"] = name;
+        if (p.Has("description")) product["description"] = p.Str("description") is { Length: > 0 } d ? d : null;
+        if (p.Has("active")) product["active"] = p.Bool("active");
+        if (p.Str("default_price") is { Length: > 0 } defaultPrice)
+            product["default_price"] = (await tx.GetAsync(defaultPrice, "price", "default_price"))["id"]!.GetValue<string>();
+        FormParams.MergeMetadata(product, p.Obj("metadata"));
+        if (JsonNode.DeepEquals(before, product)) return product;
+        product["updated"] = tx.Now;
+        await tx.PutAsync(product);
+        await tx.EmitAsync("product.updated", product, before);
+        return product;
+    }
+
+    /// <summary>What Stripe lets change on a price: whether it is active, its nickname, metadata and lookup key.</summary>
+    internal static async Task<JsonObject> UpdatePriceAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var price = await tx.GetAsync(id, "price");
+        var before = price.DeepClone().AsObject();
+        if (p.Has("active")) price["active"] = p.Bool("active");
+        if (p.Has("nickname")) price["nickname"] = p.Str("nickname") is { Length: > 0 } n ? n : null;
+        FormParams.MergeMetadata(price, p.Obj("metadata"));
+        if (p.Has("lookup_key"))
+        {
+            var lookupKey = p.Str("lookup_key") is { Length: > 0 } k ? k : null;
+            if (lookupKey is not null)
+                await TakeLookupKeyAsync(tx, lookupKey, id, p.Bool("transfer_lookup_key") == true);
+            price["lookup_key"] = lookupKey;
+        }
+        if (JsonNode.DeepEquals(before, price)) return price;
+        await tx.PutAsync(price);
+        await tx.EmitAsync("price.updated", price, before);
+        return price;
+    }
+
+    /// <summary>A lookup key names one price: another price holding it gives it up when asked to transfer, else it is an error.</summary>
+    private static async Task TakeLookupKeyAsync(EmulatorTx tx, string lookupKey, string priceId, bool transfer)
+    {
+        if (await tx.FindPriceByLookupKeyAsync(lookupKey) is not { } holder || holder["id"]!.GetValue<string>() == priceId) return;
+        if (!transfer)
+            throw StripeApiException.Invalid($"A price (`{holder["id"]}`) already uses that lookup key.", "lookup_key");
+        var before = holder.DeepClone().AsObject();
+        holder["lookup_key"] = null;
+        await tx.PutAsync(holder);
+        await tx.EmitAsync("price.updated", holder, before);
     }
 
     internal static IEnumerable<JsonObject> FilterPrices(IEnumerable<JsonObject> prices, FormParams p)
