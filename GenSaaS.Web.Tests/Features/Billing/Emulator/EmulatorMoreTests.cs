@@ -82,6 +82,20 @@ public sealed class EmulatorMoreTests(EmulatorApp app) : IClassFixture<EmulatorA
     }
 
     [Fact]
+    public async Task SubscriptionCreatedThroughTheApi_ChargesTheCustomersDefaultCard()
+    {
+        var (customer, _) = await app.CustomerWithCardAsync(TestCard.Visa);
+        var price = await app.PriceAsync(1900, "month");
+        var sub = await new SubscriptionService(app.Stripe).CreateAsync(new SubscriptionCreateOptions
+        {
+            Customer = customer.Id, Items = [new SubscriptionItemOptions { Price = price.Id }], Expand = ["latest_invoice"],
+        });
+        sub.Status.ShouldBe("active");
+        sub.LatestInvoice.Status.ShouldBe("paid");
+        sub.LatestInvoice.AmountPaid.ShouldBe(1900);
+    }
+
+    [Fact]
     public async Task PaymentModeWithSubscriptionPrice_IsRejectedLikeStripe()
     {
         var monthly = await app.PriceAsync(1900, "month");

@@ -93,6 +93,7 @@ internal static class EmulatorApi
             List(Filter(await tx.ListAsync("refund", parent: p.Str("charge")), o =>
                 p.Str("payment_intent") is not { Length: > 0 } pi || o["payment_intent"]?.GetValue<string>() == pi), p, c));
 
+        Route(v1, "POST", "/subscriptions", (e, tx, p, _) => e.CreateSubscriptionAsync(tx, p));
         Route(v1, "GET", "/subscriptions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "subscription"));
         Route(v1, "GET", "/subscriptions", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("subscription", p.Str("customer")), o => (p.Str("status") ?? "") switch

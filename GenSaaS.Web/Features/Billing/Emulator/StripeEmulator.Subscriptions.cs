@@ -19,7 +19,27 @@ public sealed partial class StripeEmulator
         return to.ToUnixTimeSeconds();
     }
 
-    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string paymentMethodId, JsonArray lineItems, JsonObject? metadata)
+    /// <summary>A subscription created through the API, billed at once on its (or the customer's) default card.</summary>
+    internal async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, FormParams p)
+    {
+        var customer = await tx.GetAsync(p.Required("customer"), "customer", "customer");
+        var lineItems = new JsonArray();
+        var items = p.Arr("items");
+        if (items.Count == 0) throw StripeApiException.MissingParam("items");
+        for (var i = 0; i < items.Count; i++)
+        {
+            var price = await tx.GetAsync(FormParams.Str(items[i] as JsonObject, "price"), "price", $"items[{i}][price]");
+            if (price["type"]!.GetValue<string>() != "recurring")
+                throw StripeApiException.Invalid($"The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.", $"items[{i}][price]");
+            lineItems.Add(new JsonObject { ["price"] = price["id"]!.GetValue<string>(), ["quantity"] = FormParams.Long(items[i] as JsonObject, "quantity") ?? 1 });
+        }
+        var pmId = p.Str("default_payment_method") is { Length: > 0 } given ? given : null;
+        if (pmId is not null && Ref((await tx.GetAsync(pmId, "payment_method", "default_payment_method"))["customer"]) != customer["id"]!.GetValue<string>())
+            throw StripeApiException.Invalid($"The customer does not have a payment method with the ID {pmId}. The payment method must be attached to the customer.", "default_payment_method", "resource_missing");
+        return await CreateSubscriptionAsync(tx, customer, pmId, lineItems, p.Obj("metadata"), p.Bool("off_session") == true);
+    }
+
+    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string? paymentMethodId, JsonArray lineItems, JsonObject? metadata, bool offSession = false)
     {
         var sub = StripeShapes.Subscription(Ids.New("sub_"), tx.Now);
         var subId = sub["id"]!.GetValue<string>();
@@ -41,7 +61,7 @@ public sealed partial class StripeEmulator
         await tx.EmitAsync("customer.subscription.created", sub);
 
         var before = sub.DeepClone().AsObject();
-        var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_create", offSession: false);
+        var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_create", offSession, (tx.Now, tx.Now));
         sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
         sub["status"] = paid ? "active" : "incomplete";
         await tx.PutAsync(sub);
@@ -50,7 +70,8 @@ public sealed partial class StripeEmulator
     }
 
     /// <summary>Bills the subscription's current period on its default card, with the events Stripe sends for it.</summary>
-    private static async Task<(JsonObject Invoice, bool Paid)> InvoiceSubscriptionAsync(EmulatorTx tx, JsonObject sub, string billingReason, bool offSession)
+    /// <param name="invoicePeriod">What Stripe puts in the invoice's own period: the period just ended for a renewal.</param>
+    private static async Task<(JsonObject Invoice, bool Paid)> InvoiceSubscriptionAsync(EmulatorTx tx, JsonObject sub, string billingReason, bool offSession, (long Start, long End) invoicePeriod)
     {
         var subId = sub["id"]!.GetValue<string>();
         var customer = await tx.GetAsync(Ref(sub["customer"]), "customer");
@@ -62,6 +83,8 @@ public sealed partial class StripeEmulator
         invoice["customer_name"] = customer["name"]?.DeepClone();
         invoice["currency"] = sub["currency"]!.GetValue<string>();
         invoice["subscription"] = subId;
+        invoice["period_start"] = invoicePeriod.Start;
+        invoice["period_end"] = invoicePeriod.End;
         invoice["parent"] = new JsonObject
         {
             ["quote_details"] = null,
@@ -249,12 +272,13 @@ public sealed partial class StripeEmulator
                     await tx.EmitAsync("customer.subscription.deleted", sub);
                     continue;
                 }
+                var periodStart = sub["items"]!["data"]!.AsArray().Select(i => Unix(i!["current_period_start"])).Min();
                 foreach (var item in sub["items"]!["data"]!.AsArray())
                 {
                     item!["current_period_start"] = periodEnd;
                     item["current_period_end"] = AddPeriod(periodEnd, item["price"]!.AsObject());
                 }
-                var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_cycle", offSession: true);
+                var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_cycle", offSession: true, (periodStart, periodEnd));
                 sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
                 sub["status"] = paid ? "active" : "past_due";
                 await tx.PutAsync(sub);
