@@ -96,6 +96,21 @@ public sealed class EmulatorMoreTests(EmulatorApp app) : IClassFixture<EmulatorA
     }
 
     [Fact]
+    public async Task ConcurrentRequestsWithOneIdempotencyKey_AuthoriseOnce()
+    {
+        var (customer, pm) = await app.CustomerWithCardAsync(TestCard.Visa);
+        var options = new PaymentIntentCreateOptions
+        {
+            Amount = 60, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+        };
+        var key = "auth:" + Guid.NewGuid();
+        var intents = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ =>
+            new PaymentIntentService(app.Stripe).CreateAsync(options, new RequestOptions { IdempotencyKey = key })));
+        intents.Select(i => i.Id).Distinct().Count().ShouldBe(1);
+        (await new PaymentIntentService(app.Stripe).ListAsync(new PaymentIntentListOptions { Customer = customer.Id })).Data.Count.ShouldBe(1);
+    }
+
+    [Fact]
     public async Task PaymentModeWithSubscriptionPrice_IsRejectedLikeStripe()
     {
         var monthly = await app.PriceAsync(1900, "month");
