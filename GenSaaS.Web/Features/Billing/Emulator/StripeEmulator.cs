@@ -90,12 +90,14 @@ public sealed partial class StripeEmulator
     public async Task<DateTimeOffset> AdvanceClockAsync(TimeSpan by)
     {
         if (by < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(by), "The clock only moves forward.");
-        await WriteAsync(null, async tx =>
+        var offset = await WriteAsync(null, async tx =>
         {
-            var offset = Interlocked.Add(ref _clockOffsetSeconds, (long)by.TotalSeconds);
-            await tx.SetSettingAsync(ClockOffsetSetting, offset.ToString(CultureInfo.InvariantCulture));
-            return 0;
+            var advanced = Interlocked.Read(ref _clockOffsetSeconds) + (long)by.TotalSeconds;
+            await tx.SetSettingAsync(ClockOffsetSetting, advanced.ToString(CultureInfo.InvariantCulture));
+            return advanced;
         });
+        // Only once the new offset is stored does the running emulator use it, so a failed write leaves the clock alone.
+        Interlocked.Exchange(ref _clockOffsetSeconds, offset);
         var renewed = await RunDueBillingCyclesAsync();
         _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Renewals} subscription period ends processed", by, Now, renewed);
         return Now;
