@@ -6,6 +6,10 @@ public static class BillingSetup
     {
         builder.Services.AddOptions<PlanCatalogOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<PlanCatalog>();
+        builder.Services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<BillingOptions>, BillingOptionsValidator>();
+        builder.Services.AddSingleton(sp => BillingModeInfo.Resolve(
+            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BillingOptions>>().Value, sp.GetRequiredService<IHostEnvironment>()));
         return builder;
     }
 
