@@ -1,6 +1,7 @@
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Billing;
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Generation;
 using GenSaaS.Web.Features.Operations;
 
@@ -11,6 +12,7 @@ builder.AddData();
 builder.AddOperations(cli);
 builder.AddAccounts();
 builder.AddGeneration();
+builder.AddCredits();
 builder.AddBilling();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
@@ -27,10 +29,12 @@ app.UseStaticFiles();
 app.UseRouting();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapOperations();
 app.MapAccounts();
 app.MapGeneration();
+app.MapCredits();
 app.MapBilling();
 app.MapRazorPages();
 

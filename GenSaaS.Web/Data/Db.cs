@@ -31,6 +31,33 @@ public sealed class Db
 
     public string ConnectionString { get; }
 
+    // One writer at a time inside this process. SQLite allows one writer per file anyway; queueing here
+    // waits asynchronously in order instead of blocking threads in SQLite's busy handler, whose back-off
+    // sleeps (up to 100 ms) would otherwise land in the tail latency of every metered request.
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+
+    /// <summary>
+    /// Opens a connection and starts a <c>BEGIN IMMEDIATE</c> transaction, holding the process's write gate
+    /// until the returned unit is disposed. Use for anything that reads and then writes, and for all money and credits.
+    /// </summary>
+    public async Task<WriteUnit> BeginWriteAsync(CancellationToken ct = default)
+    {
+        await _writeGate.WaitAsync(ct);
+        SqliteConnection? connection = null;
+        try
+        {
+            connection = await OpenAsync(ct);
+            var tx = connection.BeginTransaction();
+            return new WriteUnit(connection, tx, _writeGate);
+        }
+        catch
+        {
+            if (connection is not null) await connection.DisposeAsync();
+            _writeGate.Release();
+            throw;
+        }
+    }
+
     public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
     {
         var connection = new SqliteConnection(ConnectionString);
@@ -39,6 +66,28 @@ public sealed class Db
         command.CommandText = ConnectionPragmas;
         await command.ExecuteNonQueryAsync(ct);
         return connection;
+    }
+
+    /// <summary>A write transaction with its connection; disposing rolls back what was not committed and opens the gate.</summary>
+    public sealed class WriteUnit(SqliteConnection connection, SqliteTransaction transaction, SemaphoreSlim gate) : IAsyncDisposable
+    {
+        public SqliteConnection Connection { get; } = connection;
+        public SqliteTransaction Transaction { get; } = transaction;
+
+        public Task CommitAsync(CancellationToken ct = default) => Transaction.CommitAsync(ct);
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                await Transaction.DisposeAsync();
+                await Connection.DisposeAsync();
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
     }
 
     /// <summary>Times are stored as UTC text that sorts as it reads: <c>2026-11-25 04:03:31.1234567</c>.</summary>

@@ -10,7 +10,11 @@ public static class GenerationApi
 {
     public sealed record CreateRequest(string? Prompt, long? Seed);
 
-    public sealed record GenerationDto(string Id, string Prompt, long Seed, int Width, int Height, string ImageUrl, string ThumbnailUrl, DateTime CreatedAt, long DurationMs);
+    public sealed record GenerationDto(string Id, string Prompt, long Seed, int Width, int Height, string ImageUrl, string ThumbnailUrl, DateTime CreatedAt, long DurationMs)
+    {
+        [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+        public string? Warning { get; init; }
+    }
 
     public static GenerationDto ToDto(GenerationRecord g) =>
         new(g.Id, g.Prompt, g.Seed, (int)g.Width, (int)g.Height, ImageUrl(g.Id), ThumbnailUrl(g.Id), g.CreatedAt, g.DurationMs);
@@ -22,7 +26,7 @@ public static class GenerationApi
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
-        api.MapPost("", Create);
+        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy);
         api.MapGet("", List);
         api.MapGet("/{id}", Get);
 
@@ -51,16 +55,18 @@ public static class GenerationApi
         if (body is null)
             return Problems.Validation("body", "Send a JSON body: { \"prompt\": \"...\" }.");
 
-        var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, ct);
-        return ToResult(outcome);
+        var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, request.Headers["Idempotency-Key"].FirstOrDefault(), ct);
+        return ToResult(outcome, request.HttpContext);
     }
 
-    public static IResult ToResult(GenerationOutcome outcome)
+    public static IResult ToResult(GenerationOutcome outcome, HttpContext http)
     {
+        if (outcome.Replayed)
+            http.Response.Headers["Idempotent-Replayed"] = "true";
+        if (outcome.RetryAt is { } retryAt)
+            http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling((retryAt - DateTime.UtcNow).TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (outcome.Generation is { } g)
-            return outcome.Status == StatusCodes.Status201Created
-                ? Results.Created($"/api/v1/generations/{g.Id}", ToDto(g))
-                : Results.Ok(ToDto(g));
+            return Results.Created($"/api/v1/generations/{g.Id}", ToDto(g) with { Warning = outcome.Warning });
         if (outcome.Field is { } field)
             return Problems.Result(outcome.Status, outcome.ErrorCode!, "The request is not valid.", outcome.ErrorMessage,
                 new Dictionary<string, string[]> { [field] = [outcome.ErrorMessage!] });

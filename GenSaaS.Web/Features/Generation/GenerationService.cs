@@ -1,29 +1,48 @@
 using System.Diagnostics;
-using GenSaaS.Web.Data;
+using System.Security.Cryptography;
+using System.Text;
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Shared;
+using Hangfire;
 using Microsoft.Extensions.Options;
 
 namespace GenSaaS.Web.Features.Generation;
 
-/// <summary>What a generation request came to: the image, or a stable error code and a message for the customer.</summary>
+/// <summary>What a generation request came to: the image (with a fair-use warning, if any), or a stable error code and a message.</summary>
 public sealed record GenerationOutcome(GenerationRecord? Generation, int Status, string? ErrorCode, string? ErrorMessage, string? Field = null)
 {
     public bool Succeeded => Generation is not null;
+
+    public string? Warning { get; init; }
+
+    /// <summary>Set when the same idempotency key was answered before and this is that answer again.</summary>
+    public bool Replayed { get; init; }
+
+    /// <summary>When trying again can succeed (rate and fair-use limits).</summary>
+    public DateTime? RetryAt { get; init; }
 
     public static GenerationOutcome Success(GenerationRecord generation, int status = StatusCodes.Status201Created) => new(generation, status, null, null);
 
     public static GenerationOutcome Fail(int status, string code, string message, string? field = null) => new(null, status, code, message, field);
 }
 
-/// <summary>The one path a generation takes: validate, generate, store.</summary>
+/// <summary>
+/// The one path a generation takes: validate, reserve its funding, generate, store, then complete the usage —
+/// or release it so nothing is charged for an image that was not made.
+/// </summary>
 public sealed class GenerationService(
-    Db db,
+    CreditLedger ledger,
     IImageGenerator generator,
     ImageStore images,
+    GenerationStore store,
+    IBackgroundJobClient jobs,
     IOptions<GenerationOptions> options,
+    IOptions<CreditsOptions> creditsOptions,
     TimeProvider clock,
     ILogger<GenerationService> logger)
 {
+    public const int MaxIdempotencyKeyLength = 255;
+
     public string? Validate(string? prompt)
     {
         if (string.IsNullOrWhiteSpace(prompt))
@@ -33,11 +52,30 @@ public sealed class GenerationService(
         return null;
     }
 
-    public async Task<GenerationOutcome> GenerateAsync(string userId, string? prompt, long? seed, CancellationToken ct)
+    public async Task<GenerationOutcome> GenerateAsync(string userId, string? prompt, long? seed, string? idempotencyKey, CancellationToken ct)
     {
         if (Validate(prompt) is { } problem)
             return GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, problem, "prompt");
+        if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
+            return GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed,
+                $"The Idempotency-Key is longer than {MaxIdempotencyKeyLength} characters.", "Idempotency-Key");
         prompt = prompt!.Trim();
+        var key = string.IsNullOrWhiteSpace(idempotencyKey) ? Guid.NewGuid().ToString("N") : idempotencyKey.Trim();
+
+        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), ct);
+        return reservation.Status switch
+        {
+            ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
+            ReserveStatus.Existing => await ReplayAsync(reservation.Usage!, ct),
+            _ => GenerationOutcome.Fail(reservation.HttpStatus, reservation.Code!, reservation.Message!) with { RetryAt = reservation.RetryAt },
+        };
+    }
+
+    private async Task<GenerationOutcome> RunAsync(string userId, string prompt, long? seed, Reservation reservation, CancellationToken ct)
+    {
+        var usage = reservation.Usage!;
+        foreach (var threshold in reservation.Notices ?? [])
+            jobs.Enqueue<FairUseNoticeJob>(job => job.SendAsync(userId, usage.SubscriptionId!, threshold, CancellationToken.None));
 
         var id = Guid.CreateVersion7().ToString("N");
         var actualSeed = seed ?? Random.Shared.NextInt64(0, int.MaxValue);
@@ -50,28 +88,64 @@ public sealed class GenerationService(
             image = await generator.GenerateAsync(prompt, actualSeed, timeout.Token);
             await images.SaveAsync(userId, id, image, timeout.Token);
         }
-        catch (Exception ex) when (ex is GenerationFailedException or OperationCanceledException or HttpRequestException)
+        catch (Exception ex) when (ex is GenerationFailedException or OperationCanceledException or HttpRequestException or IOException)
         {
-            logger.LogWarning(ex, "Generation {GenerationId} for {UserId} failed", id, userId);
+            logger.LogWarning(ex, "Generation {GenerationId} for {UserId} failed (usage {UsageId})", id, userId, usage.Id);
             var message = ex switch
             {
                 GenerationFailedException failed => failed.Message,
                 OperationCanceledException when !ct.IsCancellationRequested => "The image took too long to make.",
                 _ => "The image could not be made.",
             };
-            return GenerationOutcome.Fail(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed, message + " Nothing was charged.");
+            await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.GenerationFailed}: {message}", CancellationToken.None);
+            images.Delete(userId, id);
+            return GenerationOutcome.Fail(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed, message + " You were not charged.");
         }
 
         var record = new GenerationRecord(id, userId, prompt, actualSeed, options.Value.Backend.ToString(), image.Width, image.Height,
             watch.ElapsedMilliseconds, clock.GetUtcNow().UtcDateTime);
-        await using (var connection = await db.OpenAsync(ct))
-        await using (var tx = connection.BeginTransaction())
+        if (!await ledger.CompleteAsync(usage.Id, record, CancellationToken.None))
         {
-            await GenerationStore.InsertAsync(connection, tx, record);
-            await tx.CommitAsync(ct);
+            images.Delete(userId, id);
+            logger.LogWarning("Generation {GenerationId} finished after its reservation {UsageId} was released; discarded", id, usage.Id);
+            return GenerationOutcome.Fail(StatusCodes.Status504GatewayTimeout, ProblemCodes.GenerationFailed,
+                "The image took too long to make. You were not charged.");
         }
 
-        logger.LogInformation("Generation {GenerationId} for {UserId} made in {DurationMs} ms", id, userId, record.DurationMs);
-        return GenerationOutcome.Success(record);
+        logger.LogInformation(LogEvents.UsageCompleted, "Generation {GenerationId} for {UserId} made in {DurationMs} ms, paid by {FundingSource} (usage {UsageId})",
+            id, userId, record.DurationMs, usage.FundingSource, usage.Id);
+        return GenerationOutcome.Success(record) with { Warning = reservation.Warning };
     }
+
+    /// <summary>The same key again: wait for the first request if it is still running, then answer what it answered.</summary>
+    private async Task<GenerationOutcome> ReplayAsync(UsageRow usage, CancellationToken ct)
+    {
+        var deadline = clock.GetUtcNow().AddSeconds(creditsOptions.Value.IdempotentWaitSeconds);
+        while (usage.State == "reserved" && clock.GetUtcNow() < deadline)
+        {
+            await Task.Delay(25, ct);
+            usage = await ledger.GetUsageAsync(usage.Id, ct) ?? usage;
+        }
+
+        if (usage.State == "succeeded" && usage.GenerationId is { } generationId && await store.GetAsync(generationId, ct) is { } generation)
+            return GenerationOutcome.Success(generation) with { Replayed = true };
+        if (usage.State == "released")
+        {
+            var (code, message) = SplitError(usage.Error);
+            return GenerationOutcome.Fail(code == ProblemCodes.PaymentFailed ? StatusCodes.Status402PaymentRequired : StatusCodes.Status502BadGateway, code, message)
+                with { Replayed = true };
+        }
+        return GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
+            "A request with this Idempotency-Key is still in progress; try again shortly.");
+    }
+
+    private static (string Code, string Message) SplitError(string? error)
+    {
+        var parts = (error ?? "").Split(": ", 2);
+        return parts.Length == 2 ? (parts[0], parts[1]) : (ProblemCodes.GenerationFailed, error ?? "The image could not be made.");
+    }
+
+    /// <summary>Identifies the request behind an idempotency key, so the same key with another prompt is refused.</summary>
+    public static string RequestHash(string prompt, long? seed) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{seed?.ToString() ?? "-"}\n{prompt}")));
 }

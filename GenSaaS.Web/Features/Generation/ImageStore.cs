@@ -24,6 +24,16 @@ public sealed class ImageStore(AppPaths paths)
         return File.Exists(file) ? file : null;
     }
 
+    /// <summary>Removes an image that will not be recorded (its usage was released); missing files are fine.</summary>
+    public void Delete(string userId, string generationId)
+    {
+        var folder = Path.Combine(paths.Images, SafeName(userId));
+        if (!Directory.Exists(folder))
+            return;
+        File.Delete(Path.Combine(folder, $"{SafeName(generationId)}.png"));
+        File.Delete(Path.Combine(folder, $"{SafeName(generationId)}.thumb.png"));
+    }
+
     private static byte[] MakeThumbnail(byte[] png)
     {
         using var original = SKBitmap.Decode(png) ?? throw new GenerationFailedException("The generated image could not be read.");

@@ -3,10 +3,12 @@ using Htmx;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using GenSaaS.Web.Features.Shared;
 
 namespace GenSaaS.Web.Features.Generation;
 
 [Authorize]
+[Microsoft.AspNetCore.RateLimiting.EnableRateLimiting(Credits.CreditsSetup.GenerationRatePolicy)]
 public sealed class Index(GenerationService generations, GenerationStore store, Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
 {
     public sealed record InputModel
@@ -31,6 +33,9 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
 
     public string? Warning { get; private set; }
 
+    /// <summary>Set on htmx answers, which also carry the new idempotency key and the header's credits out of band.</summary>
+    public bool RefreshHeader { get; private set; }
+
     public GenerationPage History { get; private set; } = new([], 1, 1, 0);
 
     public async Task OnGetAsync(int? page, string? show, CancellationToken ct)
@@ -45,22 +50,37 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {
         var userId = GenerationApi.UserId(User);
-        var outcome = await generations.GenerateAsync(userId, Input.Prompt, seed: null, ct);
+        var outcome = await generations.GenerateAsync(userId, Input.Prompt, seed: null, Input.IdempotencyKey, ct);
 
         if (outcome.Generation is { } generation && !Request.IsHtmx())
             return RedirectToPage(new { show = generation.Id });
 
         Result = outcome.Generation;
+        Warning = outcome.Warning;
         if (!outcome.Succeeded)
         {
             if (outcome.Field is not null)
                 ModelState.AddModelError("Input.Prompt", outcome.ErrorMessage!);
             ErrorMessage = outcome.ErrorMessage;
+            ErrorAction = outcome.ErrorCode switch
+            {
+                ProblemCodes.InsufficientCredits => new ErrorLink("Buy credits or choose a plan", "/billing"),
+                ProblemCodes.SubscriptionInactive or ProblemCodes.PaymentFailed => new ErrorLink("Update your payment method", "/billing"),
+                _ => null,
+            };
+            if (outcome.Status >= 400 && outcome.Field is null)
+                Response.StatusCode = outcome.Status;
         }
 
         Response.Headers.Vary = "HX-Request";
         if (Request.IsHtmx())
+        {
+            // A new key for the next submit; the old one stays bound to this request.
+            Input = Input with { IdempotencyKey = NewKey() };
+            RefreshHeader = true;
+            Response.Headers["HX-Reswap"] = "innerHTML";
             return Partial("_Result", this);
+        }
 
         Input = Input with { IdempotencyKey = NewKey() };
         History = await store.ListAsync(userId, 1, options.Value.PageSize, ct);

@@ -1,0 +1,394 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Billing;
+using GenSaaS.Web.Features.Generation;
+using GenSaaS.Web.Features.Shared;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace GenSaaS.Web.Features.Credits;
+
+public enum CreditBucket { Trial, Prepaid }
+
+public enum FundingSource { Trial, Prepaid, Subscription, PayPerUse }
+
+public enum ReserveStatus { Reserved, Existing, Conflict, Denied }
+
+/// <summary>A <c>usage</c> row: one generation attempt and how it is paid for.</summary>
+public sealed record UsageRow(
+    string Id, string UserId, string IdempotencyKey, string RequestHash, string State, string FundingSource,
+    long? AmountMinor, string? Currency, string? ChargeReference, string? ChargeState, string? SubscriptionId,
+    string? GenerationId, string? Error, DateTime CreatedAt)
+{
+    public const string Columns = """
+        id, user_id AS UserId, idempotency_key AS IdempotencyKey, request_hash AS RequestHash, state,
+        funding_source AS FundingSource, amount_minor AS AmountMinor, currency, charge_reference AS ChargeReference,
+        charge_state AS ChargeState, subscription_id AS SubscriptionId, generation_id AS GenerationId, error,
+        created_at AS CreatedAt
+        """;
+
+    public FundingSource Source => CreditLedger.ParseSource(FundingSource);
+}
+
+/// <summary>What a reservation came to. <see cref="Notices"/> are fair-use thresholds crossed for the first time this period.</summary>
+public sealed record Reservation(
+    ReserveStatus Status, UsageRow? Usage, string? Warning = null, int HttpStatus = 0, string? Code = null, string? Message = null,
+    IReadOnlyList<int>? Notices = null, DateTime? RetryAt = null);
+
+/// <summary>A ledger change: whether it was applied (false when its reference was already recorded), its line and the amount moved.</summary>
+public sealed record LedgerResult(bool Applied, long? EntryId, int Amount, int BalanceAfter);
+
+/// <summary>
+/// The credit ledger: balances, the append-only ledger and usage rows. Every change is one
+/// <c>BEGIN IMMEDIATE</c> transaction, so no credit is spent twice and no balance goes below zero.
+/// </summary>
+public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptions> options, TimeProvider clock, ILogger<CreditLedger> logger)
+{
+    public const string SystemActor = "system";
+
+    public static string SourceName(FundingSource source) => source switch
+    {
+        FundingSource.Trial => "trial",
+        FundingSource.Prepaid => "prepaid",
+        FundingSource.Subscription => "subscription",
+        _ => "pay_per_use",
+    };
+
+    public static FundingSource ParseSource(string name) => name switch
+    {
+        "trial" => FundingSource.Trial,
+        "prepaid" => FundingSource.Prepaid,
+        "subscription" => FundingSource.Subscription,
+        "pay_per_use" => FundingSource.PayPerUse,
+        _ => throw new InvalidOperationException($"Unknown funding source '{name}'"),
+    };
+
+    private static string BucketName(CreditBucket bucket) => bucket == CreditBucket.Trial ? "trial" : "prepaid";
+
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+
+    private const string FindUsageByKeySql = $"""
+        SELECT {UsageRow.Columns}
+        FROM usage
+        WHERE user_id = @userId AND idempotency_key = @idempotencyKey;
+        """;
+
+    private const string BalanceSql = """
+        SELECT trial_balance AS Trial, prepaid_balance AS Prepaid FROM credit_balances WHERE user_id = @userId;
+        """;
+
+    private const string InsertUsageSql = """
+        INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, amount_minor, currency,
+                           charge_state, subscription_id, period_start, created_at, updated_at)
+        VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, 1, @AmountMinor, @Currency,
+                @ChargeState, @SubscriptionId, @PeriodStart, @Now, @Now);
+        """;
+
+    /// <summary>
+    /// Picks the funding source (trial, prepaid, subscription within its limits, pay per use with a saved card) and
+    /// records a reservation keyed by the caller's idempotency key, taking the credit when credits pay.
+    /// </summary>
+    public async Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, CancellationToken ct = default)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var (connection, tx) = (unit.Connection, unit.Transaction);
+
+        var existing = await connection.QuerySingleOrDefaultAsync<UsageRow>(FindUsageByKeySql, new { userId, idempotencyKey }, tx);
+        if (existing is not null)
+            return existing.RequestHash == requestHash
+                ? new Reservation(ReserveStatus.Existing, existing)
+                : new Reservation(ReserveStatus.Conflict, existing, HttpStatus: StatusCodes.Status409Conflict, Code: ProblemCodes.IdempotencyConflict,
+                    Message: "This Idempotency-Key was already used for a different request.");
+
+        var now = Now;
+        await EnsureAccountAsync(connection, tx, userId, now);
+        var balance = await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
+        var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now);
+
+        if (balance.Trial > 0 || balance.Prepaid > 0)
+        {
+            var bucket = balance.Trial > 0 ? CreditBucket.Trial : CreditBucket.Prepaid;
+            usage = usage with { FundingSource = BucketName(bucket) };
+            await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+            await ApplyChangeAsync(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
+            await unit.CommitAsync(ct);
+            return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+        }
+
+        var subscription = await CurrentSubscriptionAsync(connection, tx, userId);
+        if (subscription is not null && subscription.IsActiveAt(now))
+            return await ReserveOnSubscriptionAsync(unit, usage, subscription, ct);
+        if (subscription is not null && subscription.IsUnpaid)
+            return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.SubscriptionInactive,
+                $"Your monthly plan is {subscription.Status.Replace('_', ' ')}: update your payment method to continue.");
+
+        if (await HasSavedCardAsync(connection, tx, userId) && plans.Find(PlanCatalog.PayPerUse) is { } perUse)
+        {
+            usage = usage with { FundingSource = "pay_per_use", AmountMinor = perUse.PriceMinor, Currency = perUse.Currency, ChargeState = "pending" };
+            await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+            await unit.CommitAsync(ct);
+            return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+        }
+
+        return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits,
+            "You have no credits left. Buy a bundle, save a card to pay per image, or subscribe.");
+    }
+
+    private static Reservation Denied(int status, string code, string message, DateTime? retryAt = null) =>
+        new(ReserveStatus.Denied, null, HttpStatus: status, Code: code, Message: message, RetryAt: retryAt);
+
+    private const string PeriodUsedSql = """
+        SELECT count(*) FROM usage
+        WHERE subscription_id = @subscriptionId AND period_start = @periodStart AND funding_source = 'subscription' AND state <> 'released';
+        """;
+
+    private const string InsertNoticeSql = """
+        INSERT INTO usage_notices (user_id, period_start, threshold, sent_at) VALUES (@userId, @periodStart, @threshold, @now)
+        ON CONFLICT DO NOTHING;
+        """;
+
+    private async Task<Reservation> ReserveOnSubscriptionAsync(Db.WriteUnit unit, NewUsage usage, SubscriptionRow subscription, CancellationToken ct)
+    {
+        var (connection, tx) = (unit.Connection, unit.Transaction);
+        var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
+        var periodStart = subscription.CurrentPeriodStart!.Value;
+        var used = await connection.ExecuteScalarAsync<long>(PeriodUsedSql,
+            new { subscriptionId = subscription.StripeSubscriptionId, periodStart }, tx);
+        if (used >= plan.HardCap)
+            return Denied(StatusCodes.Status429TooManyRequests, ProblemCodes.FairUseLimit,
+                $"You have made {used} images this period, the fair-use maximum of your plan. It resets on {subscription.CurrentPeriodEnd:yyyy-MM-dd}.",
+                subscription.CurrentPeriodEnd);
+
+        usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.StripeSubscriptionId, PeriodStart = periodStart };
+        await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+
+        var count = used + 1;
+        var notices = new List<int>();
+        foreach (var threshold in new[] { 80, 100 })
+        {
+            if (count * 100 < (long)plan.SoftLimit * threshold)
+                continue;
+            if (await connection.ExecuteAsync(InsertNoticeSql, new { userId = usage.UserId, periodStart, threshold, now = usage.Now }, tx) == 1)
+                notices.Add(threshold);
+        }
+        await unit.CommitAsync(ct);
+
+        var warning = count > plan.SoftLimit
+            ? $"You have made {count} images this period, above the fair-use level of {plan.SoftLimit}. Generation stops at {plan.HardCap}."
+            : count * 100 >= (long)plan.SoftLimit * 80
+                ? $"You have made {count} of {plan.SoftLimit} images in this period's fair-use allowance."
+                : null;
+        return new Reservation(ReserveStatus.Reserved, ToRow(usage), Warning: warning, Notices: notices);
+    }
+
+    private const string CompleteSql = """
+        UPDATE usage SET state = 'succeeded', generation_id = @generationId, updated_at = @now
+        WHERE id = @usageId AND state = 'reserved';
+        """;
+
+    /// <summary>
+    /// Marks the usage succeeded and stores the generation in the same transaction. False when the reservation
+    /// was already released (the sweeper gave up on it): the caller discards the image, nothing is charged.
+    /// </summary>
+    public async Task<bool> CompleteAsync(string usageId, GenerationRecord generation, CancellationToken ct = default)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var updated = await unit.Connection.ExecuteAsync(CompleteSql, new { usageId, generationId = generation.Id, now = Now }, unit.Transaction);
+        if (updated != 1)
+            return false;
+        await GenerationStore.InsertAsync(unit.Connection, unit.Transaction, generation);
+        await unit.CommitAsync(ct);
+        return true;
+    }
+
+    private const string ReleaseSql = """
+        UPDATE usage SET state = 'released', error = @error, updated_at = @now
+        WHERE id = @usageId AND state = 'reserved'
+        RETURNING user_id AS UserId, funding_source AS FundingSource;
+        """;
+
+    /// <summary>Releases a reservation and gives its credit back. Safe to call twice: only a reserved usage is released.</summary>
+    public async Task<bool> ReleaseAsync(string usageId, string error, CancellationToken ct = default)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var now = Now;
+        var row = await unit.Connection.QuerySingleOrDefaultAsync<ReleasedUsage>(ReleaseSql, new { usageId, error, now }, unit.Transaction);
+        if (row is null)
+            return false;
+        if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
+        {
+            var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
+            await ApplyChangeAsync(unit.Connection, unit.Transaction, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
+        }
+        await unit.CommitAsync(ct);
+        logger.LogInformation(LogEvents.UsageReleased, "Usage {UsageId} released: {Reason}", usageId, error);
+        return true;
+    }
+
+    /// <summary>Adds credits (a purchase, a trial, an admin grant). Idempotent on <paramref name="reference"/>.</summary>
+    public Task<LedgerResult> GrantAsync(string userId, CreditBucket bucket, int amount, string reason, string? reference, string actor, CancellationToken ct = default)
+    {
+        if (amount <= 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "A grant adds at least one credit");
+        return ChangeAsync(userId, bucket, "grant", amount, reason, reference, actor, clampToBalance: false, ct);
+    }
+
+    /// <summary>An admin's signed correction; a negative one cannot take the balance below zero (it fails instead).</summary>
+    public Task<LedgerResult> AdjustAsync(string userId, CreditBucket bucket, int amount, string reason, string? reference, string actor, CancellationToken ct = default)
+    {
+        if (amount == 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "An adjustment moves at least one credit");
+        return ChangeAsync(userId, bucket, "adjustment", amount, reason, reference, actor, clampToBalance: false, ct);
+    }
+
+    /// <summary>Takes back up to <paramref name="amount"/> unused credits after a refund; never below zero. Idempotent on reference.</summary>
+    public Task<LedgerResult> TakeBackAsync(string userId, CreditBucket bucket, int amount, string reason, string reference, string actor, CancellationToken ct = default)
+    {
+        if (amount <= 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "Take back at least one credit");
+        return ChangeAsync(userId, bucket, "refund_reversal", -amount, reason, reference, actor, clampToBalance: true, ct);
+    }
+
+    private const string FindEntrySql = """
+        SELECT id, amount, balance_after AS BalanceAfter FROM credit_ledger WHERE kind = @kind AND reference = @reference;
+        """;
+
+    private async Task<LedgerResult> ChangeAsync(string userId, CreditBucket bucket, string kind, int amount, string reason, string? reference, string actor, bool clampToBalance, CancellationToken ct)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var (connection, tx) = (unit.Connection, unit.Transaction);
+        if (reference is not null && await connection.QuerySingleOrDefaultAsync<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
+            return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
+
+        var now = Now;
+        await EnsureAccountAsync(connection, tx, userId, now);
+        var balance = await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
+        var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
+        if (clampToBalance)
+            amount = (int)Math.Max(amount, -current);
+        if (current + amount < 0)
+            throw new InsufficientCreditsException($"The {BucketName(bucket)} balance is {current}; it cannot go below zero.");
+        if (amount == 0)
+            return new LedgerResult(false, null, 0, (int)current);
+
+        var entry = await ApplyChangeAsync(connection, tx, userId, bucket, kind, amount, reason, reference, actor, now);
+        await unit.CommitAsync(ct);
+        logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
+            kind, amount, BucketName(bucket), userId, actor, reason, reference);
+        return new LedgerResult(true, entry, amount, (int)(current + amount));
+    }
+
+    private const string ApplyChangeSql = """
+        UPDATE credit_balances
+        SET trial_balance   = trial_balance   + CASE WHEN @bucket = 'trial'   THEN @amount ELSE 0 END,
+            prepaid_balance = prepaid_balance + CASE WHEN @bucket = 'prepaid' THEN @amount ELSE 0 END,
+            updated_at = @now
+        WHERE user_id = @userId;
+
+        INSERT INTO credit_ledger (user_id, bucket, kind, amount, balance_after, reason, reference, actor, created_at)
+        SELECT @userId, @bucket, @kind, @amount, CASE WHEN @bucket = 'trial' THEN trial_balance ELSE prepaid_balance END,
+               @reason, @reference, @actor, @now
+        FROM credit_balances WHERE user_id = @userId
+        RETURNING id;
+        """;
+
+    /// <summary>Moves a balance and writes its ledger line, inside the caller's write transaction.</summary>
+    private static Task<long> ApplyChangeAsync(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
+        string reason, string? reference, string actor, DateTime now) =>
+        connection.ExecuteScalarAsync<long>(ApplyChangeSql, new { userId, bucket = BucketName(bucket), kind, amount, reason, reference, actor, now }, tx);
+
+    private const string EnsureAccountSql = """
+        INSERT INTO credit_balances (user_id, trial_balance, prepaid_balance, updated_at)
+        VALUES (@userId, @trial, 0, @now)
+        ON CONFLICT (user_id) DO NOTHING;
+
+        INSERT INTO credit_ledger (user_id, bucket, kind, amount, balance_after, reason, reference, actor, created_at)
+        SELECT @userId, 'trial', 'grant', @trial, @trial, 'Free trial credits', 'trial:' || @userId, 'system', @now
+        WHERE changes() = 1 AND @trial > 0;
+        """;
+
+    /// <summary>Creates the balance row on first use, with the trial credits and their ledger line.</summary>
+    private Task EnsureAccountAsync(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now) =>
+        connection.ExecuteAsync(EnsureAccountSql, new { userId, trial = options.Value.TrialCredits, now }, tx);
+
+    /// <summary>Creates the balance row (with trial credits) if the user has none yet; cheap when it exists.</summary>
+    public async Task EnsureAccountAsync(string userId, CancellationToken ct = default)
+    {
+        await using (var connection = await db.OpenAsync(ct))
+        {
+            if (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM credit_balances WHERE user_id = @userId", new { userId }) > 0)
+                return;
+        }
+        await using var unit = await db.BeginWriteAsync(ct);
+        await EnsureAccountAsync(unit.Connection, unit.Transaction, userId, Now);
+        await unit.CommitAsync(ct);
+    }
+
+    private const string CurrentSubscriptionSql = """
+        SELECT stripe_subscription_id AS StripeSubscriptionId, plan_key AS PlanKey, status,
+               current_period_start AS CurrentPeriodStart, current_period_end AS CurrentPeriodEnd,
+               cancel_at_period_end AS CancelAtPeriodEnd
+        FROM subscriptions
+        WHERE user_id = @userId
+        ORDER BY CASE WHEN status IN ('active', 'trialing') THEN 0 WHEN status IN ('past_due', 'unpaid', 'incomplete') THEN 1 ELSE 2 END,
+                 current_period_end DESC
+        LIMIT 1;
+        """;
+
+    /// <summary>The user's most relevant subscription: a live one first, then one waiting on payment, then the latest.</summary>
+    public static Task<SubscriptionRow?> CurrentSubscriptionAsync(SqliteConnection connection, SqliteTransaction? tx, string userId) =>
+        connection.QuerySingleOrDefaultAsync<SubscriptionRow>(CurrentSubscriptionSql, new { userId }, tx);
+
+    private const string SavedCardSql = """
+        SELECT count(*) FROM billing_customers WHERE user_id = @userId AND default_payment_method IS NOT NULL;
+        """;
+
+    private static async Task<bool> HasSavedCardAsync(SqliteConnection connection, SqliteTransaction tx, string userId) =>
+        await connection.ExecuteScalarAsync<long>(SavedCardSql, new { userId }, tx) > 0;
+
+    public async Task<UsageRow?> GetUsageAsync(string usageId, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<UsageRow>(
+            new CommandDefinition($"SELECT {UsageRow.Columns} FROM usage WHERE id = @usageId", new { usageId }, cancellationToken: ct));
+    }
+
+    private static UsageRow ToRow(NewUsage u) =>
+        new(u.Id, u.UserId, u.IdempotencyKey, u.RequestHash, "reserved", u.FundingSource, u.AmountMinor, u.Currency, null, u.ChargeState,
+            u.SubscriptionId, null, null, u.Now);
+
+    private sealed record ReleasedUsage(string UserId, string FundingSource);
+
+    private sealed record LedgerEntryRef(long Id, long Amount, long BalanceAfter);
+
+    private sealed record NewUsage(string Id, string UserId, string IdempotencyKey, string RequestHash, DateTime Now)
+    {
+        public string FundingSource { get; init; } = "";
+        public long? AmountMinor { get; init; }
+        public string? Currency { get; init; }
+        public string? ChargeState { get; init; }
+        public string? SubscriptionId { get; init; }
+        public DateTime? PeriodStart { get; init; }
+    }
+}
+
+/// <summary>A subscription as the credits feature sees it.</summary>
+public sealed record SubscriptionRow(string StripeSubscriptionId, string PlanKey, string Status, DateTime? CurrentPeriodStart, DateTime? CurrentPeriodEnd, long CancelAtPeriodEnd)
+{
+    public bool IsActiveAt(DateTime now) =>
+        Status is "active" or "trialing" && CurrentPeriodStart is not null && CurrentPeriodEnd is { } end && end > now;
+
+    public bool IsUnpaid => Status is "past_due" or "unpaid" or "incomplete";
+}
+
+public sealed class InsufficientCreditsException(string message) : Exception(message);
+
+/// <summary>Named event ids for money and credit events, so they can be filtered in the logs.</summary>
+public static class LogEvents
+{
+    public static readonly EventId CreditsChanged = new(1001, "CreditsChanged");
+    public static readonly EventId UsageReserved = new(1002, "UsageReserved");
+    public static readonly EventId UsageReleased = new(1003, "UsageReleased");
+    public static readonly EventId UsageCompleted = new(1004, "UsageCompleted");
+    public static readonly EventId ReservationSwept = new(1005, "ReservationSwept");
+}
