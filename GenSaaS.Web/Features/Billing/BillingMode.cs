@@ -24,6 +24,9 @@ public sealed class BillingOptions
     /// <summary>The app's public address used in Checkout success and cancel links; empty means the request's own host.</summary>
     public string? PublicBaseUrl { get; set; }
 
+    /// <summary>Emulator mode only: the app's address when the emulator is served by another process (the CLI talking to a running app).</summary>
+    public string? EmulatorBaseUrl { get; set; }
+
     /// <summary>Seconds a webhook signature stays valid (Stripe's default tolerance is 300).</summary>
     [Range(1, 3600)] public int WebhookToleranceSeconds { get; set; } = 300;
 }

@@ -1,17 +1,48 @@
+using GenSaaS.Web.Features.Billing.Webhooks;
+using GenSaaS.Web.Features.Operations;
+using Hangfire;
+using Microsoft.Extensions.Options;
+
 namespace GenSaaS.Web.Features.Billing;
 
 public static class BillingSetup
 {
     public static WebApplicationBuilder AddBilling(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<PlanCatalogOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<PlanCatalog>();
-        builder.Services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<BillingOptions>, BillingOptionsValidator>();
-        builder.Services.AddSingleton(sp => BillingModeInfo.Resolve(
-            sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<BillingOptions>>().Value, sp.GetRequiredService<IHostEnvironment>()));
+        var services = builder.Services;
+        services.AddOptions<PlanCatalogOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<PlanCatalog>();
+        services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
+        services.AddSingleton(sp => BillingModeInfo.Resolve(sp.GetRequiredService<IOptions<BillingOptions>>().Value, sp.GetRequiredService<IHostEnvironment>()));
+        services.AddSingleton<EmulatorKeys>();
+        services.AddSingleton<StripeGateway>();
+        services.AddSingleton<StripePrices>();
+        services.AddSingleton<BillingAccounts>();
+        services.AddSingleton<BillingOverview>();
+        services.AddScoped<Checkout>();
+        services.AddScoped<StripeEventApplier>();
+        services.AddScoped<StripeWebhooks>();
+        services.AddScoped<StripeEventRetryJob>();
+        services.AddScoped<PayPerUse>();
+        services.AddScoped<PayPerUseCaptureJob>();
+        services.AddScoped<PayPerUseCancelJob>();
+        services.AddScoped<PayPerUseSweepJob>();
+        services.AddScoped<ICliCommand, StripeSyncCommand>();
+        services.AddScoped<ICliCommand, RefundCommand>();
         return builder;
     }
 
-    public static WebApplication MapBilling(this WebApplication app) => app;
+    public static WebApplication MapBilling(this WebApplication app)
+    {
+        app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
+        app.MapPost("/api/billing/webhook", StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();
+
+        var mode = app.Services.GetRequiredService<BillingModeInfo>();
+        app.Logger.LogInformation("Billing mode: {BillingMode}", mode.Mode);
+        if (mode.IsEnabled && app.Configuration.GetValue("Jobs:RunServer", true))
+            app.Services.GetRequiredService<IRecurringJobManager>()
+                .AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
+        return app;
+    }
 }

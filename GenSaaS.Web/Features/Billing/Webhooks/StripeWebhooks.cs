@@ -1,0 +1,157 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Shared;
+using Hangfire;
+using Stripe;
+
+namespace GenSaaS.Web.Features.Billing.Webhooks;
+
+/// <summary>
+/// <c>POST /api/billing/webhook</c>: checks the signature over the raw body, stores the event once by id, applies it
+/// and answers 200. A failed apply stays stored as <c>failed</c> and is retried by <see cref="StripeEventRetryJob"/>.
+/// </summary>
+public sealed class StripeWebhooks(
+    Db db,
+    StripeGateway stripe,
+    BillingModeInfo mode,
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options,
+    StripeEventApplier applier,
+    IBackgroundJobClient jobs,
+    TimeProvider clock,
+    ILogger<StripeWebhooks> logger)
+{
+    /// <summary>Delays between automatic retries of a failed apply, seconds.</summary>
+    public static readonly int[] RetryDelays = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
+
+    public static async Task<IResult> HandleAsync(HttpRequest request, StripeWebhooks webhooks, CancellationToken ct)
+    {
+        using var reader = new StreamReader(request.Body, System.Text.Encoding.UTF8);
+        var payload = await reader.ReadToEndAsync(ct);
+        return await webhooks.ReceiveAsync(payload, request.Headers["Stripe-Signature"].ToString(), ct);
+    }
+
+    public async Task<IResult> ReceiveAsync(string payload, string signature, CancellationToken ct)
+    {
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = EventUtility.ConstructEvent(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds, throwOnApiVersionMismatch: true);
+        }
+        catch (StripeException ex)
+        {
+            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", ex.Message);
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
+        }
+
+        var status = await StoreAsync(stripeEvent, payload, ct);
+        if (status is "applied" or "ignored")
+            return Results.Ok(new { received = true, duplicate = true });
+
+        await ApplyStoredAsync(stripeEvent, ct);
+        return Results.Ok(new { received = true });
+    }
+
+    private const string StoreSql = """
+        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, received_at)
+        VALUES (@id, @type, @objectId, @created, @payload, 'received', 0, @now)
+        ON CONFLICT (id) DO NOTHING;
+
+        SELECT CASE WHEN changes() = 1 THEN 'new' ELSE status END FROM stripe_events WHERE id = @id;
+        """;
+
+    /// <summary>Stores the event unless it is already there; returns <c>new</c> or the stored event's status.</summary>
+    private async Task<string> StoreAsync(Event stripeEvent, string payload, CancellationToken ct)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var status = await unit.Connection.ExecuteScalarAsync<string>(StoreSql, new
+        {
+            id = stripeEvent.Id,
+            type = stripeEvent.Type,
+            objectId = (stripeEvent.Data.Object as IHasId)?.Id,
+            created = new DateTimeOffset(stripeEvent.Created, TimeSpan.Zero).ToUnixTimeSeconds(),
+            payload,
+            now = clock.GetUtcNow().UtcDateTime,
+        }, unit.Transaction);
+        await unit.CommitAsync(ct);
+        return status ?? "new";
+    }
+
+    private const string MarkSql = """
+        UPDATE stripe_events
+        SET status = @status, attempts = attempts + 1, last_error = @error,
+            applied_at = CASE WHEN @status IN ('applied', 'ignored') THEN @now ELSE applied_at END
+        WHERE id = @id AND status <> 'applied'
+        RETURNING attempts;
+        """;
+
+    /// <summary>Applies a stored event and records how it went; on failure schedules a retry. Returns true when applied.</summary>
+    public async Task<bool> ApplyStoredAsync(Event stripeEvent, CancellationToken ct, bool scheduleRetry = true)
+    {
+        string status;
+        string? error = null;
+        try
+        {
+            status = await applier.ApplyAsync(stripeEvent, ct) ? "applied" : "ignored";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            status = "failed";
+            error = ex is WebhookNotReadyException or StripeException ? ex.Message : ex.ToString();
+            logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stripe event {StripeEventId} ({StripeEventType}) failed to apply", stripeEvent.Id, stripeEvent.Type);
+        }
+
+        int attempts;
+        await using (var unit = await db.BeginWriteAsync(CancellationToken.None))
+        {
+            attempts = await unit.Connection.ExecuteScalarAsync<int>(MarkSql, new { id = stripeEvent.Id, status, error, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
+            await unit.CommitAsync(CancellationToken.None);
+        }
+
+        if (status == "failed")
+        {
+            if (scheduleRetry)
+                jobs.Schedule<StripeEventRetryJob>(job => job.RunAsync(stripeEvent.Id, CancellationToken.None),
+                    TimeSpan.FromSeconds(RetryDelays[Math.Clamp(attempts - 1, 0, RetryDelays.Length - 1)]));
+            return false;
+        }
+        logger.LogDebug(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) {Status}", stripeEvent.Id, stripeEvent.Type, status);
+        return true;
+    }
+
+    private const string LoadSql = """
+        SELECT payload FROM stripe_events WHERE id = @id AND status <> 'applied';
+        """;
+
+    /// <summary>Applies a stored event again (the retry job, or an admin's replay). False when it is unknown or already applied.</summary>
+    public async Task<bool?> ReplayAsync(string eventId, bool scheduleRetry, CancellationToken ct)
+    {
+        string? payload;
+        await using (var connection = await db.OpenAsync(ct))
+            payload = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(LoadSql, new { id = eventId }, cancellationToken: ct));
+        if (payload is null)
+            return null;
+        var stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
+        return await ApplyStoredAsync(stripeEvent, ct, scheduleRetry);
+    }
+}
+
+/// <summary>Retries a stored Stripe event that failed to apply; throws while it still fails so Hangfire backs off and tries again.</summary>
+public sealed class StripeEventRetryJob(StripeWebhooks webhooks, ILogger<StripeEventRetryJob> logger)
+{
+    [AutomaticRetry(Attempts = 10, DelaysInSeconds = [5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200], OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    [DisableConcurrentExecution(60)]
+    public async Task RunAsync(string stripeEventId, CancellationToken ct)
+    {
+        var applied = await webhooks.ReplayAsync(stripeEventId, scheduleRetry: false, ct);
+        if (applied is null)
+        {
+            logger.LogDebug("Stripe event {StripeEventId} needs no retry", stripeEventId);
+            return;
+        }
+        if (applied == false)
+            throw new InvalidOperationException($"Stripe event {stripeEventId} still fails to apply; see /admin/billing/events");
+    }
+}
