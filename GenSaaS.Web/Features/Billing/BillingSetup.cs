@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Billing.Emulator;
 using GenSaaS.Web.Features.Billing.Webhooks;
 using GenSaaS.Web.Features.Operations;
 using Hangfire;
@@ -14,8 +15,13 @@ public static class BillingSetup
         services.AddSingleton<PlanCatalog>();
         services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
-        services.AddSingleton(sp => BillingModeInfo.Resolve(sp.GetRequiredService<IOptions<BillingOptions>>().Value, sp.GetRequiredService<IHostEnvironment>()));
-        services.AddSingleton<EmulatorKeys>();
+
+        // Decided once, here, because it also decides whether the emulator is part of the app at all.
+        var mode = BillingModeInfo.Resolve(builder.Configuration.GetSection("Billing").Get<BillingOptions>() ?? new BillingOptions(), builder.Environment);
+        services.AddSingleton(mode);
+        if (mode.IsEmulator)
+            builder.AddStripeEmulator();
+
         services.AddSingleton<StripeGateway>();
         services.AddSingleton<StripePrices>();
         services.AddSingleton<BillingAccounts>();
@@ -35,10 +41,15 @@ public static class BillingSetup
 
     public static WebApplication MapBilling(this WebApplication app)
     {
+        var mode = app.Services.GetRequiredService<BillingModeInfo>();
+        if (mode.IsEmulator)
+            app.MapStripeEmulator();
+        if (mode.ShowEmulatorBanner)
+            app.Logger.LogWarning("Billing runs on the Stripe emulator in Production because Billing:Mode=Emulator is set; no payment is real");
+
         app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/webhook", StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();
 
-        var mode = app.Services.GetRequiredService<BillingModeInfo>();
         app.Logger.LogInformation("Billing mode: {BillingMode}", mode.Mode);
         if (mode.IsEnabled && app.Configuration.GetValue("Jobs:RunServer", true))
             app.Services.GetRequiredService<IRecurringJobManager>()

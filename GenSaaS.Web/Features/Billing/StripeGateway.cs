@@ -14,9 +14,12 @@ public sealed class BillingDisabledException() : Exception("Billing is not confi
 /// emulator over HTTP, so what works there is what Stripe.net sends and parses against Stripe.
 /// Never call it inside an open database transaction.
 /// </summary>
-public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, EmulatorKeys emulatorKeys, ILogger<StripeGateway> logger)
+public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, IServiceProvider services, ILogger<StripeGateway> logger)
 {
-    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server, emulatorKeys));
+    /// <summary>The emulator accepts any test-mode key; a fresh one each start keeps secrets out of the repository.</summary>
+    private static readonly string EmulatorSecretKey = "sk_test_emu_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+
+    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
 
     private StripeClient Client => mode.IsEnabled ? _client.Value : throw new BillingDisabledException();
 
@@ -24,16 +27,16 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     public string WebhookSecret => mode.Mode switch
     {
         BillingMode.Stripe => mode.WebhookSecret!,
-        BillingMode.Emulator => emulatorKeys.WebhookSecret,
+        BillingMode.Emulator => services.GetRequiredService<Emulator.StripeEmulator>().WebhookSecret,
         _ => throw new BillingDisabledException(),
     };
 
-    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server, EmulatorKeys emulatorKeys)
+    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
     {
         if (mode.Mode == BillingMode.Stripe)
             return new StripeClient(mode.SecretKey);
         var appBase = options.EmulatorBaseUrl is { Length: > 0 } configured ? configured : LocalAddress(server);
-        return new StripeClient(emulatorKeys.SecretKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
+        return new StripeClient(EmulatorSecretKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
     }
 
     /// <summary>The emulator is served by this process; reach it on the address Kestrel listens on.</summary>

@@ -1,0 +1,257 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Dapper;
+using GenSaaS.Web.Data;
+using Microsoft.Extensions.Options;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>
+/// Stripe's REST API under <c>/emulator/stripe/v1</c>, as Stripe.net calls it: form-encoded bodies, bearer test keys,
+/// idempotency keys, expansion, list pagination, and errors in Stripe's format and status codes.
+/// </summary>
+internal static class EmulatorApi
+{
+    public const string Prefix = "/emulator/stripe";
+
+    private delegate Task<JsonObject> Handler(StripeEmulator emulator, EmulatorTx tx, FormParams p, ApiCall call);
+
+    /// <summary>The parts of the HTTP call a handler needs besides its parameters.</summary>
+    private sealed record ApiCall(string Id, string BaseUrl, string Path);
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup(Prefix + "/v1").ExcludeFromDescription().DisableAntiforgery();
+
+        Route(v1, "POST", "/customers", (e, tx, p, _) => e.CreateCustomerAsync(tx, p));
+        Route(v1, "GET", "/customers", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("customer"), o => p.Str("email") is not { Length: > 0 } email || o["email"]?.GetValue<string>() == email), p, c));
+        Route(v1, "GET", "/customers/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "customer"));
+        Route(v1, "POST", "/customers/{id}", (e, tx, p, c) => e.UpdateCustomerAsync(tx, c.Id, p));
+        Route(v1, "GET", "/customers/{id}/payment_methods", async (_, tx, p, c) =>
+        {
+            await tx.GetAsync(c.Id, "customer");
+            return List(await tx.ListAsync("payment_method", c.Id), p, c);
+        });
+
+        Route(v1, "POST", "/products", (e, tx, p, _) => e.CreateProductAsync(tx, p));
+        Route(v1, "GET", "/products", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("product"), o => p.Bool("active") is not { } active || o["active"]!.GetValue<bool>() == active), p, c));
+        Route(v1, "GET", "/products/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "product"));
+
+        Route(v1, "POST", "/prices", (e, tx, p, _) => e.CreatePriceAsync(tx, p));
+        Route(v1, "GET", "/prices", async (_, tx, p, c) => List(StripeEmulator.FilterPrices(await tx.ListAsync("price"), p).ToList(), p, c));
+        Route(v1, "GET", "/prices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "price"));
+
+        Route(v1, "POST", "/checkout/sessions", (e, tx, p, c) => e.CreateCheckoutSessionAsync(tx, p, c.BaseUrl));
+        Route(v1, "GET", "/checkout/sessions", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("checkout.session", p.Str("customer")), o =>
+                (p.Str("payment_intent") is not { Length: > 0 } pi || o["payment_intent"]?.GetValue<string>() == pi)
+                && (p.Str("subscription") is not { Length: > 0 } sub || o["subscription"]?.GetValue<string>() == sub)), p, c));
+        Route(v1, "GET", "/checkout/sessions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "checkout.session"));
+        Route(v1, "GET", "/checkout/sessions/{id}/line_items", async (_, tx, _, c) =>
+            await StripeEmulator.CheckoutLineItemsAsync(tx, await tx.GetAsync(c.Id, "checkout.session")));
+        Route(v1, "POST", "/checkout/sessions/{id}/expire", async (_, tx, _, c) =>
+        {
+            var session = await tx.GetAsync(c.Id, "checkout.session");
+            if (session["status"]!.GetValue<string>() != "open")
+                throw StripeApiException.Invalid($"Only Checkout Sessions with a status of `open` can be expired. This Checkout Session has a status of `{session["status"]}`.", "session");
+            var before = session.DeepClone().AsObject();
+            session["status"] = "expired";
+            session["url"] = null;
+            await tx.PutAsync(session);
+            await tx.EmitAsync("checkout.session.expired", session, before);
+            return session;
+        });
+
+        Route(v1, "GET", "/setup_intents/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "setup_intent"));
+        Route(v1, "GET", "/setup_intents", async (_, tx, p, c) => List(await tx.ListAsync("setup_intent", p.Str("customer")), p, c));
+
+        Route(v1, "GET", "/payment_methods/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "payment_method"));
+        Route(v1, "GET", "/payment_methods", async (_, tx, p, c) =>
+            List(await tx.ListAsync("payment_method", p.Str("customer") is { Length: > 0 } customer ? customer : throw StripeApiException.MissingParam("customer")), p, c));
+        Route(v1, "POST", "/payment_methods/{id}/attach", (e, tx, p, c) => e.AttachPaymentMethodAsync(tx, c.Id, p.Required("customer")));
+        Route(v1, "POST", "/payment_methods/{id}/detach", (_, tx, _, c) => StripeEmulator.DetachPaymentMethodAsync(tx, c.Id));
+
+        Route(v1, "POST", "/payment_intents", (e, tx, p, _) => e.CreatePaymentIntentAsync(tx, p));
+        Route(v1, "GET", "/payment_intents", async (_, tx, p, c) => List(await tx.ListAsync("payment_intent", p.Str("customer")), p, c));
+        Route(v1, "GET", "/payment_intents/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "payment_intent"));
+        Route(v1, "POST", "/payment_intents/{id}/confirm", (e, tx, p, c) => e.ConfirmPaymentIntentAsync(tx, c.Id, p));
+        Route(v1, "POST", "/payment_intents/{id}/capture", (_, tx, p, c) => StripeEmulator.CapturePaymentIntentAsync(tx, c.Id, p));
+        Route(v1, "POST", "/payment_intents/{id}/cancel", (_, tx, p, c) => StripeEmulator.CancelPaymentIntentAsync(tx, c.Id, p));
+
+        Route(v1, "GET", "/charges/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "charge"));
+        Route(v1, "GET", "/charges", async (_, tx, p, c) =>
+            List(await tx.ListAsync("charge", p.Str("customer"), p.Str("payment_intent")), p, c));
+
+        Route(v1, "POST", "/refunds", (_, tx, p, _) => StripeEmulator.CreateRefundAsync(tx, p));
+        Route(v1, "GET", "/refunds/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "refund"));
+        Route(v1, "GET", "/refunds", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("refund", parent: p.Str("charge")), o =>
+                p.Str("payment_intent") is not { Length: > 0 } pi || o["payment_intent"]?.GetValue<string>() == pi), p, c));
+
+        Route(v1, "GET", "/subscriptions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "subscription"));
+        Route(v1, "GET", "/subscriptions", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("subscription", p.Str("customer")), o => (p.Str("status") ?? "") switch
+            {
+                "" => o["status"]!.GetValue<string>() != "canceled",
+                "all" => true,
+                var status => o["status"]!.GetValue<string>() == status,
+            }), p, c));
+        Route(v1, "POST", "/subscriptions/{id}", (_, tx, p, c) => StripeEmulator.UpdateSubscriptionAsync(tx, c.Id, p));
+        Route(v1, "DELETE", "/subscriptions/{id}", (_, tx, p, c) => StripeEmulator.CancelSubscriptionAsync(tx, c.Id, p));
+
+        Route(v1, "GET", "/invoices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "invoice"));
+        Route(v1, "GET", "/invoices", async (_, tx, p, c) =>
+            List(Filter(await tx.ListAsync("invoice", p.Str("customer"), p.Str("subscription")), o =>
+                p.Str("status") is not { Length: > 0 } status || o["status"]!.GetValue<string>() == status), p, c));
+
+        Route(v1, "POST", "/billing_portal/sessions", (_, tx, p, c) => StripeEmulator.CreatePortalSessionAsync(tx, p, c.BaseUrl));
+
+        Route(v1, "GET", "/events/{id}", (_, tx, _, c) => StripeEmulator.GetEventAsync(tx, c.Id));
+        Route(v1, "GET", "/events", async (_, tx, p, c) => List(await StripeEmulator.ListEventsAsync(tx, p), p, c));
+
+        v1.Map("/{**rest}", (HttpContext http) => Write(http, 404, new StripeApiException(404, "invalid_request_error",
+            $"Unrecognized request URL ({http.Request.Method}: {http.Request.Path.Value?[Prefix.Length..]}).").ToJson().ToJsonString(), false));
+    }
+
+    private static List<JsonObject> Filter(List<JsonObject> items, Func<JsonObject, bool> keep) => items.Where(keep).ToList();
+
+    /// <summary>A page of a list, newest first, with Stripe's <c>limit</c>, <c>starting_after</c> and <c>ending_before</c>.</summary>
+    private static JsonObject List(List<JsonObject> items, FormParams p, ApiCall call)
+    {
+        var limit = (int)Math.Clamp(p.Long("limit") ?? 10, 1, 100);
+        IEnumerable<JsonObject> page = items;
+        if (p.Str("starting_after") is { Length: > 0 } after)
+            page = items.SkipWhile(o => o["id"]!.GetValue<string>() != after).Skip(1);
+        else if (p.Str("ending_before") is { Length: > 0 } before)
+            page = items.TakeWhile(o => o["id"]!.GetValue<string>() != before).TakeLast(limit);
+        var rest = page.ToList();
+        return StripeShapes.List("/v1" + call.Path, rest.Take(limit), rest.Count > limit);
+    }
+
+    private static void Route(RouteGroupBuilder group, string method, string pattern, Handler handler) =>
+        group.MapMethods(pattern, [method], (HttpContext http) => HandleAsync(http, handler));
+
+    private static async Task HandleAsync(HttpContext http, Handler handler)
+    {
+        var emulator = http.RequestServices.GetRequiredService<StripeEmulator>();
+        var authorization = http.Request.Headers.Authorization.ToString();
+        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            await Write(http, 401, Unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."), false);
+            return;
+        }
+        var key = authorization["Bearer ".Length..].Trim();
+        if (!key.StartsWith("sk_test_", StringComparison.Ordinal))
+        {
+            var shown = key.Length > 8 ? key[..8] + new string('*', Math.Min(key.Length - 12, 20)) + key[^4..] : key;
+            await Write(http, 401, Unauthorized($"Invalid API Key provided: {shown}"), false);
+            return;
+        }
+
+        var pairs = http.Request.Query.SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key, v ?? ""))).ToList();
+        if (http.Request.HasFormContentType)
+        {
+            var form = await http.Request.ReadFormAsync();
+            pairs.AddRange(form.SelectMany(f => f.Value.Select(v => KeyValuePair.Create(f.Key, v ?? ""))));
+        }
+        var p = FormParams.Parse(pairs);
+        var path = http.Request.Path.Value![(Prefix.Length + "/v1".Length)..];
+        var call = new ApiCall(http.Request.RouteValues["id"]?.ToString() ?? "", BaseUrl(http), path);
+        var requestId = "req_" + Ids.Random(14);
+        http.Response.Headers["Request-Id"] = requestId;
+        var idempotencyKey = HttpMethods.IsGet(http.Request.Method) ? null : http.Request.Headers["Idempotency-Key"].ToString() is { Length: > 0 } k ? k : null;
+        var methodPath = http.Request.Method + " " + path;
+        var paramsHash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("&", pairs.Select(kv => kv.Key + "=" + kv.Value)))));
+
+        var (status, body, replayed) = await emulator.WriteAsync(new RequestInfo(requestId, idempotencyKey), async tx =>
+        {
+            if (idempotencyKey is not null && await tx.FindIdempotencyAsync(idempotencyKey) is { } record)
+            {
+                if (record.MethodPath != methodPath || record.ParamsHash != paramsHash)
+                    return (400, new StripeApiException(400, "idempotency_error",
+                        $"Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{idempotencyKey}' if you meant to execute a different request.")
+                        .ToJson().ToJsonString(), false);
+                return ((int)record.Status, record.Body, true);
+            }
+
+            await tx.Connection.ExecuteAsync("SAVEPOINT api_call;", transaction: tx.Transaction);
+            int status;
+            string body;
+            try
+            {
+                var result = await handler(emulator, tx, p, call);
+                result = await ExpandAsync(tx, result.DeepClone().AsObject(), p.Strings("expand"));
+                status = 200;
+                body = result.ToJsonString();
+                await tx.Connection.ExecuteAsync("RELEASE api_call;", transaction: tx.Transaction);
+            }
+            catch (StripeApiException error)
+            {
+                await tx.Connection.ExecuteAsync("ROLLBACK TO api_call; RELEASE api_call;", transaction: tx.Transaction);
+                status = error.Status;
+                body = error.ToJson().ToJsonString();
+            }
+            if (tx.DeferredError is { } deferred)
+            {
+                tx.DeferredError = null;
+                status = deferred.Status;
+                body = deferred.ToJson().ToJsonString();
+            }
+            // Stripe saves the result of a request that ran (success or card error), not one that failed validation.
+            if (idempotencyKey is not null && status is 200 or 402)
+                await tx.SaveIdempotencyAsync(idempotencyKey, methodPath, paramsHash, status, body);
+            return (status, body, false);
+        }, http.RequestAborted);
+        await Write(http, status, body, replayed);
+    }
+
+    private static string Unauthorized(string message) =>
+        new JsonObject { ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error" } }.ToJsonString();
+
+    private static Task Write(HttpContext http, int status, string body, bool replayed)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        if (replayed) http.Response.Headers["Idempotent-Replayed"] = "true";
+        if (http.Request.Headers["Stripe-Version"].ToString() is { Length: > 0 } version)
+            http.Response.Headers["Stripe-Version"] = version;
+        return http.Response.WriteAsync(body);
+    }
+
+    /// <summary>Where the hosted pages are reached: the configured public address, else the address this call came to.</summary>
+    internal static string BaseUrl(HttpContext http)
+    {
+        var configured = http.RequestServices.GetRequiredService<IOptions<AppOptions>>().Value.PublicBaseUrl;
+        return string.IsNullOrWhiteSpace(configured) ? $"{http.Request.Scheme}://{http.Request.Host}" : configured.TrimEnd('/');
+    }
+
+    /// <summary>Replaces ids with their objects along each <c>expand[]</c> path, as Stripe does (lists via <c>data.</c>).</summary>
+    private static async Task<JsonObject> ExpandAsync(EmulatorTx tx, JsonObject result, IReadOnlyList<string> paths)
+    {
+        foreach (var path in paths.Where(p => p.Length > 0))
+            await ExpandPathAsync(tx, result, path.Split('.'), 0);
+        return result;
+    }
+
+    private static async Task ExpandPathAsync(EmulatorTx tx, JsonNode? node, string[] segments, int index)
+    {
+        if (node is JsonArray array)
+        {
+            foreach (var element in array.ToList())
+                await ExpandPathAsync(tx, element, segments, index);
+            return;
+        }
+        if (node is not JsonObject obj || index >= segments.Length) return;
+        var name = segments[index];
+        if (name == "line_items" && obj["object"]?.GetValue<string>() == "checkout.session")
+            obj["line_items"] = await StripeEmulator.CheckoutLineItemsAsync(tx, obj);
+        else if (obj[name] is JsonValue value && value.TryGetValue<string>(out var id) && await tx.FindAsync(id) is { } expanded)
+            obj[name] = expanded;
+        else if (!obj.ContainsKey(name))
+            throw StripeApiException.Invalid($"This property cannot be expanded ({string.Join('.', segments[..(index + 1)])}).", "expand");
+        await ExpandPathAsync(tx, obj[name], segments, index + 1);
+    }
+}

@@ -1,0 +1,246 @@
+using System.Text.Json.Nodes;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>What paying on the hosted checkout page came to.</summary>
+public sealed record CheckoutOutcome(bool Completed, string? RedirectUrl, string? Error);
+
+public sealed partial class StripeEmulator
+{
+    internal async Task<JsonObject> CreateCheckoutSessionAsync(EmulatorTx tx, FormParams p, string baseUrl)
+    {
+        var session = StripeShapes.CheckoutSession(Ids.New("cs_test_"), tx.Now);
+        var id = session["id"]!.GetValue<string>();
+        var mode = p.Required("mode");
+        if (mode is not ("payment" or "subscription" or "setup"))
+            throw StripeApiException.Invalid("Invalid mode: must be one of payment, setup, or subscription", "mode");
+        session["mode"] = mode;
+        session["success_url"] = p.Required("success_url");
+        if (p.Has("cancel_url")) session["cancel_url"] = p.Str("cancel_url");
+        if (p.Has("client_reference_id")) session["client_reference_id"] = p.Str("client_reference_id");
+        if (p.Str("customer") is { Length: > 0 } customerId)
+        {
+            var customer = await tx.GetAsync(customerId, "customer", "customer");
+            session["customer"] = customerId;
+            session["customer_email"] = null;
+            session["customer_details"] = StripeShapes.CustomerDetails(customer["email"]?.GetValue<string>());
+        }
+        else if (p.Str("customer_email") is { Length: > 0 } email)
+            session["customer_email"] = email;
+        FormParams.MergeMetadata(session, p.Obj("metadata"));
+        session["url"] = $"{baseUrl.TrimEnd('/')}/emulator/checkout/{id}";
+
+        var items = new JsonArray();
+        long total = 0;
+        string? currency = p.Str("currency")?.ToLowerInvariant();
+        var lineItems = p.Arr("line_items");
+        for (var i = 0; i < lineItems.Count; i++)
+        {
+            var line = lineItems[i] as JsonObject ?? throw StripeApiException.Invalid("Invalid line_items", $"line_items[{i}]");
+            JsonObject price;
+            if (FormParams.Str(line, "price") is { Length: > 0 } priceId)
+                price = await tx.GetAsync(priceId, "price", $"line_items[{i}][price]");
+            else if (line["price_data"] is JsonObject priceData)
+                price = await CreatePriceAsync(tx, new FormParams(priceData.DeepClone().AsObject()));
+            else
+                throw StripeApiException.MissingParam($"line_items[{i}][price]");
+            var quantity = FormParams.Long(line, "quantity") ?? 1;
+            var recurring = price["type"]!.GetValue<string>() == "recurring";
+            if (mode == "payment" && recurring)
+                throw StripeApiException.Invalid("You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.", $"line_items[{i}][price]");
+            if (mode == "subscription" && !recurring)
+                throw StripeApiException.Invalid("You must specify at least one recurring price in `subscription` mode when using prices.", $"line_items[{i}][price]");
+            var priceCurrency = price["currency"]!.GetValue<string>();
+            if (currency is not null && currency != priceCurrency)
+                throw StripeApiException.Invalid("All line items must use the same currency.", $"line_items[{i}][price]");
+            currency = priceCurrency;
+            total += price["unit_amount"]!.GetValue<long>() * quantity;
+            items.Add(new JsonObject { ["price"] = price["id"]!.GetValue<string>(), ["quantity"] = quantity });
+        }
+        if (mode == "setup")
+        {
+            if (items.Count > 0) throw StripeApiException.Invalid("You cannot pass `line_items` in `setup` mode.", "line_items");
+            session["amount_subtotal"] = null;
+            session["amount_total"] = null;
+            session["payment_status"] = "no_payment_required";
+            session["invoice_creation"] = null;
+            var seti = StripeShapes.SetupIntent(Ids.New("seti_"), tx.Now);
+            seti["customer"] = session["customer"]?.DeepClone();
+            FormParams.MergeMetadata(seti, p.Obj("setup_intent_data")?["metadata"] as JsonObject);
+            await tx.PutAsync(seti);
+            await tx.EmitAsync("setup_intent.created", seti);
+            session["setup_intent"] = seti["id"]!.GetValue<string>();
+        }
+        else
+        {
+            if (items.Count == 0) throw StripeApiException.MissingParam("line_items");
+            session["amount_subtotal"] = total;
+            session["amount_total"] = total;
+            if (mode == "subscription") session["invoice_creation"] = null;
+            else if (session["customer"] is null) session["customer_creation"] = p.Str("customer_creation") ?? "if_required";
+        }
+        session["currency"] = currency;
+
+        var privateData = new JsonObject
+        {
+            ["line_items"] = items,
+            ["payment_intent_data"] = p.Obj("payment_intent_data")?.DeepClone(),
+            ["subscription_data"] = p.Obj("subscription_data")?.DeepClone(),
+        };
+        await tx.PutAsync(session, privateData: privateData);
+        return session;
+    }
+
+    /// <summary>The session's line items as Stripe lists them when <c>line_items</c> is expanded.</summary>
+    internal static async Task<JsonObject> CheckoutLineItemsAsync(EmulatorTx tx, JsonObject session)
+    {
+        var id = session["id"]!.GetValue<string>();
+        var privateData = await tx.PrivateAsync(id);
+        var items = new List<JsonNode>();
+        foreach (var line in privateData?["line_items"]?.AsArray() ?? [])
+        {
+            var price = await tx.GetAsync(line!["price"]!.GetValue<string>(), "price");
+            var product = await tx.FindAsync(Ref(price["product"]), "product");
+            var quantity = line["quantity"]!.GetValue<long>();
+            var amount = price["unit_amount"]!.GetValue<long>() * quantity;
+            items.Add(new JsonObject
+            {
+                ["id"] = "li_" + id[8..32],
+                ["object"] = "item",
+                ["amount_discount"] = 0,
+                ["amount_subtotal"] = amount,
+                ["amount_tax"] = 0,
+                ["amount_total"] = amount,
+                ["currency"] = price["currency"]!.GetValue<string>(),
+                ["description"] = product?["name"]?.GetValue<string>() ?? "",
+                ["price"] = price,
+                ["quantity"] = quantity,
+            });
+        }
+        return StripeShapes.List($"/v1/checkout/sessions/{id}/line_items", items);
+    }
+
+    /// <summary>Pays (or saves the card for) a checkout session from the hosted page, as the customer pressing Pay.</summary>
+    public Task<CheckoutOutcome> CompleteCheckoutAsync(string sessionId, string? cardNumber, string? email = null) =>
+        WriteAsync(null, async tx =>
+        {
+            var session = await tx.FindAsync(sessionId, "checkout.session");
+            if (session is null) return new CheckoutOutcome(false, null, "This checkout session does not exist.");
+            if (session["status"]!.GetValue<string>() != "open")
+                return new CheckoutOutcome(false, null, $"This checkout session is {session["status"]}.");
+            if (Unix(session["expires_at"]) < tx.Now)
+                return new CheckoutOutcome(false, null, "This checkout session has expired.");
+            var card = TestCard.Find(cardNumber);
+            if (card is null) return new CheckoutOutcome(false, null, "Your card number is incorrect.");
+            if (card.Behaviour == CardBehaviour.DeclinedAlways) return new CheckoutOutcome(false, null, "Your card was declined.");
+
+            var before = session.DeepClone().AsObject();
+            var privateData = await tx.PrivateAsync(sessionId) ?? new JsonObject();
+            email = string.IsNullOrWhiteSpace(email) ? session["customer_email"]?.GetValue<string>() : email.Trim();
+            JsonObject? customer = await tx.FindAsync(Ref(session["customer"]), "customer");
+            email ??= customer?["email"]?.GetValue<string>();
+            var billing = new JsonObject { ["email"] = email };
+
+            switch (session["mode"]!.GetValue<string>())
+            {
+                case "payment":
+                {
+                    var pm = await CreatePaymentMethodAsync(tx, card, billing);
+                    if (customer is null && session["customer_creation"]?.GetValue<string>() == "always")
+                        customer = await NewCustomerAsync(tx, email);
+                    var intentData = privateData["payment_intent_data"] as JsonObject;
+                    var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
+                    pi["amount"] = session["amount_total"]!.GetValue<long>();
+                    pi["currency"] = session["currency"]!.GetValue<string>();
+                    pi["customer"] = customer?["id"]?.GetValue<string>();
+                    pi["payment_method"] = pm["id"]!.GetValue<string>();
+                    pi["status"] = "requires_confirmation";
+                    pi["capture_method"] = FormParams.Str(intentData, "capture_method") ?? "automatic";
+                    pi["metadata"] = (intentData?["metadata"] as JsonObject)?.DeepClone() ?? new JsonObject();
+                    if (customer is not null && FormParams.Str(intentData, "setup_future_usage") is { Length: > 0 } usage)
+                    {
+                        pi["setup_future_usage"] = usage;
+                        pm["customer"] = customer["id"]!.GetValue<string>();
+                        await tx.PutAsync(pm);
+                        await tx.EmitAsync("payment_method.attached", pm);
+                    }
+                    await tx.PutAsync(pi);
+                    await tx.EmitAsync("payment_intent.created", pi);
+                    pi = await ConfirmAsync(tx, pi, offSession: false);
+                    session["payment_intent"] = pi["id"]!.GetValue<string>();
+                    session["payment_status"] = pi["status"]!.GetValue<string>() == "succeeded" ? "paid" : "unpaid";
+                    break;
+                }
+                case "subscription":
+                {
+                    customer ??= await NewCustomerAsync(tx, email);
+                    var pm = await CreatePaymentMethodAsync(tx, card, billing);
+                    await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                    var sub = await CreateSubscriptionAsync(tx, customer, pm["id"]!.GetValue<string>(),
+                        privateData["line_items"]!.AsArray(), privateData["subscription_data"]?["metadata"] as JsonObject);
+                    session["subscription"] = sub["id"]!.GetValue<string>();
+                    session["invoice"] = Ref(sub["latest_invoice"]);
+                    session["payment_status"] = "paid";
+                    break;
+                }
+                default:
+                {
+                    var pm = await CreatePaymentMethodAsync(tx, card, billing);
+                    if (customer is not null)
+                        await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                    var seti = await tx.GetAsync(Ref(session["setup_intent"]), "setup_intent");
+                    seti["payment_method"] = pm["id"]!.GetValue<string>();
+                    seti["status"] = "succeeded";
+                    seti["latest_attempt"] = "setatt_" + Ids.Random(24);
+                    await tx.PutAsync(seti);
+                    await tx.EmitAsync("setup_intent.succeeded", seti);
+                    break;
+                }
+            }
+
+            session["customer"] = customer?["id"]?.GetValue<string>();
+            session["customer_details"] = StripeShapes.CustomerDetails(email);
+            session["status"] = "complete";
+            session["url"] = null;
+            session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
+            await tx.PutAsync(session);
+            await tx.EmitAsync("checkout.session.completed", session, before);
+            var successUrl = session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal);
+            return new CheckoutOutcome(true, successUrl, null);
+        });
+
+    private async Task<JsonObject> NewCustomerAsync(EmulatorTx tx, string? email)
+    {
+        var form = new JsonObject();
+        if (email is not null) form["email"] = email;
+        return await CreateCustomerAsync(tx, new FormParams(form));
+    }
+
+    /// <summary>A checkout session as the hosted page shows it: its line items with product names, or null.</summary>
+    public async Task<CheckoutView?> GetCheckoutViewAsync(string sessionId) =>
+        await WriteAsync(null, async tx =>
+        {
+            var session = await tx.FindAsync(sessionId, "checkout.session");
+            if (session is null) return null;
+            var lines = (await CheckoutLineItemsAsync(tx, session))["data"]!.AsArray()
+                .Select(l => new CheckoutLine(l!["description"]!.GetValue<string>(), l["quantity"]!.GetValue<long>(), l["amount_total"]!.GetValue<long>(),
+                    l["price"]!["recurring"]?["interval"]?.GetValue<string>()))
+                .ToList();
+            var customer = await tx.FindAsync(Ref(session["customer"]), "customer");
+            return new CheckoutView(
+                sessionId,
+                session["mode"]!.GetValue<string>(),
+                session["status"]!.GetValue<string>(),
+                session["currency"]?.GetValue<string>() ?? "usd",
+                session["amount_total"]?.GetValue<long>() ?? 0,
+                lines,
+                session["customer_email"]?.GetValue<string>() ?? customer?["email"]?.GetValue<string>(),
+                session["cancel_url"]?.GetValue<string>(),
+                session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal));
+        });
+}
+
+public sealed record CheckoutLine(string Description, long Quantity, long AmountMinor, string? Interval);
+
+public sealed record CheckoutView(string Id, string Mode, string Status, string Currency, long AmountTotalMinor,
+    IReadOnlyList<CheckoutLine> Lines, string? Email, string? CancelUrl, string SuccessUrl);

@@ -1,0 +1,331 @@
+using System.Text.Json.Nodes;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+public sealed partial class StripeEmulator
+{
+    /// <summary>Stripe's test payment method tokens, usable wherever a payment method id is.</summary>
+    private static readonly Dictionary<string, string> TestTokens = new(StringComparer.Ordinal)
+    {
+        ["pm_card_visa"] = TestCard.Visa,
+        ["pm_card_mastercard"] = "5555555555554444",
+        ["pm_card_chargeDeclined"] = TestCard.VisaDeclined,
+        ["pm_card_visa_chargeDeclined"] = TestCard.VisaDeclined,
+        ["pm_card_chargeDeclinedInsufficientFunds"] = TestCard.VisaInsufficientFunds,
+        ["pm_card_visa_chargeDeclinedInsufficientFunds"] = TestCard.VisaInsufficientFunds,
+    };
+
+    internal static async Task<JsonObject> CreatePaymentMethodAsync(EmulatorTx tx, TestCard card, JsonObject? billingDetails = null)
+    {
+        var pm = StripeShapes.PaymentMethod(Ids.New("pm_"), tx.Now, card);
+        if (billingDetails is not null)
+            foreach (var field in new[] { "email", "name" })
+                if (billingDetails[field] is JsonValue v) pm["billing_details"]![field] = v.ToString();
+        await tx.PutAsync(pm);
+        return pm;
+    }
+
+    private static async Task<JsonObject> ResolvePaymentMethodAsync(EmulatorTx tx, string id, string param)
+    {
+        if (TestTokens.TryGetValue(id, out var number))
+            return await CreatePaymentMethodAsync(tx, TestCard.Find(number)!);
+        return await tx.GetAsync(id, "payment_method", param);
+    }
+
+    internal async Task<JsonObject> AttachPaymentMethodAsync(EmulatorTx tx, string id, string customerId)
+    {
+        var pm = await ResolvePaymentMethodAsync(tx, id, "payment_method");
+        var customer = await tx.GetAsync(customerId, "customer", "customer");
+        var current = Ref(pm["customer"]);
+        if (current == customerId) return pm;
+        if (current is not null)
+            throw StripeApiException.Invalid("The payment method you provided has already been attached to a customer.", "payment_method", "payment_method_unexpected_state");
+        if (TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>()) == CardBehaviour.DeclinedAlways)
+            throw StripeApiException.CardDeclined("generic_decline");
+        pm["customer"] = customer["id"]!.GetValue<string>();
+        await tx.PutAsync(pm);
+        await tx.EmitAsync("payment_method.attached", pm);
+        return pm;
+    }
+
+    internal static async Task<JsonObject> DetachPaymentMethodAsync(EmulatorTx tx, string id)
+    {
+        var pm = await tx.GetAsync(id, "payment_method");
+        if (pm["customer"] is null)
+            throw StripeApiException.Invalid("The payment method you provided is not attached to a customer so detachment is impossible.", "payment_method", "payment_method_unexpected_state");
+        pm["customer"] = null;
+        await tx.PutAsync(pm);
+        await tx.EmitAsync("payment_method.detached", pm);
+        return pm;
+    }
+
+    internal async Task<JsonObject> CreatePaymentIntentAsync(EmulatorTx tx, FormParams p)
+    {
+        var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
+        var amount = p.Long("amount") ?? throw StripeApiException.MissingParam("amount");
+        var currency = p.Required("currency").ToLowerInvariant();
+        if (currency == "usd" && amount < 50)
+            throw StripeApiException.Invalid("Amount must be at least $0.50 usd", "amount", "amount_too_small");
+        pi["amount"] = amount;
+        pi["currency"] = currency;
+        var captureMethod = p.Str("capture_method") ?? "automatic";
+        if (captureMethod is not ("automatic" or "automatic_async" or "manual"))
+            throw StripeApiException.Invalid("Invalid capture_method: must be one of automatic, automatic_async, or manual", "capture_method");
+        pi["capture_method"] = captureMethod;
+        if (p.Str("customer") is { Length: > 0 } customerId)
+            pi["customer"] = (await tx.GetAsync(customerId, "customer", "customer"))["id"]!.GetValue<string>();
+        if (p.Has("description")) pi["description"] = p.Str("description");
+        if (p.Has("receipt_email")) pi["receipt_email"] = p.Str("receipt_email");
+        if (p.Str("setup_future_usage") is { Length: > 0 } sfu) pi["setup_future_usage"] = sfu;
+        FormParams.MergeMetadata(pi, p.Obj("metadata"));
+        if (p.Str("payment_method") is { Length: > 0 } pmId)
+        {
+            var pm = await ResolvePaymentMethodAsync(tx, pmId, "payment_method");
+            CheckPaymentMethodBelongs(pm, pi);
+            pi["payment_method"] = pm["id"]!.GetValue<string>();
+            pi["status"] = "requires_confirmation";
+        }
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("payment_intent.created", pi);
+        if (p.Bool("confirm") == true)
+            return await ConfirmAsync(tx, pi, p.Bool("off_session") == true || p.Str("off_session") is "one_off" or "recurring");
+        return pi;
+    }
+
+    private static void CheckPaymentMethodBelongs(JsonObject pm, JsonObject pi)
+    {
+        var owner = Ref(pm["customer"]);
+        if (owner is not null && owner != Ref(pi["customer"]))
+            throw StripeApiException.Invalid($"The provided PaymentMethod {pm["id"]} belongs to another customer; it cannot be used with this PaymentIntent.", "payment_method");
+    }
+
+    internal async Task<JsonObject> ConfirmPaymentIntentAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var pi = await tx.GetAsync(id, "payment_intent");
+        if (pi["status"]!.GetValue<string>() is not ("requires_payment_method" or "requires_confirmation"))
+            throw UnexpectedState(pi, "confirm", "requires_payment_method, requires_confirmation");
+        if (p.Str("payment_method") is { Length: > 0 } pmId)
+        {
+            var pm = await ResolvePaymentMethodAsync(tx, pmId, "payment_method");
+            CheckPaymentMethodBelongs(pm, pi);
+            pi["payment_method"] = pm["id"]!.GetValue<string>();
+        }
+        if (p.Has("capture_method")) pi["capture_method"] = p.Str("capture_method");
+        return await ConfirmAsync(tx, pi, p.Bool("off_session") == true || p.Str("off_session") is "one_off" or "recurring");
+    }
+
+    private static StripeApiException UnexpectedState(JsonObject pi, string action, string allowed)
+    {
+        var error = StripeApiException.Invalid(
+            $"This PaymentIntent could not be {(action == "confirm" ? "confirmed" : action == "capture" ? "captured" : "canceled")} because it has a status of {pi["status"]}. Only a PaymentIntent with one of the following statuses may be {(action == "confirm" ? "confirmed" : action == "capture" ? "captured" : "canceled")}: {allowed}.",
+            null, "payment_intent_unexpected_state");
+        error.Extra["payment_intent"] = pi.DeepClone();
+        return error;
+    }
+
+    /// <summary>Charges the intent's card. A decline keeps the failed charge and intent and answers 402 after commit.</summary>
+    private async Task<JsonObject> ConfirmAsync(EmulatorTx tx, JsonObject pi, bool offSession)
+    {
+        var pmId = Ref(pi["payment_method"]);
+        if (pmId is null)
+        {
+            var error = StripeApiException.Invalid("You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the PaymentIntent with a payment method, pass `payment_method`.", null, "payment_intent_unexpected_state");
+            error.Extra["payment_intent"] = pi.DeepClone();
+            throw error;
+        }
+        var pm = await tx.GetAsync(pmId, "payment_method", "payment_method");
+        var manual = pi["capture_method"]!.GetValue<string>() == "manual";
+        var amount = pi["amount"]!.GetValue<long>();
+        var (charge, declineCode) = await ChargeAsync(tx, pm, amount, pi["currency"]!.GetValue<string>(), Ref(pi["customer"]), pi["id"]!.GetValue<string>(),
+            pi["description"]?.GetValue<string>(), pi["metadata"]!.AsObject(), offSession, manual);
+        pi["latest_charge"] = charge["id"]!.GetValue<string>();
+
+        if (declineCode is not null)
+        {
+            var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>());
+            pi["status"] = "requires_payment_method";
+            pi["payment_method"] = null;
+            var lastError = error.ToJson()["error"]!.AsObject();
+            lastError["payment_method"] = pm.DeepClone();
+            pi["last_payment_error"] = lastError;
+            await tx.PutAsync(pi);
+            await tx.EmitAsync("charge.failed", charge);
+            await tx.EmitAsync("payment_intent.payment_failed", pi);
+            error.Extra["payment_intent"] = pi.DeepClone();
+            error.Extra["payment_method"] = pm.DeepClone();
+            tx.DeferredError = error;
+            return pi;
+        }
+
+        pi["last_payment_error"] = null;
+        if (manual)
+        {
+            pi["status"] = "requires_capture";
+            pi["amount_capturable"] = amount;
+            await tx.PutAsync(pi);
+            await tx.EmitAsync("charge.succeeded", charge);
+            await tx.EmitAsync("payment_intent.amount_capturable_updated", pi);
+        }
+        else
+        {
+            pi["status"] = "succeeded";
+            pi["amount_received"] = amount;
+            await tx.PutAsync(pi);
+            await tx.EmitAsync("charge.succeeded", charge);
+            await tx.EmitAsync("payment_intent.succeeded", pi);
+        }
+        return pi;
+    }
+
+    /// <summary>One card payment attempt; returns the charge and, when the card refused it, the decline code.</summary>
+    private static async Task<(JsonObject Charge, string? DeclineCode)> ChargeAsync(
+        EmulatorTx tx, JsonObject pm, long amount, string currency, string? customerId, string paymentIntentId,
+        string? description, JsonObject metadata, bool offSession, bool manual)
+    {
+        var behaviour = TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>());
+        var declineCode = behaviour switch
+        {
+            CardBehaviour.DeclinedAlways => "generic_decline",
+            CardBehaviour.DeclinedOffSession when offSession => "insufficient_funds",
+            _ => null,
+        };
+        var charge = StripeShapes.Charge(Ids.New("ch_"), tx.Now, pm);
+        charge["amount"] = amount;
+        charge["currency"] = currency;
+        charge["customer"] = customerId;
+        charge["payment_intent"] = paymentIntentId;
+        charge["description"] = description;
+        charge["metadata"] = metadata.DeepClone();
+        charge["billing_details"] = pm["billing_details"]!.DeepClone();
+        var card = charge["payment_method_details"]!["card"]!;
+        card["overcapture"]!["maximum_amount_capturable"] = amount;
+        if (declineCode is not null)
+        {
+            charge["status"] = "failed";
+            charge["paid"] = false;
+            charge["failure_code"] = "card_declined";
+            charge["failure_message"] = declineCode == "insufficient_funds" ? "Your card has insufficient funds." : "Your card was declined.";
+            charge["outcome"] = JsonNode.Parse($$"""
+                { "advice_code": "try_again_later", "network_advice_code": null, "network_decline_code": "51",
+                  "network_status": "declined_by_network", "reason": "{{declineCode}}", "risk_level": "normal", "risk_score": 20,
+                  "seller_message": "The bank returned the decline code `{{declineCode}}`.", "type": "issuer_declined" }
+                """);
+        }
+        else
+        {
+            card["amount_authorized"] = amount;
+            charge["balance_transaction"] = Ids.New("txn_");
+            charge["receipt_url"] = $"https://pay.stripe.com/receipts/emulated/{charge["id"]}";
+            if (manual)
+                // Merchant-initiated Visa authorisations last about 4 days 18 hours, customer-initiated ones 7 days.
+                card["capture_before"] = tx.Now + (long)(offSession ? TimeSpan.FromHours(4 * 24 + 18) : TimeSpan.FromDays(7)).TotalSeconds;
+            else
+            {
+                charge["captured"] = true;
+                charge["amount_captured"] = amount;
+            }
+        }
+        await tx.PutAsync(charge, paymentIntentId);
+        return (charge, declineCode);
+    }
+
+    internal static async Task<JsonObject> CapturePaymentIntentAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var pi = await tx.GetAsync(id, "payment_intent");
+        if (pi["status"]!.GetValue<string>() != "requires_capture")
+            throw UnexpectedState(pi, "capture", "requires_capture");
+        var capturable = pi["amount_capturable"]!.GetValue<long>();
+        var amount = p.Long("amount_to_capture") ?? capturable;
+        if (amount <= 0 || amount > capturable)
+            throw StripeApiException.Invalid($"The amount_to_capture must be a positive amount no greater than the amount capturable ({capturable}).", "amount_to_capture", "amount_too_large");
+        FormParams.MergeMetadata(pi, p.Obj("metadata"));
+
+        var charge = await tx.GetAsync(Ref(pi["latest_charge"]), "charge");
+        var chargeBefore = charge.DeepClone().AsObject();
+        charge["captured"] = true;
+        charge["amount_captured"] = amount;
+        // Stripe releases the uncaptured remainder and shows it on the charge as refunded.
+        charge["amount_refunded"] = charge["amount"]!.GetValue<long>() - amount;
+        charge["refunded"] = false;
+        await tx.PutAsync(charge, id);
+
+        pi["status"] = "succeeded";
+        pi["amount_received"] = amount;
+        pi["amount_capturable"] = 0;
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("charge.captured", charge, chargeBefore);
+        await tx.EmitAsync("payment_intent.succeeded", pi);
+        return pi;
+    }
+
+    internal static async Task<JsonObject> CancelPaymentIntentAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var pi = await tx.GetAsync(id, "payment_intent");
+        if (pi["status"]!.GetValue<string>() is not ("requires_payment_method" or "requires_capture" or "requires_confirmation" or "requires_action" or "processing"))
+            throw UnexpectedState(pi, "cancel", "requires_payment_method, requires_capture, requires_confirmation, requires_action, processing");
+        if (Ref(pi["latest_charge"]) is { } chargeId && await tx.FindAsync(chargeId, "charge") is { } charge
+            && charge["status"]!.GetValue<string>() == "succeeded" && !charge["captured"]!.GetValue<bool>())
+        {
+            // Cancelling an authorisation releases it: the uncaptured charge reads as fully refunded.
+            charge["amount_refunded"] = charge["amount"]!.GetValue<long>();
+            charge["refunded"] = true;
+            await tx.PutAsync(charge, id);
+        }
+        pi["status"] = "canceled";
+        pi["canceled_at"] = tx.Now;
+        pi["cancellation_reason"] = p.Str("cancellation_reason") is { Length: > 0 } reason ? reason : null;
+        pi["amount_capturable"] = 0;
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("payment_intent.canceled", pi);
+        return pi;
+    }
+
+    internal static async Task<JsonObject> CreateRefundAsync(EmulatorTx tx, FormParams p)
+    {
+        JsonObject charge;
+        if (p.Str("charge") is { Length: > 0 } chargeId)
+            charge = await tx.GetAsync(chargeId, "charge", "charge");
+        else if (p.Str("payment_intent") is { Length: > 0 } piId)
+        {
+            var pi = await tx.GetAsync(piId, "payment_intent", "payment_intent");
+            charge = await tx.FindAsync(Ref(pi["latest_charge"]), "charge") is { } c && c["status"]!.GetValue<string>() == "succeeded"
+                ? c
+                : throw StripeApiException.Invalid($"This PaymentIntent ({piId}) does not have a successful charge to refund.", "payment_intent", "charge_not_refundable");
+        }
+        else
+            throw StripeApiException.MissingParam("charge");
+
+        if (!charge["captured"]!.GetValue<bool>())
+            throw StripeApiException.Invalid($"Charge {charge["id"]} has not been captured; cancel its PaymentIntent to release the authorization.", "charge", "charge_not_refundable");
+        var refundable = charge["amount"]!.GetValue<long>() - charge["amount_refunded"]!.GetValue<long>();
+        if (refundable <= 0)
+            throw StripeApiException.Invalid($"Charge {charge["id"]} has already been refunded.", "charge", "charge_already_refunded");
+        var amount = p.Long("amount") ?? refundable;
+        if (amount <= 0)
+            throw StripeApiException.Invalid("This value must be greater than or equal to 1.", "amount");
+        if (amount > refundable)
+            throw StripeApiException.Invalid($"Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})", "amount", "amount_too_large");
+
+        var refund = StripeShapes.Refund(Ids.New("re_"), tx.Now);
+        refund["amount"] = amount;
+        refund["charge"] = charge["id"]!.GetValue<string>();
+        refund["currency"] = charge["currency"]!.GetValue<string>();
+        refund["payment_intent"] = Ref(charge["payment_intent"]);
+        refund["customer"] = Ref(charge["customer"]);
+        refund["payment_method"] = Ref(charge["payment_method"]);
+        refund["balance_transaction"] = Ids.New("txn_");
+        refund["reason"] = p.Str("reason") is { Length: > 0 } reason ? reason : null;
+        FormParams.MergeMetadata(refund, p.Obj("metadata"));
+        await tx.PutAsync(refund, charge["id"]!.GetValue<string>());
+
+        var before = charge.DeepClone().AsObject();
+        charge["amount_refunded"] = charge["amount_refunded"]!.GetValue<long>() + amount;
+        charge["refunded"] = charge["amount_refunded"]!.GetValue<long>() == charge["amount"]!.GetValue<long>();
+        var refunds = charge["refunds"]!["data"]!.AsArray();
+        refunds.Insert(0, refund.DeepClone());
+        await tx.PutAsync(charge, Ref(charge["payment_intent"]));
+        await tx.EmitAsync("refund.created", refund);
+        await tx.EmitAsync("charge.refunded", charge, before);
+        return refund;
+    }
+}

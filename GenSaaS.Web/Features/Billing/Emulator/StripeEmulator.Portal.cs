@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>What the hosted portal page shows: the customer, their default card and their subscriptions.</summary>
+public sealed record PortalView(string Id, string CustomerId, string? Email, string? CardBrand, string? CardLast4, string? ReturnUrl, IReadOnlyList<PortalSubscription> Subscriptions);
+
+public sealed record PortalSubscription(string Id, string Status, bool CancelAtPeriodEnd, DateTimeOffset CurrentPeriodEnd, long AmountMinor, string Currency, string? Interval);
+
+public sealed partial class StripeEmulator
+{
+    internal static async Task<JsonObject> CreatePortalSessionAsync(EmulatorTx tx, FormParams p, string baseUrl)
+    {
+        var customer = await tx.GetAsync(p.Required("customer"), "customer", "customer");
+        var session = StripeShapes.PortalSession(Ids.New("bps_"), tx.Now);
+        session["customer"] = customer["id"]!.GetValue<string>();
+        session["return_url"] = p.Str("return_url");
+        session["url"] = $"{baseUrl.TrimEnd('/')}/emulator/portal/{session["id"]}";
+        await tx.PutAsync(session);
+        return session;
+    }
+
+    public Task<PortalView?> GetPortalViewAsync(string portalSessionId) =>
+        WriteAsync(null, async tx =>
+        {
+            var session = await tx.FindAsync(portalSessionId, "billing_portal.session");
+            if (session is null) return null;
+            var customer = await tx.GetAsync(Ref(session["customer"]), "customer");
+            var pm = await tx.FindAsync(Ref(customer["invoice_settings"]?["default_payment_method"]), "payment_method");
+            var subscriptions = (await tx.ListAsync("subscription", customer["id"]!.GetValue<string>()))
+                .Where(s => s["status"]!.GetValue<string>() != "canceled")
+                .ToList();
+            pm ??= subscriptions.Select(s => Ref(s["default_payment_method"])).FirstOrDefault(id => id is not null) is { } subPm
+                ? await tx.FindAsync(subPm, "payment_method")
+                : null;
+            return (PortalView?)new PortalView(
+                portalSessionId,
+                customer["id"]!.GetValue<string>(),
+                customer["email"]?.GetValue<string>(),
+                pm?["card"]?["brand"]?.GetValue<string>(),
+                pm?["card"]?["last4"]?.GetValue<string>(),
+                session["return_url"]?.GetValue<string>(),
+                subscriptions.Select(s =>
+                {
+                    var price = s["items"]!["data"]![0]!["price"]!;
+                    return new PortalSubscription(
+                        s["id"]!.GetValue<string>(),
+                        s["status"]!.GetValue<string>(),
+                        s["cancel_at_period_end"]!.GetValue<bool>(),
+                        DateTimeOffset.FromUnixTimeSeconds(PeriodEnd(s)),
+                        price["unit_amount"]!.GetValue<long>(),
+                        price["currency"]!.GetValue<string>(),
+                        price["recurring"]?["interval"]?.GetValue<string>());
+                }).ToList());
+        });
+
+    /// <summary>The portal's "update payment method": the new card becomes the default for the customer and their subscriptions.</summary>
+    public Task<string?> PortalChangeCardAsync(string portalSessionId, string? cardNumber) =>
+        WriteAsync(null, async tx =>
+        {
+            var session = await tx.GetAsync(portalSessionId, "billing_portal.session");
+            var card = TestCard.Find(cardNumber);
+            if (card is null) return "Your card number is incorrect.";
+            if (card.Behaviour == CardBehaviour.DeclinedAlways) return "Your card was declined.";
+            var customerId = Ref(session["customer"])!;
+            var customer = await tx.GetAsync(customerId, "customer");
+            var pm = await CreatePaymentMethodAsync(tx, card, new JsonObject { ["email"] = customer["email"]?.DeepClone() });
+            pm = await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customerId);
+            var form = new JsonObject { ["invoice_settings"] = new JsonObject { ["default_payment_method"] = pm["id"]!.GetValue<string>() } };
+            await UpdateCustomerAsync(tx, customerId, new FormParams(form));
+            foreach (var sub in await tx.ListAsync("subscription", customerId))
+                if (sub["status"]!.GetValue<string>() != "canceled")
+                    await UpdateSubscriptionAsync(tx, sub["id"]!.GetValue<string>(), new FormParams(new JsonObject { ["default_payment_method"] = pm["id"]!.GetValue<string>() }));
+            return (string?)null;
+        });
+
+    /// <summary>The portal's "cancel plan" (at the end of the period) and "renew plan" (undo that).</summary>
+    public Task PortalSetCancelAtPeriodEndAsync(string portalSessionId, string subscriptionId, bool cancel) =>
+        WriteAsync(null, async tx =>
+        {
+            var session = await tx.GetAsync(portalSessionId, "billing_portal.session");
+            var sub = await tx.GetAsync(subscriptionId, "subscription");
+            if (Ref(sub["customer"]) != Ref(session["customer"]))
+                throw StripeApiException.Missing("subscription", subscriptionId);
+            return await UpdateSubscriptionAsync(tx, subscriptionId, new FormParams(new JsonObject { ["cancel_at_period_end"] = cancel ? "true" : "false" }));
+        });
+
+    private const string SelectEvents = """
+        SELECT json FROM events
+        WHERE (@type IS NULL OR type = @type OR (@prefix IS NOT NULL AND type LIKE @prefix))
+          AND created >= @from AND created <= @to
+        ORDER BY seq DESC;
+        """;
+
+    internal static async Task<List<JsonObject>> ListEventsAsync(EmulatorTx tx, FormParams p)
+    {
+        var type = p.Str("type");
+        // Stripe accepts one wildcard at the end of the type filter: "customer.subscription.*".
+        var prefix = type is not null && type.EndsWith('*') ? type[..^1] + "%" : null;
+        var created = p.Obj("created");
+        long from = long.MinValue, to = long.MaxValue;
+        if (created is not null)
+        {
+            if (FormParams.Long(created, "gte") is { } gte) from = gte;
+            if (FormParams.Long(created, "gt") is { } gt) from = gt + 1;
+            if (FormParams.Long(created, "lte") is { } lte) to = lte;
+            if (FormParams.Long(created, "lt") is { } lt) to = lt - 1;
+        }
+        else if (p.Long("created") is { } exact)
+            (from, to) = (exact, exact);
+        var rows = await Dapper.SqlMapper.QueryAsync<string>(tx.Connection, SelectEvents, new { type = prefix is null ? type : "\0", prefix, from, to }, tx.Transaction);
+        var events = rows.Select(j => JsonNode.Parse(j)!.AsObject());
+        var types = p.Strings("types");
+        if (types.Count > 0) events = events.Where(e => types.Contains(e["type"]!.GetValue<string>()));
+        return events.ToList();
+    }
+
+    private const string SelectEvent = "SELECT json FROM events WHERE id = @id;";
+
+    internal static async Task<JsonObject> GetEventAsync(EmulatorTx tx, string id)
+    {
+        var json = await Dapper.SqlMapper.QuerySingleOrDefaultAsync<string>(tx.Connection, SelectEvent, new { id }, tx.Transaction);
+        return json is null ? throw StripeApiException.Missing("event", id) : JsonNode.Parse(json)!.AsObject();
+    }
+}

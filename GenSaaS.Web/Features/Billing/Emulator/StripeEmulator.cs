@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Options;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>
+/// The emulated Stripe account: its objects, clock, webhook secret and delivery faults. All changes go through
+/// <see cref="WriteAsync{T}"/>, one at a time, so each API call is one consistent step as it is at Stripe.
+/// </summary>
+public sealed partial class StripeEmulator
+{
+    private const string ClockOffsetSetting = "clock_offset_seconds";
+    private const string WebhookSecretSetting = "webhook_secret";
+    private const string FaultsSetting = "faults";
+
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ILogger<StripeEmulator> _logger;
+    private long _clockOffsetSeconds;
+    private DeliveryFaults? _faultsOverride;
+
+    internal StripeEmulator(EmulatorStore store, IOptions<EmulatorOptions> options, IConfiguration configuration, ILogger<StripeEmulator> logger)
+    {
+        Store = store;
+        Options = options.Value;
+        _logger = logger;
+        var configured = configuration["Billing:WebhookSecret"];
+        WebhookSecret = string.IsNullOrWhiteSpace(configured)
+            ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
+            : configured;
+        _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
+        _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? Enum.Parse<DeliveryFaults>(f) : null;
+    }
+
+    internal EmulatorStore Store { get; }
+
+    internal EmulatorOptions Options { get; }
+
+    /// <summary>The signing secret of the emulated webhook endpoint; the app verifies <c>Stripe-Signature</c> with it.</summary>
+    public string WebhookSecret { get; }
+
+    /// <summary>The API version events carry: the one Stripe.net pins, so <c>EventUtility.ConstructEvent</c> accepts them.</summary>
+    public string ApiVersion => Stripe.StripeConfiguration.ApiVersion;
+
+    /// <summary>The emulated "now": real time plus however far the dev controls have advanced the clock.</summary>
+    public DateTimeOffset Now => DateTimeOffset.UtcNow.AddSeconds(Interlocked.Read(ref _clockOffsetSeconds));
+
+    /// <summary>Delivery faults in force: those set from the dev controls, else those configured.</summary>
+    public DeliveryFaults Faults => _faultsOverride ?? Options.Faults;
+
+    internal async Task<T> WriteAsync<T>(RequestInfo? request, Func<EmulatorTx, Task<T>> work, CancellationToken ct = default)
+    {
+        await _gate.WaitAsync(ct);
+        try
+        {
+            await using var connection = await Store.OpenAsync(ct);
+            await using var transaction = connection.BeginTransaction();
+            var tx = new EmulatorTx(connection, transaction, this, Now.ToUnixTimeSeconds(), request);
+            var result = await work(tx);
+            await transaction.CommitAsync(ct);
+            if (tx.DeferredError is { } error) throw error;
+            return result;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Sets the delivery faults from the dev controls; null goes back to the configured ones.</summary>
+    public async Task SetFaultsAsync(DeliveryFaults? faults)
+    {
+        await WriteAsync(null, async tx =>
+        {
+            if (faults is null)
+                await Dapper.SqlMapper.ExecuteAsync(tx.Connection, "DELETE FROM settings WHERE name = @name;", new { name = FaultsSetting }, tx.Transaction);
+            else
+                await tx.SetSettingAsync(FaultsSetting, faults.Value.ToString());
+            return 0;
+        });
+        _faultsOverride = faults;
+        _logger.LogInformation("Stripe emulator delivery faults set to {Faults}", Faults);
+    }
+
+    /// <summary>
+    /// Moves the emulated clock forward and runs what Stripe would have run meanwhile: subscription renewals,
+    /// failed renewals and cancellations at period end, one period at a time, each with its events.
+    /// </summary>
+    public async Task<DateTimeOffset> AdvanceClockAsync(TimeSpan by)
+    {
+        if (by < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(by), "The clock only moves forward.");
+        await WriteAsync(null, async tx =>
+        {
+            var offset = Interlocked.Add(ref _clockOffsetSeconds, (long)by.TotalSeconds);
+            await tx.SetSettingAsync(ClockOffsetSetting, offset.ToString(CultureInfo.InvariantCulture));
+            return 0;
+        });
+        var renewed = await WriteAsync(null, RunBillingCyclesAsync);
+        _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Renewals} subscription period ends processed", by, Now, renewed);
+        return Now;
+    }
+
+    private static string? Ref(JsonNode? node) => node switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        JsonObject o => o["id"]?.GetValue<string>(),
+        _ => null,
+    };
+
+    internal static long Unix(JsonNode? node) => node?.GetValue<long>() ?? 0;
+
+    internal async Task<JsonObject> CreateCustomerAsync(EmulatorTx tx, FormParams p)
+    {
+        var customer = StripeShapes.Customer(Ids.New("cus_"), tx.Now);
+        await ApplyCustomerParamsAsync(tx, customer, p);
+        await tx.PutAsync(customer);
+        await tx.EmitAsync("customer.created", customer);
+        return customer;
+    }
+
+    internal async Task<JsonObject> UpdateCustomerAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var customer = await tx.GetAsync(id, "customer");
+        var before = customer.DeepClone().AsObject();
+        await ApplyCustomerParamsAsync(tx, customer, p);
+        await tx.PutAsync(customer);
+        if (!JsonNode.DeepEquals(before, customer))
+            await tx.EmitAsync("customer.updated", customer, before);
+        return customer;
+    }
+
+    private static async Task ApplyCustomerParamsAsync(EmulatorTx tx, JsonObject customer, FormParams p)
+    {
+        foreach (var field in new[] { "email", "name", "description", "phone" })
+            if (p.Has(field))
+                customer[field] = p.Str(field) is { Length: > 0 } s ? s : null;
+        FormParams.MergeMetadata(customer, p.Obj("metadata"));
+        if (p.Obj("invoice_settings") is { } settings && settings.ContainsKey("default_payment_method"))
+        {
+            var pmId = FormParams.Str(settings, "default_payment_method");
+            if (!string.IsNullOrEmpty(pmId))
+            {
+                var pm = await tx.GetAsync(pmId, "payment_method", "invoice_settings[default_payment_method]");
+                if (Ref(pm["customer"]) != customer["id"]!.GetValue<string>())
+                    throw StripeApiException.Invalid($"The customer does not have a payment method with the ID {pmId}. The payment method must be attached to the customer.", "invoice_settings[default_payment_method]", "resource_missing");
+            }
+            customer["invoice_settings"]!["default_payment_method"] = string.IsNullOrEmpty(pmId) ? null : pmId;
+        }
+    }
+
+    internal async Task<JsonObject> CreateProductAsync(EmulatorTx tx, FormParams p)
+    {
+        var product = StripeShapes.Product(p.Str("id") is { Length: > 0 } id ? id : Ids.New("prod_"), tx.Now);
+        if (await tx.FindAsync(product["id"]!.GetValue<string>()) is not null)
+            throw StripeApiException.Invalid($"Product already exists.", "id", "resource_already_exists");
+        product["name"] = p.Required("name");
+        if (p.Has("description")) product["description"] = p.Str("description");
+        if (p.Has("active")) product["active"] = p.Bool("active");
+        FormParams.MergeMetadata(product, p.Obj("metadata"));
+        await tx.PutAsync(product);
+        await tx.EmitAsync("product.created", product);
+        return product;
+    }
+
+    internal async Task<JsonObject> CreatePriceAsync(EmulatorTx tx, FormParams p)
+    {
+        var price = StripeShapes.Price(Ids.New("price_"), tx.Now);
+        price["currency"] = p.Required("currency").ToLowerInvariant();
+        var amount = p.Long("unit_amount") ?? throw StripeApiException.MissingParam("unit_amount");
+        if (amount < 0) throw StripeApiException.Invalid("This value must be greater than or equal to 0.", "unit_amount");
+        price["unit_amount"] = amount;
+        price["unit_amount_decimal"] = amount.ToString(CultureInfo.InvariantCulture);
+        if (p.Has("nickname")) price["nickname"] = p.Str("nickname");
+        if (p.Has("active")) price["active"] = p.Bool("active");
+        FormParams.MergeMetadata(price, p.Obj("metadata"));
+
+        if (p.Str("product") is { Length: > 0 } productId)
+            price["product"] = (await tx.GetAsync(productId, "product", "product"))["id"]!.GetValue<string>();
+        else if (p.Obj("product_data") is { } productData)
+            price["product"] = (await CreateProductAsync(tx, new FormParams(productData)))["id"]!.GetValue<string>();
+        else
+            throw StripeApiException.MissingParam("product");
+
+        if (p.Obj("recurring") is { } recurring)
+        {
+            var interval = FormParams.Str(recurring, "interval");
+            if (interval is not ("day" or "week" or "month" or "year"))
+                throw StripeApiException.Invalid("Invalid recurring[interval]: must be one of day, week, month, or year", "recurring[interval]");
+            price["recurring"] = StripeShapes.Recurring(interval, FormParams.Long(recurring, "interval_count") ?? 1);
+            price["type"] = "recurring";
+        }
+
+        if (p.Str("lookup_key") is { Length: > 0 } lookupKey)
+        {
+            if (await tx.FindPriceByLookupKeyAsync(lookupKey) is { } holder)
+            {
+                if (p.Bool("transfer_lookup_key") != true)
+                    throw StripeApiException.Invalid($"A price (`{holder["id"]}`) already uses that lookup key.", "lookup_key");
+                holder["lookup_key"] = null;
+                await tx.PutAsync(holder);
+            }
+            price["lookup_key"] = lookupKey;
+        }
+
+        await tx.PutAsync(price);
+        await tx.EmitAsync("price.created", price);
+        var product = await tx.GetAsync(price["product"]!.GetValue<string>(), "product");
+        if (product["default_price"] is null)
+        {
+            var before = product.DeepClone().AsObject();
+            product["default_price"] = price["id"]!.GetValue<string>();
+            product["updated"] = tx.Now;
+            await tx.PutAsync(product);
+            await tx.EmitAsync("product.updated", product, before);
+        }
+        return price;
+    }
+
+    internal static IEnumerable<JsonObject> FilterPrices(IEnumerable<JsonObject> prices, FormParams p)
+    {
+        var lookupKeys = p.Strings("lookup_keys");
+        if (lookupKeys.Count > 0) prices = prices.Where(x => lookupKeys.Contains(x["lookup_key"]?.GetValue<string>() ?? "\0"));
+        if (p.Bool("active") is { } active) prices = prices.Where(x => x["active"]!.GetValue<bool>() == active);
+        if (p.Str("product") is { Length: > 0 } product) prices = prices.Where(x => Ref(x["product"]) == product);
+        if (p.Str("type") is { Length: > 0 } type) prices = prices.Where(x => x["type"]!.GetValue<string>() == type);
+        if (p.Str("currency") is { Length: > 0 } currency) prices = prices.Where(x => x["currency"]!.GetValue<string>() == currency);
+        if (FormParams.Str(p.Obj("recurring"), "interval") is { Length: > 0 } interval)
+            prices = prices.Where(x => x["recurring"]?["interval"]?.GetValue<string>() == interval);
+        return prices;
+    }
+}
+
+/// <summary>Webhook delivery faults the emulator can inject so the app's tolerance for them is exercised.</summary>
+[Flags]
+public enum DeliveryFaults
+{
+    None = 0,
+    /// <summary>Every event is delivered twice.</summary>
+    Duplicate = 1,
+    /// <summary>Every event is delivered late, after <c>FaultDelaySeconds</c>.</summary>
+    Delay = 2,
+    /// <summary>Events are held for <c>ShuffleWindowMilliseconds</c> and sent out of order.</summary>
+    Shuffle = 4,
+}
