@@ -2,6 +2,7 @@ using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
+using System.Text.Json;
 using Stripe;
 
 namespace GenSaaS.Web.Features.Billing.Webhooks;
@@ -35,15 +36,27 @@ public sealed class StripeWebhooks(
         if (!mode.IsEnabled)
             return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
 
-        Event stripeEvent;
         try
         {
-            stripeEvent = EventUtility.ConstructEvent(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds, throwOnApiVersionMismatch: true);
+            EventUtility.ValidateSignature(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds);
         }
         catch (StripeException ex)
         {
             logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", ex.Message);
             return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
+        }
+
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: true);
+        }
+        catch (Exception ex) when (ex is StripeException or JsonException)
+        {
+            // Signed by Stripe but not readable by this Stripe.net (another API version, or a shape it cannot parse):
+            // keep it for the admins rather than lose it, and do not make Stripe retry something that cannot succeed.
+            await StoreUnreadableAsync(payload, ex, ct);
+            return Results.Ok(new { received = true, applied = false });
         }
 
         var status = await StoreAsync(stripeEvent, payload, ct);
@@ -77,6 +90,35 @@ public sealed class StripeWebhooks(
         }, unit.Transaction);
         await unit.CommitAsync(ct);
         return status ?? "new";
+    }
+
+    private const string StoreUnreadableSql = """
+        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, last_error, received_at)
+        VALUES (@id, @type, NULL, @created, @payload, 'failed', 1, @error, @now)
+        ON CONFLICT (id) DO NOTHING;
+        """;
+
+    private async Task StoreUnreadableAsync(string payload, Exception error, CancellationToken ct)
+    {
+        string id, type;
+        long created;
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            id = root.GetProperty("id").GetString() ?? throw new JsonException("no id");
+            type = root.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
+            created = root.TryGetProperty("created", out var c) && c.TryGetInt64(out var n) ? n : 0;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            logger.LogError(BillingLogEvents.WebhookFailed, error, "Signed Stripe webhook is not an event at all; dropped");
+            return;
+        }
+        logger.LogError(BillingLogEvents.WebhookFailed, error, "Stripe event {StripeEventId} ({StripeEventType}) cannot be read by Stripe.net", id, type);
+        await using var unit = await db.BeginWriteAsync(ct);
+        await unit.Connection.ExecuteAsync(StoreUnreadableSql, new { id, type, created, payload, error = error.Message, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
+        await unit.CommitAsync(ct);
     }
 
     private const string MarkSql = """
