@@ -145,7 +145,7 @@ public sealed partial class StripeEmulator
             var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>());
             pi["status"] = "requires_payment_method";
             pi["payment_method"] = null;
-            var lastError = error.ToJson()["error"]!.AsObject();
+            var lastError = error.ToJson()["error"]!.DeepClone().AsObject();
             lastError["payment_method"] = pm.DeepClone();
             pi["last_payment_error"] = lastError;
             await tx.PutAsync(pi);

@@ -131,7 +131,7 @@ public sealed partial class StripeEmulator
                 }
                 else
                 {
-                    var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>()).ToJson()["error"]!.AsObject();
+                    var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>()).ToJson()["error"]!.DeepClone().AsObject();
                     error["payment_method"] = pm!.DeepClone();
                     pi["status"] = "requires_payment_method";
                     pi["last_payment_error"] = error;

@@ -166,7 +166,6 @@ internal static class StripeShapes
           "paid": true, "payment_intent": null, "payment_method": "{{paymentMethod["id"]}}",
           "payment_method_details": { "card": {
               "amount_authorized": 0, "brand": "{{paymentMethod["card"]!["brand"]}}",
-              "capture_before": null,
               "checks": { "address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass" },
               "country": "US", "exp_month": {{paymentMethod["card"]!["exp_month"]}}, "exp_year": {{paymentMethod["card"]!["exp_year"]}},
               "extended_authorization": { "status": "disabled" },

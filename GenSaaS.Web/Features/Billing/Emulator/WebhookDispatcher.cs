@@ -67,6 +67,8 @@ internal sealed partial class WebhookDispatcher(
         SELECT d.id AS Id, d.event_id AS EventId, e.json AS Json, d.attempts AS Attempts, d.shuffled AS Shuffled
         FROM deliveries d JOIN events e ON e.id = d.event_id
         WHERE d.status = 'pending' AND d.due_at_ms <= @nowMs
+          -- Shuffled deliveries wait until the whole buffer is due, so they leave together and can be reordered.
+          AND (d.shuffled = 0 OR NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.status = 'pending' AND x.shuffled = 1 AND x.due_at_ms > @nowMs))
         ORDER BY d.id
         LIMIT 100;
         """;

@@ -1,0 +1,114 @@
+using System.Net;
+using GenSaaS.Web.Features.Billing.Emulator;
+using Stripe;
+
+namespace GenSaaS.Web.Tests.Features.Billing.Emulator;
+
+/// <summary>Signed webhook delivery with retries and faults, and the emulator clock driving subscription periods.</summary>
+public sealed class EmulatorWebhookAndClockTests
+{
+    private static async Task<(EmulatorApp App, WebhookReceiver Receiver)> StartAsync(string? faults = null)
+    {
+        var receiver = await WebhookReceiver.StartAsync();
+        var settings = new Dictionary<string, string?> { ["Billing:Emulator:WebhookUrl"] = receiver.Url };
+        if (faults is not null) settings["Billing:Emulator:Faults"] = faults;
+        return (new EmulatorApp(settings), receiver);
+    }
+
+    [Fact]
+    public async Task Webhooks_AreSignedSoStripeNetConstructEventAccepts_AndRetriedAfter500()
+    {
+        var (app, receiver) = await StartAsync();
+        await using var _ = receiver;
+        using var __ = app;
+        receiver.FailuresPerEvent = 1;
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions { Email = "hook@example.com" });
+
+        var received = await receiver.WaitForAsync(r => r.Count(x => x.Type == "customer.created" && x.Answer == HttpStatusCode.OK) == 1);
+        var attempts = received.Where(r => r.Type == "customer.created").ToList();
+        attempts.Count.ShouldBe(2);
+        attempts[0].Answer.ShouldBe(HttpStatusCode.InternalServerError);
+        attempts[1].EventId.ShouldBe(attempts[0].EventId);
+        var evt = EventUtility.ConstructEvent(attempts[1].Json, attempts[1].Signature, app.Emulator.WebhookSecret);
+        evt.Type.ShouldBe("customer.created");
+        ((Customer)evt.Data.Object).Id.ShouldBe(customer.Id);
+        evt.ApiVersion.ShouldBe(StripeConfiguration.ApiVersion);
+        Should.Throw<StripeException>(() => EventUtility.ConstructEvent(attempts[1].Json, attempts[1].Signature, "whsec_" + "wrong"));
+    }
+
+    [Fact]
+    public async Task DuplicateFault_DeliversEveryEventTwice()
+    {
+        var (app, receiver) = await StartAsync("Duplicate");
+        await using var _ = receiver;
+        using var __ = app;
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions());
+        var received = await receiver.WaitForAsync(r => r.Count(x => x.Type == "customer.created") == 2);
+        received.Where(x => x.Type == "customer.created").Select(x => x.EventId).Distinct().Count().ShouldBe(1);
+        received.First(x => x.Type == "customer.created").ObjectId.ShouldBe(customer.Id);
+    }
+
+    [Fact]
+    public async Task ShuffleFault_SetFromDevControl_DeliversAllOutOfOrder()
+    {
+        var (app, receiver) = await StartAsync();
+        await using var _ = receiver;
+        using var __ = app;
+        using var dev = app.NewClient();
+        (await dev.PostAsync("/emulator/dev/faults?set=Shuffle", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+            ids.Add((await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions())).Id);
+        var received = await receiver.WaitForAsync(r => r.Count(x => x.Type == "customer.created") == 5);
+        var order = received.Where(x => x.Type == "customer.created").Select(x => x.ObjectId).ToList();
+        order.ShouldBe(ids, ignoreOrder: true);
+        order.ShouldNotBe(ids);
+    }
+
+    [Fact]
+    public async Task Clock_AdvancingPastPeriodEnd_RenewsWithPaidInvoiceAndNewPeriod()
+    {
+        using var app = new EmulatorApp();
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        var firstEnd = sub.Items.Data[0].CurrentPeriodEnd;
+        await app.AdvanceDaysAsync(32);
+        var renewed = await new SubscriptionService(app.Stripe).GetAsync(sub.Id);
+        renewed.Status.ShouldBe("active");
+        renewed.Items.Data[0].CurrentPeriodStart.ShouldBe(firstEnd);
+        renewed.Items.Data[0].CurrentPeriodEnd.ShouldBeGreaterThan(firstEnd.AddDays(27));
+        var invoices = (await new InvoiceService(app.Stripe).ListAsync(new InvoiceListOptions { Subscription = sub.Id })).Data;
+        invoices.Count.ShouldBe(2);
+        invoices.ShouldAllBe(i => i.Status == "paid");
+        invoices[0].BillingReason.ShouldBe("subscription_cycle");
+        (await app.EventsAsync("invoice.paid")).Count(e => ((Invoice)e.Data.Object).Parent.SubscriptionDetails.SubscriptionId == sub.Id).ShouldBe(2);
+        (await app.EventsAsync("customer.subscription.updated")).ShouldContain(e => ((Subscription)e.Data.Object).Id == sub.Id);
+    }
+
+    [Fact]
+    public async Task Clock_RenewalOn9995Card_FailsToPastDueWithPaymentFailedInvoice()
+    {
+        using var app = new EmulatorApp();
+        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        sub.Status.ShouldBe("active");
+        await app.AdvanceDaysAsync(32);
+        (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).Status.ShouldBe("past_due");
+        var failed = (await app.EventsAsync("invoice.payment_failed")).Select(e => (Invoice)e.Data.Object).Single(i => i.Parent.SubscriptionDetails.SubscriptionId == sub.Id);
+        failed.Status.ShouldBe("open");
+        failed.AmountPaid.ShouldBe(0);
+        (await app.EventsAsync("customer.subscription.updated")).ShouldContain(e => ((Subscription)e.Data.Object).Id == sub.Id && ((Subscription)e.Data.Object).Status == "past_due");
+    }
+
+    [Fact]
+    public async Task Clock_CancelAtPeriodEnd_EndsTheSubscriptionWithDeletedEvent()
+    {
+        using var app = new EmulatorApp();
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await new SubscriptionService(app.Stripe).UpdateAsync(sub.Id, new SubscriptionUpdateOptions { CancelAtPeriodEnd = true });
+        await app.AdvanceDaysAsync(10);
+        (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).Status.ShouldBe("active");
+        await app.AdvanceDaysAsync(25);
+        (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).Status.ShouldBe("canceled");
+        (await app.EventsAsync("customer.subscription.deleted")).ShouldContain(e => ((Subscription)e.Data.Object).Id == sub.Id);
+        (await new InvoiceService(app.Stripe).ListAsync(new InvoiceListOptions { Subscription = sub.Id })).Data.Count.ShouldBe(1);
+    }
+}

@@ -1,0 +1,45 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>The emulator's stand-in for Stripe's hosted Checkout page.</summary>
+public sealed class Checkout(IServiceProvider services) : PageModel
+{
+    [BindProperty] public PayInput Input { get; set; } = new();
+
+    public CheckoutView? Session { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public sealed class PayInput
+    {
+        [Display(Name = "Card number")] public string? CardNumber { get; set; }
+
+        [Display(Name = "Email")] public string? Email { get; set; }
+    }
+
+    public async Task<IActionResult> OnGetAsync(string id)
+    {
+        if (services.GetService<StripeEmulator>() is not { } emulator) return NotFound();
+        Session = await emulator.GetCheckoutViewAsync(id);
+        if (Session is null) return NotFound();
+        Input.Email = Session.Email;
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync(string id)
+    {
+        if (services.GetService<StripeEmulator>() is not { } emulator) return NotFound();
+        var outcome = await emulator.CompleteCheckoutAsync(id, Input.CardNumber, Input.Email);
+        if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
+        Session = await emulator.GetCheckoutViewAsync(id);
+        if (Session is null) return NotFound();
+        Error = outcome.Error;
+        return Page();
+    }
+
+    public static string Money(long minor, string currency) =>
+        (minor / 100m).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + " " + currency.ToUpperInvariant();
+}

@@ -1,0 +1,56 @@
+using Dapper;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>Developer controls of the emulator: its clock, delivery faults, and the latest events and deliveries.</summary>
+public sealed class Dev(IServiceProvider services) : PageModel
+{
+    public StripeEmulator? Emulator { get; private set; }
+
+    public IReadOnlyList<DeliveryRow> Deliveries { get; private set; } = [];
+
+    [TempData] public string? StatusMessage { get; set; }
+
+    public sealed record DeliveryRow(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError);
+
+    private bool Allowed()
+    {
+        Emulator = services.GetService<StripeEmulator>();
+        return EmulatorSetup.CanUseDevControls(HttpContext);
+    }
+
+    private const string SelectDeliveries = """
+        SELECT d.event_id AS EventId, e.type AS Type, d.status AS Status, d.attempts AS Attempts, d.last_status AS LastStatus, d.last_error AS LastError
+        FROM deliveries d JOIN events e ON e.id = d.event_id
+        ORDER BY d.id DESC
+        LIMIT 50;
+        """;
+
+    public async Task<IActionResult> OnGetAsync()
+    {
+        if (!Allowed()) return NotFound();
+        await using var connection = await Emulator!.Store.OpenAsync();
+        Deliveries = (await connection.QueryAsync<(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError)>(SelectDeliveries))
+            .Select(r => new DeliveryRow(r.EventId, r.Type, r.Status, r.Attempts, r.LastStatus, r.LastError)).ToList();
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAdvanceAsync(int days)
+    {
+        if (!Allowed()) return NotFound();
+        var now = await Emulator!.AdvanceClockAsync(TimeSpan.FromDays(Math.Max(days, 1)));
+        StatusMessage = $"Clock is now {now:yyyy-MM-dd HH:mm} UTC.";
+        return RedirectToPage();
+    }
+
+    public async Task<IActionResult> OnPostFaultsAsync(bool duplicate, bool delay, bool shuffle)
+    {
+        if (!Allowed()) return NotFound();
+        var faults = (duplicate ? DeliveryFaults.Duplicate : 0) | (delay ? DeliveryFaults.Delay : 0) | (shuffle ? DeliveryFaults.Shuffle : 0);
+        await Emulator!.SetFaultsAsync(faults);
+        StatusMessage = $"Delivery faults: {faults}.";
+        return RedirectToPage();
+    }
+}
