@@ -50,11 +50,24 @@ public class BillingTestApp : TestApp
         return response.Headers.Location!.ToString();
     }
 
-    /// <summary>Pays on the hosted Checkout page with a test card, as the customer pressing Pay.</summary>
+    /// <summary>Pays on the hosted Checkout page over HTTP, as the customer typing a test card and pressing Pay.</summary>
     public async Task<CheckoutOutcome> PayAsync(string sessionUrl, string card)
     {
-        var sessionId = new Uri(sessionUrl).Segments[^1];
-        return await Emulator.CompleteCheckoutAsync(sessionId, card);
+        using var browser = NewClient();
+        var page = await browser.GetStringAsync(sessionUrl);
+        page.ShouldContain("Card number");
+        var form = new Dictionary<string, string>
+        {
+            ["Input.CardNumber"] = card,
+            ["Input.Email"] = "",
+            ["__RequestVerificationToken"] = AntiforgeryToken(page),
+        };
+        var response = await browser.PostAsync(new Uri(sessionUrl).PathAndQuery, new FormUrlEncodedContent(form));
+        if (response.StatusCode is HttpStatusCode.Redirect or HttpStatusCode.SeeOther)
+            return new CheckoutOutcome(true, response.Headers.Location!.ToString(), null);
+        var html = await response.Content.ReadAsStringAsync();
+        var error = System.Text.RegularExpressions.Regex.Match(html, "data-testid=\"checkout-error\">([^<]*)<");
+        return new CheckoutOutcome(false, null, error.Success ? WebUtility.HtmlDecode(error.Groups[1].Value) : $"HTTP {(int)response.StatusCode}");
     }
 
     /// <summary>Chooses the plan and pays; returns the checkout session id.</summary>
