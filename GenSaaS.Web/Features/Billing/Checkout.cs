@@ -8,7 +8,7 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>Starts Stripe Checkout for a plan: payment mode for bundles, subscription mode for the monthly plan, setup mode to save a card.</summary>
 public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
-    Microsoft.Extensions.Options.IOptions<BillingOptions> options, ILogger<Checkout> logger)
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, ILogger<Checkout> logger)
 {
     public sealed record Input(string? Plan);
 
@@ -18,7 +18,9 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingA
             throw new BillingDisabledException();
         var plan = plans.Get(planKey);
         var customer = await accounts.EnsureCustomerAsync(userId, email, ct);
-        var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured : appBase).TrimEnd('/');
+        var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
+            : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
+            : appBase).TrimEnd('/');
         var metadata = new Dictionary<string, string> { ["user_id"] = userId, ["plan_key"] = planKey };
         var create = new SessionCreateOptions
         {
