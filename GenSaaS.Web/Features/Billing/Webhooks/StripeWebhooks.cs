@@ -8,8 +8,8 @@ using Stripe;
 namespace GenSaaS.Web.Features.Billing.Webhooks;
 
 /// <summary>
-/// <c>POST /api/billing/webhook</c>: checks the signature over the raw body, stores the event once by id, applies it
-/// and answers 200. A failed apply stays stored as <c>failed</c> and is retried by <see cref="StripeEventRetryJob"/>.
+/// <c>POST /api/billing/webhook</c>: checks the signature over the raw body, applies the event unless it was already, stores it once by id
+/// and answers 200. A failed apply is stored as <c>failed</c> and is retried by <see cref="StripeEventRetryJob"/>.
 /// </summary>
 public sealed class StripeWebhooks(
     Db db,
@@ -59,37 +59,21 @@ public sealed class StripeWebhooks(
             return Results.Ok(new { received = true, applied = false });
         }
 
-        var status = await StoreAsync(stripeEvent, payload, ct);
-        if (status is "applied" or "ignored")
+        if (await StatusAsync(stripeEvent.Id, ct) is "applied" or "ignored")
             return Results.Ok(new { received = true, duplicate = true });
 
-        await ApplyStoredAsync(stripeEvent, ct);
+        await ApplyAndRecordAsync(stripeEvent, payload, ct);
         return Results.Ok(new { received = true });
     }
 
-    private const string StoreSql = """
-        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, received_at)
-        VALUES (@id, @type, @objectId, @created, @payload, 'received', 0, @now)
-        ON CONFLICT (id) DO NOTHING;
-
-        SELECT CASE WHEN changes() = 1 THEN 'new' ELSE status END FROM stripe_events WHERE id = @id;
+    private const string StatusSql = """
+        SELECT status FROM stripe_events WHERE id = @id;
         """;
 
-    /// <summary>Stores the event unless it is already there; returns <c>new</c> or the stored event's status.</summary>
-    private async Task<string> StoreAsync(Event stripeEvent, string payload, CancellationToken ct)
+    private async Task<string?> StatusAsync(string eventId, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var status = await unit.Connection.ExecuteScalarAsync<string>(StoreSql, new
-        {
-            id = stripeEvent.Id,
-            type = stripeEvent.Type,
-            objectId = (stripeEvent.Data.Object as IHasId)?.Id,
-            created = new DateTimeOffset(stripeEvent.Created, TimeSpan.Zero).ToUnixTimeSeconds(),
-            payload,
-            now = clock.GetUtcNow().UtcDateTime,
-        }, unit.Transaction);
-        await unit.CommitAsync(ct);
-        return status ?? "new";
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(StatusSql, new { id = eventId }, cancellationToken: ct));
     }
 
     private const string StoreUnreadableSql = """
@@ -121,16 +105,24 @@ public sealed class StripeWebhooks(
         await unit.CommitAsync(ct);
     }
 
-    private const string MarkSql = """
-        UPDATE stripe_events
-        SET status = @status, attempts = attempts + 1, last_error = @error,
-            applied_at = CASE WHEN @status IN ('applied', 'ignored') THEN @now ELSE applied_at END
-        WHERE id = @id AND status <> 'applied'
+    private const string RecordSql = """
+        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, last_error, received_at, applied_at)
+        VALUES (@id, @type, @objectId, @created, @payload, @status, 1, @error, @now, CASE WHEN @status IN ('applied', 'ignored') THEN @now END)
+        ON CONFLICT (id) DO UPDATE SET
+            status = excluded.status,
+            attempts = stripe_events.attempts + 1,
+            last_error = excluded.last_error,
+            applied_at = coalesce(excluded.applied_at, stripe_events.applied_at)
+        WHERE stripe_events.status <> 'applied'
         RETURNING attempts;
         """;
 
-    /// <summary>Applies a stored event and records how it went; on failure schedules a retry. Returns true when applied.</summary>
-    public async Task<bool> ApplyStoredAsync(Event stripeEvent, CancellationToken ct, bool scheduleRetry = true)
+    /// <summary>
+    /// Applies the event and stores it, once by id, with how that went; on failure schedules a retry. Storing after
+    /// applying keeps one write per delivery: a crash in between leaves the event unanswered, so Stripe sends it again,
+    /// and the handlers are idempotent. Returns true when applied.
+    /// </summary>
+    public async Task<bool> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct, bool scheduleRetry = true)
     {
         string status;
         string? error = null;
@@ -148,7 +140,17 @@ public sealed class StripeWebhooks(
         int attempts;
         await using (var unit = await db.BeginWriteAsync(CancellationToken.None))
         {
-            attempts = await unit.Connection.ExecuteScalarAsync<int>(MarkSql, new { id = stripeEvent.Id, status, error, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
+            attempts = await unit.Connection.ExecuteScalarAsync<int>(RecordSql, new
+            {
+                id = stripeEvent.Id,
+                type = stripeEvent.Type,
+                objectId = (stripeEvent.Data.Object as IHasId)?.Id,
+                created = new DateTimeOffset(stripeEvent.Created, TimeSpan.Zero).ToUnixTimeSeconds(),
+                payload,
+                status,
+                error,
+                now = clock.GetUtcNow().UtcDateTime,
+            }, unit.Transaction);
             await unit.CommitAsync(CancellationToken.None);
         }
 
@@ -176,7 +178,7 @@ public sealed class StripeWebhooks(
         if (payload is null)
             return null;
         var stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
-        return await ApplyStoredAsync(stripeEvent, ct, scheduleRetry);
+        return await ApplyAndRecordAsync(stripeEvent, payload, ct, scheduleRetry);
     }
 }
 
