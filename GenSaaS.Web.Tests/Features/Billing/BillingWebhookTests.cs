@@ -169,7 +169,8 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
         await app.ExecuteAsync("INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@userId, @customerId, '2026-01-01 00:00:00')",
             new { userId = user.Id, customerId });
         await BillingTestApp.EventuallyAsync(async () =>
-            await app.QueryAsync<string>("SELECT status FROM stripe_events WHERE id = @eventId", new { eventId }) == "applied", "retry applied the event");
+            await app.QueryAsync<string>("SELECT status FROM stripe_events WHERE id = @eventId", new { eventId }) == "applied", "retry applied the event",
+            seconds: 90);
         (await app.PrepaidAsync(user.Id)).ShouldBe(10);
         (await app.QueryAsync<long>("SELECT attempts FROM stripe_events WHERE id = @eventId", new { eventId })).ShouldBeGreaterThan(1);
     }
