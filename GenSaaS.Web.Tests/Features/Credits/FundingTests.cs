@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Credits;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GenSaaS.Web.Tests.Features.Credits;
 
@@ -50,6 +52,16 @@ public sealed class FundingTests(CreditsTestApp app) : IClassFixture<CreditsTest
         warnings[3].ShouldNotBeNull().ShouldContain("4 of 5");
         warnings[5].ShouldNotBeNull().ShouldContain("above the fair-use level");
         (await app.CountAsync("SELECT count(*) FROM usage_notices WHERE user_id = @Id", user)).ShouldBe(2);
+        var outbox = app.Services.GetRequiredService<OutboxEmailSender>();
+        var subjects = new List<string>();
+        for (var wait = 0; wait < 100 && subjects.Count < 2; wait++)
+        {
+            await Task.Delay(200);
+            subjects = outbox.List().Where(m => m.To == user.Email).Select(m => m.Subject).ToList();
+        }
+        subjects.Count.ShouldBe(2, "one email at 80% and one at 100%, each sent once by the background job");
+        subjects.ShouldContain(s => s.Contains("80%"));
+        subjects.ShouldContain(s => s.Contains("reached"));
 
         var capped = await Generate(client, "one too many");
         capped.Status.ShouldBe(HttpStatusCode.TooManyRequests);
@@ -117,7 +129,7 @@ public sealed class FundingTests(CreditsTestApp app) : IClassFixture<CreditsTest
         reservation.Status.ShouldBe(ReserveStatus.Reserved);
         (await app.BalanceAsync(user.Id)).Prepaid.ShouldBe(1);
 
-        var sweeper = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<UsageSweeper>(app.Services);
+        var sweeper = app.Services.GetRequiredService<UsageSweeper>();
         (await sweeper.SweepAsync(CancellationToken.None)).ShouldBe(0, "a fresh reservation may still be generating");
 
         await app.ExecuteAsync("UPDATE usage SET created_at = @old WHERE id = @id", new { old = DateTime.UtcNow.AddHours(-1), id = reservation.Usage!.Id });

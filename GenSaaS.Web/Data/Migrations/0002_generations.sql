@@ -9,5 +9,5 @@ CREATE TABLE generations (
     height       INTEGER NOT NULL,
     duration_ms  INTEGER NOT NULL,
     created_at   TEXT    NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX ix_generations_user_created ON generations (user_id, created_at DESC);

@@ -7,10 +7,11 @@ CREATE TABLE credit_balances (
     updated_at       TEXT    NOT NULL
 );
 
--- Every change of a balance, signed. A reference names what caused it (usage id, Stripe id, ...);
+-- Every change of a balance, signed. Rows are never updated or deleted; ids only grow (no AUTOINCREMENT
+-- needed: nothing is deleted, so max(id)+1 never reuses an id). A reference names what caused it (usage id, Stripe id, ...);
 -- the same kind of change for the same reference is recorded once, which makes grants and reversals idempotent.
 CREATE TABLE credit_ledger (
-    id             INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    id             INTEGER NOT NULL PRIMARY KEY,
     user_id        TEXT    NOT NULL REFERENCES AspNetUsers (Id) ON DELETE CASCADE,
     bucket         TEXT    NOT NULL CHECK (bucket IN ('trial', 'prepaid')),
     kind           TEXT    NOT NULL CHECK (kind IN ('grant', 'debit', 'release', 'adjustment', 'refund_reversal', 'expiry')),
@@ -45,8 +46,9 @@ CREATE TABLE usage (
     created_at        TEXT    NOT NULL,
     updated_at        TEXT    NOT NULL,
     UNIQUE (user_id, idempotency_key)
-);
-CREATE INDEX ix_usage_state_created ON usage (state, created_at);
+) WITHOUT ROWID;
+-- Only open reservations are indexed by age: the sweeper's question, and a small index.
+CREATE INDEX ix_usage_reserved_created ON usage (created_at) WHERE state = 'reserved';
 CREATE INDEX ix_usage_user_created ON usage (user_id, created_at);
 CREATE INDEX ix_usage_subscription_period ON usage (subscription_id, period_start) WHERE funding_source = 'subscription';
 CREATE INDEX ix_usage_charge_state ON usage (charge_state) WHERE charge_state IN ('pending', 'authorised');

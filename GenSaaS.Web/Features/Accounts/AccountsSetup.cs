@@ -1,7 +1,12 @@
 using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.UI.Services;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace GenSaaS.Web.Features.Accounts;
 
@@ -51,6 +56,35 @@ public static class AccountsSetup
                     context.Response.StatusCode = StatusCodes.Status403Forbidden;
             };
         });
+
+        services.AddAuthentication(options =>
+            {
+                options.DefaultScheme = AuthSchemes.Default;
+                options.DefaultChallengeScheme = AuthSchemes.Default;
+                options.DefaultForbidScheme = AuthSchemes.Default;
+            })
+            .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
+                options.ForwardDefaultSelector = context =>
+                    AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
+            .AddExternalLogins(builder.Configuration);
+
+        services.AddOptions<EmailOptions>().BindConfiguration("Email").ValidateDataAnnotations()
+            .Validate(o => MimeKit.MailboxAddress.TryParse(o.From, out _), "Email:From is not an email address, e.g. GenSaaS <no-reply@example.com>")
+            .ValidateOnStart();
+        services.AddSingleton<OutboxEmailSender>();
+        services.AddSingleton<SmtpEmailSender>();
+        // Identity UI registers a no-op sender with TryAdd; this replaces it for the whole app.
+        services.Replace(ServiceDescriptor.Singleton<IEmailSender>(sp =>
+            string.IsNullOrWhiteSpace(sp.GetRequiredService<IOptions<EmailOptions>>().Value.Smtp.Host)
+                ? sp.GetRequiredService<OutboxEmailSender>()
+                : sp.GetRequiredService<SmtpEmailSender>()));
+
+        services.AddSingleton<AccountLinks>();
+        services.AddSingleton<MagicLinks>();
+        services.AddSingleton<ApiKeyStore>();
+        services.AddScoped<ICliCommand, UsersAddCommand>();
+        services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
 
         services.AddAuthorizationBuilder()
             .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin));

@@ -30,7 +30,7 @@ public sealed class PlanOptions
     [Range(1, 1_000_000)] public int HardCap { get; set; } = 1000;
 
     /// <summary>Generations per minute a customer on this plan may start.</summary>
-    [Range(1, 100_000)] public int RatePerMinute { get; set; } = 30;
+    [Range(1, 10_000_000)] public int RatePerMinute { get; set; } = 30;
 }
 
 /// <summary>The <c>Billing</c> plans, by key: pay_per_use, bundle_10, bundle_25, subscription_unlimited.</summary>

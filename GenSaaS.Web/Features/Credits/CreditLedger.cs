@@ -88,11 +88,11 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// Picks the funding source (trial, prepaid, subscription within its limits, pay per use with a saved card) and
     /// records a reservation keyed by the caller's idempotency key, taking the credit when credits pay.
     /// </summary>
-    public async Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, CancellationToken ct = default)
-    {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var (connection, tx) = (unit.Connection, unit.Transaction);
+    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, CancellationToken ct = default) =>
+        db.WriteAsync((connection, tx) => ReserveAsync(connection, tx, userId, idempotencyKey, requestHash), ct);
 
+    private async Task<Reservation> ReserveAsync(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash)
+    {
         var existing = await connection.QuerySingleOrDefaultAsync<UsageRow>(FindUsageByKeySql, new { userId, idempotencyKey }, tx);
         if (existing is not null)
             return existing.RequestHash == requestHash
@@ -101,8 +101,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
                     Message: "This Idempotency-Key was already used for a different request.");
 
         var now = Now;
-        await EnsureAccountAsync(connection, tx, userId, now);
-        var balance = await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
+        var balance = await BalanceAsync(connection, tx, userId, now);
         var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now);
 
         if (balance.Trial > 0 || balance.Prepaid > 0)
@@ -111,13 +110,12 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             usage = usage with { FundingSource = BucketName(bucket) };
             await connection.ExecuteAsync(InsertUsageSql, usage, tx);
             await ApplyChangeAsync(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
-            await unit.CommitAsync(ct);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
         var subscription = await CurrentSubscriptionAsync(connection, tx, userId);
         if (subscription is not null && subscription.IsActiveAt(now))
-            return await ReserveOnSubscriptionAsync(unit, usage, subscription, ct);
+            return await ReserveOnSubscriptionAsync(connection, tx, usage, subscription);
         if (subscription is not null && subscription.IsUnpaid)
             return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.SubscriptionInactive,
                 $"Your monthly plan is {subscription.Status.Replace('_', ' ')}: update your payment method to continue.");
@@ -126,12 +124,21 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         {
             usage = usage with { FundingSource = "pay_per_use", AmountMinor = perUse.PriceMinor, Currency = perUse.Currency, ChargeState = "pending" };
             await connection.ExecuteAsync(InsertUsageSql, usage, tx);
-            await unit.CommitAsync(ct);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
         return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits,
             "You have no credits left. Buy a bundle, save a card to pay per image, or subscribe.");
+    }
+
+    /// <summary>The balances, creating the account (with its trial credits) the first time.</summary>
+    private async Task<(long Trial, long Prepaid)> BalanceAsync(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now)
+    {
+        var balances = (await connection.QueryAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx)).ToList();
+        if (balances.Count == 1)
+            return balances[0];
+        await EnsureAccountAsync(connection, tx, userId, now);
+        return await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
     }
 
     private static Reservation Denied(int status, string code, string message, DateTime? retryAt = null) =>
@@ -147,9 +154,8 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         ON CONFLICT DO NOTHING;
         """;
 
-    private async Task<Reservation> ReserveOnSubscriptionAsync(Db.WriteUnit unit, NewUsage usage, SubscriptionRow subscription, CancellationToken ct)
+    private async Task<Reservation> ReserveOnSubscriptionAsync(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionRow subscription)
     {
-        var (connection, tx) = (unit.Connection, unit.Transaction);
         var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
         var periodStart = subscription.CurrentPeriodStart!.Value;
         var used = await connection.ExecuteScalarAsync<long>(PeriodUsedSql,
@@ -171,7 +177,6 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             if (await connection.ExecuteAsync(InsertNoticeSql, new { userId = usage.UserId, periodStart, threshold, now = usage.Now }, tx) == 1)
                 notices.Add(threshold);
         }
-        await unit.CommitAsync(ct);
 
         var warning = count > plan.SoftLimit
             ? $"You have made {count} images this period, above the fair-use level of {plan.SoftLimit}. Generation stops at {plan.HardCap}."
@@ -190,16 +195,15 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// Marks the usage succeeded and stores the generation in the same transaction. False when the reservation
     /// was already released (the sweeper gave up on it): the caller discards the image, nothing is charged.
     /// </summary>
-    public async Task<bool> CompleteAsync(string usageId, GenerationRecord generation, CancellationToken ct = default)
-    {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var updated = await unit.Connection.ExecuteAsync(CompleteSql, new { usageId, generationId = generation.Id, now = Now }, unit.Transaction);
-        if (updated != 1)
-            return false;
-        await GenerationStore.InsertAsync(unit.Connection, unit.Transaction, generation);
-        await unit.CommitAsync(ct);
-        return true;
-    }
+    public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, CancellationToken ct = default) =>
+        db.WriteAsync(async (connection, tx) =>
+        {
+            var updated = await connection.ExecuteAsync(CompleteSql, new { usageId, generationId = generation.Id, now = Now }, tx);
+            if (updated != 1)
+                return false;
+            await GenerationStore.InsertAsync(connection, tx, generation);
+            return true;
+        }, ct);
 
     private const string ReleaseSql = """
         UPDATE usage SET state = 'released', error = @error, updated_at = @now
@@ -210,19 +214,22 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// <summary>Releases a reservation and gives its credit back. Safe to call twice: only a reserved usage is released.</summary>
     public async Task<bool> ReleaseAsync(string usageId, string error, CancellationToken ct = default)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var now = Now;
-        var row = await unit.Connection.QuerySingleOrDefaultAsync<ReleasedUsage>(ReleaseSql, new { usageId, error, now }, unit.Transaction);
-        if (row is null)
-            return false;
-        if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
+        var released = await db.WriteAsync(async (connection, tx) =>
         {
-            var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
-            await ApplyChangeAsync(unit.Connection, unit.Transaction, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
-        }
-        await unit.CommitAsync(ct);
-        logger.LogInformation(LogEvents.UsageReleased, "Usage {UsageId} released: {Reason}", usageId, error);
-        return true;
+            var now = Now;
+            var row = await connection.QuerySingleOrDefaultAsync<ReleasedUsage>(ReleaseSql, new { usageId, error, now }, tx);
+            if (row is null)
+                return false;
+            if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
+            {
+                var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
+                await ApplyChangeAsync(connection, tx, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
+            }
+            return true;
+        }, ct);
+        if (released)
+            logger.LogInformation(LogEvents.UsageReleased, "Usage {UsageId} released: {Reason}", usageId, error);
+        return released;
     }
 
     /// <summary>Adds credits (a purchase, a trial, an admin grant). Idempotent on <paramref name="reference"/>.</summary>
@@ -255,27 +262,27 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
 
     private async Task<LedgerResult> ChangeAsync(string userId, CreditBucket bucket, string kind, int amount, string reason, string? reference, string actor, bool clampToBalance, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var (connection, tx) = (unit.Connection, unit.Transaction);
-        if (reference is not null && await connection.QuerySingleOrDefaultAsync<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
-            return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
+        var result = await db.WriteAsync(async (connection, tx) =>
+        {
+            if (reference is not null && await connection.QuerySingleOrDefaultAsync<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
+                return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
 
-        var now = Now;
-        await EnsureAccountAsync(connection, tx, userId, now);
-        var balance = await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
-        var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
-        if (clampToBalance)
-            amount = (int)Math.Max(amount, -current);
-        if (current + amount < 0)
-            throw new InsufficientCreditsException($"The {BucketName(bucket)} balance is {current}; it cannot go below zero.");
-        if (amount == 0)
-            return new LedgerResult(false, null, 0, (int)current);
+            var now = Now;
+            var balance = await BalanceAsync(connection, tx, userId, now);
+            var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
+            var change = clampToBalance ? (int)Math.Max(amount, -current) : amount;
+            if (current + change < 0)
+                throw new InsufficientCreditsException($"The {BucketName(bucket)} balance is {current}; it cannot go below zero.");
+            if (change == 0)
+                return new LedgerResult(false, null, 0, (int)current);
 
-        var entry = await ApplyChangeAsync(connection, tx, userId, bucket, kind, amount, reason, reference, actor, now);
-        await unit.CommitAsync(ct);
-        logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
-            kind, amount, BucketName(bucket), userId, actor, reason, reference);
-        return new LedgerResult(true, entry, amount, (int)(current + amount));
+            var entry = await ApplyChangeAsync(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
+            return new LedgerResult(true, entry, change, (int)(current + change));
+        }, ct);
+        if (result.Applied)
+            logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
+                kind, result.Amount, BucketName(bucket), userId, actor, reason, reference);
+        return result;
     }
 
     private const string ApplyChangeSql = """
@@ -319,9 +326,11 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             if (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM credit_balances WHERE user_id = @userId", new { userId }) > 0)
                 return;
         }
-        await using var unit = await db.BeginWriteAsync(ct);
-        await EnsureAccountAsync(unit.Connection, unit.Transaction, userId, Now);
-        await unit.CommitAsync(ct);
+        await db.WriteAsync(async (connection, tx) =>
+        {
+            await EnsureAccountAsync(connection, tx, userId, Now);
+            return true;
+        }, ct);
     }
 
     private const string CurrentSubscriptionSql = """

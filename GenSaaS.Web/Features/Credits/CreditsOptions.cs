@@ -12,7 +12,7 @@ public sealed class CreditsOptions
     [Range(10, 86_400)] public int StaleReservationSeconds { get; set; } = 600;
 
     /// <summary>Generations per minute for an account without a paid plan.</summary>
-    [Range(1, 100_000)] public int TrialRatePerMinute { get; set; } = 10;
+    [Range(1, 10_000_000)] public int TrialRatePerMinute { get; set; } = 10;
 
     /// <summary>How long a request with an idempotency key already in progress waits for the first one to finish.</summary>
     [Range(0, 600)] public int IdempotentWaitSeconds { get; set; } = 30;

@@ -78,6 +78,8 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
             // A new key for the next submit; the old one stays bound to this request.
             Input = Input with { IdempotencyKey = NewKey() };
             RefreshHeader = true;
+            // The history below the form would otherwise still say "Nothing yet" beside the new image.
+            History = await store.ListAsync(userId, 1, options.Value.PageSize, ct);
             Response.Headers["HX-Reswap"] = "innerHTML";
             return Partial("_Result", this);
         }

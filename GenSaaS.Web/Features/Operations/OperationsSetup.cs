@@ -15,12 +15,13 @@ public static class OperationsSetup
     {
         var paths = AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath);
 
+        // Code sets the defaults; a Serilog section in configuration (e.g. Serilog__MinimumLevel__Default=Warning) overrides them.
         builder.Services.AddSerilog((services, log) => log
-            .ReadFrom.Configuration(builder.Configuration)
+            .MinimumLevel.Is(cli ? LogEventLevel.Warning : LogEventLevel.Information)
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.EntityFrameworkCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Hangfire", LogEventLevel.Warning)
-            .MinimumLevel.Is(cli ? LogEventLevel.Warning : LogEventLevel.Information)
+            .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}")
             .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14,

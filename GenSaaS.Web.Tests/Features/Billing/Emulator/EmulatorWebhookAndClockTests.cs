@@ -10,7 +10,8 @@ public sealed class EmulatorWebhookAndClockTests
     private static async Task<(EmulatorApp App, WebhookReceiver Receiver)> StartAsync(string? faults = null)
     {
         var receiver = await WebhookReceiver.StartAsync();
-        var settings = new Dictionary<string, string?> { ["Billing:Emulator:WebhookUrl"] = receiver.Url };
+        // A wide shuffle window keeps a burst of events in one buffer even on a busy machine.
+        var settings = new Dictionary<string, string?> { ["Billing:Emulator:WebhookUrl"] = receiver.Url, ["Billing:Emulator:ShuffleWindowMilliseconds"] = "2500" };
         if (faults is not null) settings["Billing:Emulator:Faults"] = faults;
         return (new EmulatorApp(settings), receiver);
     }
@@ -46,6 +47,36 @@ public sealed class EmulatorWebhookAndClockTests
         var received = await receiver.WaitForAsync(r => r.Count(x => x.Type == "customer.created") == 2);
         received.Where(x => x.Type == "customer.created").Select(x => x.EventId).Distinct().Count().ShouldBe(1);
         received.First(x => x.Type == "customer.created").ObjectId.ShouldBe(customer.Id);
+    }
+
+    [Fact]
+    public async Task WithoutWebhookUrl_EventsGoToTheAppsOwnWebhookRoute()
+    {
+        using var app = new EmulatorApp();
+        await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions());
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        (string? Url, long? Status) attempt = default;
+        while (DateTime.UtcNow < deadline && attempt.Status is null)
+        {
+            await using var connection = await app.Emulator.Store.OpenAsync();
+            attempt = await Dapper.SqlMapper.QueryFirstOrDefaultAsync<(string?, long?)>(connection,
+                "SELECT last_url, last_status FROM deliveries WHERE attempts > 0 ORDER BY id LIMIT 1;");
+            await Task.Delay(100);
+        }
+        attempt.Status.ShouldNotBeNull("the app answered the delivery");
+        attempt.Url.ShouldBe(app.BaseAddress.ToString().TrimEnd('/') + "/api/billing/webhook");
+    }
+
+    [Fact]
+    public async Task DelayFault_DeliversLate()
+    {
+        var receiver = await WebhookReceiver.StartAsync();
+        await using var _ = receiver;
+        using var app = new EmulatorApp(new() { ["Billing:Emulator:WebhookUrl"] = receiver.Url, ["Billing:Emulator:Faults"] = "Delay", ["Billing:Emulator:FaultDelaySeconds"] = "2" });
+        var started = DateTime.UtcNow;
+        await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions());
+        await receiver.WaitForAsync(r => r.Any(x => x.Type == "customer.created"));
+        (DateTime.UtcNow - started).ShouldBeGreaterThan(TimeSpan.FromSeconds(1.9));
     }
 
     [Fact]
@@ -96,6 +127,22 @@ public sealed class EmulatorWebhookAndClockTests
         failed.Status.ShouldBe("open");
         failed.AmountPaid.ShouldBe(0);
         (await app.EventsAsync("customer.subscription.updated")).ShouldContain(e => ((Subscription)e.Data.Object).Id == sub.Id && ((Subscription)e.Data.Object).Status == "past_due");
+    }
+
+    [Fact]
+    public async Task PastDue_NewCardInPortal_PaysTheOpenInvoiceAndReactivates()
+    {
+        using var app = new EmulatorApp();
+        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        await app.AdvanceDaysAsync(32);
+        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = sub.CustomerId });
+        using var browser = app.NewClient();
+        var response = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.Visa });
+        response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        var reactivated = await new SubscriptionService(app.Stripe).GetAsync(sub.Id, new SubscriptionGetOptions { Expand = ["latest_invoice"] });
+        reactivated.Status.ShouldBe("active");
+        reactivated.LatestInvoice.Status.ShouldBe("paid");
+        reactivated.LatestInvoice.AttemptCount.ShouldBe(2);
     }
 
     [Fact]

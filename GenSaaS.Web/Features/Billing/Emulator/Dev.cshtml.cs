@@ -13,7 +13,7 @@ public sealed class Dev(IServiceProvider services) : PageModel
 
     [TempData] public string? StatusMessage { get; set; }
 
-    public sealed record DeliveryRow(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError);
+    public sealed record DeliveryRow(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError, string? LastUrl);
 
     private bool Allowed()
     {
@@ -22,7 +22,7 @@ public sealed class Dev(IServiceProvider services) : PageModel
     }
 
     private const string SelectDeliveries = """
-        SELECT d.event_id AS EventId, e.type AS Type, d.status AS Status, d.attempts AS Attempts, d.last_status AS LastStatus, d.last_error AS LastError
+        SELECT d.event_id AS EventId, e.type AS Type, d.status AS Status, d.attempts AS Attempts, d.last_status AS LastStatus, d.last_error AS LastError, d.last_url AS LastUrl
         FROM deliveries d JOIN events e ON e.id = d.event_id
         ORDER BY d.id DESC
         LIMIT 50;
@@ -32,8 +32,8 @@ public sealed class Dev(IServiceProvider services) : PageModel
     {
         if (!Allowed()) return NotFound();
         await using var connection = await Emulator!.Store.OpenAsync();
-        Deliveries = (await connection.QueryAsync<(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError)>(SelectDeliveries))
-            .Select(r => new DeliveryRow(r.EventId, r.Type, r.Status, r.Attempts, r.LastStatus, r.LastError)).ToList();
+        Deliveries = (await connection.QueryAsync<(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError, string? LastUrl)>(SelectDeliveries))
+            .Select(r => new DeliveryRow(r.EventId, r.Type, r.Status, r.Attempts, r.LastStatus, r.LastError, r.LastUrl)).ToList();
         return Page();
     }
 

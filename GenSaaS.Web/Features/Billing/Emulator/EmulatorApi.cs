@@ -39,10 +39,12 @@ internal static class EmulatorApi
         Route(v1, "GET", "/products", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("product"), o => p.Bool("active") is not { } active || o["active"]!.GetValue<bool>() == active), p, c));
         Route(v1, "GET", "/products/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "product"));
+        Route(v1, "POST", "/products/{id}", (_, tx, p, c) => StripeEmulator.UpdateProductAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/prices", (e, tx, p, _) => e.CreatePriceAsync(tx, p));
         Route(v1, "GET", "/prices", async (_, tx, p, c) => List(StripeEmulator.FilterPrices(await tx.ListAsync("price"), p).ToList(), p, c));
         Route(v1, "GET", "/prices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "price"));
+        Route(v1, "POST", "/prices/{id}", (_, tx, p, c) => StripeEmulator.UpdatePriceAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/checkout/sessions", (e, tx, p, c) => e.CreateCheckoutSessionAsync(tx, p, c.BaseUrl));
         Route(v1, "GET", "/checkout/sessions", async (_, tx, p, c) =>
@@ -91,6 +93,7 @@ internal static class EmulatorApi
             List(Filter(await tx.ListAsync("refund", parent: p.Str("charge")), o =>
                 p.Str("payment_intent") is not { Length: > 0 } pi || o["payment_intent"]?.GetValue<string>() == pi), p, c));
 
+        Route(v1, "POST", "/subscriptions", (e, tx, p, _) => e.CreateSubscriptionAsync(tx, p));
         Route(v1, "GET", "/subscriptions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "subscription"));
         Route(v1, "GET", "/subscriptions", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("subscription", p.Str("customer")), o => (p.Str("status") ?? "") switch

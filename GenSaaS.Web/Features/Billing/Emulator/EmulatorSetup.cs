@@ -33,6 +33,13 @@ public sealed class EmulatorOptions
     [Range(10, 60_000)] public int PollIntervalMilliseconds { get; set; } = 200;
 }
 
+/// <summary>
+/// The Stripe emulator: Stripe's API at <c>/emulator/stripe/v1</c> (point Stripe.net at it with
+/// <c>new StripeClient("sk_test_...", apiBase: "{base}/emulator/stripe")</c>), the hosted pages
+/// <c>/emulator/checkout/{id}</c> and <c>/emulator/portal/{id}</c>, signed webhooks to <c>Billing:Emulator:WebhookUrl</c>
+/// (verify with <see cref="StripeEmulator.WebhookSecret"/>), and dev controls at <c>/emulator/dev</c>
+/// (<c>POST /emulator/dev/advance?days=31</c>, <c>POST /emulator/dev/faults?set=Duplicate,Shuffle</c>).
+/// </summary>
 public static class EmulatorSetup
 {
     /// <summary>On when <c>Billing:Mode</c> is <c>Emulator</c>, or when no mode is set and the environment is Development.</summary>
@@ -55,6 +62,7 @@ public static class EmulatorSetup
             sp.GetRequiredService<ILogger<StripeEmulator>>()));
         builder.Services.AddHttpClient(WebhookDispatcher.HttpClientName);
         builder.Services.AddHostedService<WebhookDispatcher>();
+        builder.Services.AddHostedService<BillingCycleService>();
         return builder;
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Dapper;
+using GenSaaS.Web.Data;
 using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Features.Billing.Emulator;
@@ -10,25 +11,19 @@ namespace GenSaaS.Web.Features.Billing.Emulator;
 /// </summary>
 internal sealed class EmulatorStore
 {
-    private const string ConnectionPragmas = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;";
+    private readonly Db _db;
 
     public EmulatorStore(string file)
     {
-        ConnectionString = new SqliteConnectionStringBuilder { DataSource = file, Pooling = true, DefaultTimeout = 30 }.ToString();
+        _db = new Db(file);
+        ConnectionString = _db.ConnectionString;
         CreateSchema();
     }
 
     public string ConnectionString { get; }
 
-    public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
-    {
-        var connection = new SqliteConnection(ConnectionString);
-        await connection.OpenAsync(ct);
-        await using var command = connection.CreateCommand();
-        command.CommandText = ConnectionPragmas;
-        await command.ExecuteNonQueryAsync(ct);
-        return connection;
-    }
+    /// <summary>A connection set up as the app's own (busy timeout, WAL-friendly synchronous level).</summary>
+    public Task<SqliteConnection> OpenAsync(CancellationToken ct = default) => _db.OpenAsync(ct);
 
     private const string Schema = """
         PRAGMA journal_mode = WAL;
@@ -62,6 +57,7 @@ internal sealed class EmulatorStore
             status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
             last_status INTEGER,
             last_error  TEXT,
+            last_url    TEXT,
             updated_at_ms INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, due_at_ms);
@@ -79,11 +75,18 @@ internal sealed class EmulatorStore
         );
         """;
 
-    private void CreateSchema()
+    /// <summary>For the few start-up reads and writes that happen before anything async can run.</summary>
+    private SqliteConnection OpenAtStartup()
     {
-        using var connection = new SqliteConnection(ConnectionString);
+        var connection = new SqliteConnection(ConnectionString);
         connection.Open();
         connection.Execute("PRAGMA busy_timeout = 5000;");
+        return connection;
+    }
+
+    private void CreateSchema()
+    {
+        using var connection = OpenAtStartup();
         connection.Execute(Schema);
     }
 
@@ -91,9 +94,7 @@ internal sealed class EmulatorStore
 
     public string? GetSetting(string name)
     {
-        using var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        connection.Execute("PRAGMA busy_timeout = 5000;");
+        using var connection = OpenAtStartup();
         return connection.QuerySingleOrDefault<string>(SelectSetting, new { name });
     }
 
@@ -105,9 +106,7 @@ internal sealed class EmulatorStore
     /// <summary>Stores the value unless one is already there, and returns whichever is stored.</summary>
     public string GetOrAddSetting(string name, string value)
     {
-        using var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        connection.Execute("PRAGMA busy_timeout = 5000;");
+        using var connection = OpenAtStartup();
         return connection.QuerySingle<string>(InsertSettingIfMissing, new { name, value });
     }
 }
@@ -244,6 +243,10 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
     private const string UpsertSetting = "INSERT INTO settings (name, value) VALUES (@name, @value) ON CONFLICT (name) DO UPDATE SET value = excluded.value;";
 
     public Task SetSettingAsync(string name, string value) => connection.ExecuteAsync(UpsertSetting, new { name, value }, transaction);
+
+    private const string DeleteSetting = "DELETE FROM settings WHERE name = @name;";
+
+    public Task RemoveSettingAsync(string name) => connection.ExecuteAsync(DeleteSetting, new { name }, transaction);
 }
 
 internal sealed record IdempotencyRecord(string MethodPath, string ParamsHash, long Status, string Body);

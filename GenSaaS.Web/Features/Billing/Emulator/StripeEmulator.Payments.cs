@@ -124,16 +124,26 @@ public sealed partial class StripeEmulator
     }
 
     /// <summary>Charges the intent's card. A decline keeps the failed charge and intent and answers 402 after commit.</summary>
-    private async Task<JsonObject> ConfirmAsync(EmulatorTx tx, JsonObject pi, bool offSession)
+    private static async Task<JsonObject> ConfirmAsync(EmulatorTx tx, JsonObject pi, bool offSession)
     {
-        var pmId = Ref(pi["payment_method"]);
-        if (pmId is null)
+        if (Ref(pi["payment_method"]) is null)
         {
             var error = StripeApiException.Invalid("You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the PaymentIntent with a payment method, pass `payment_method`.", null, "payment_intent_unexpected_state");
             error.Extra["payment_intent"] = pi.DeepClone();
             throw error;
         }
-        var pm = await tx.GetAsync(pmId, "payment_method", "payment_method");
+        var decline = await ChargeIntentAsync(tx, pi, offSession);
+        if (decline is not null) tx.DeferredError = decline;
+        return pi;
+    }
+
+    /// <summary>
+    /// Attempts the intent's payment on its card and records the outcome with Stripe's events; returns the card
+    /// error when the card refused it (the caller decides whether that becomes the API answer).
+    /// </summary>
+    private static async Task<StripeApiException?> ChargeIntentAsync(EmulatorTx tx, JsonObject pi, bool offSession)
+    {
+        var pm = await tx.GetAsync(Ref(pi["payment_method"]), "payment_method", "payment_method");
         var manual = pi["capture_method"]!.GetValue<string>() == "manual";
         var amount = pi["amount"]!.GetValue<long>();
         var (charge, declineCode) = await ChargeAsync(tx, pm, amount, pi["currency"]!.GetValue<string>(), Ref(pi["customer"]), pi["id"]!.GetValue<string>(),
@@ -153,8 +163,7 @@ public sealed partial class StripeEmulator
             await tx.EmitAsync("payment_intent.payment_failed", pi);
             error.Extra["payment_intent"] = pi.DeepClone();
             error.Extra["payment_method"] = pm.DeepClone();
-            tx.DeferredError = error;
-            return pi;
+            return error;
         }
 
         pi["last_payment_error"] = null;
@@ -174,7 +183,7 @@ public sealed partial class StripeEmulator
             await tx.EmitAsync("charge.succeeded", charge);
             await tx.EmitAsync("payment_intent.succeeded", pi);
         }
-        return pi;
+        return null;
     }
 
     /// <summary>One card payment attempt; returns the charge and, when the card refused it, the decline code.</summary>

@@ -70,7 +70,10 @@ public sealed partial class StripeEmulator
             await UpdateCustomerAsync(tx, customerId, new FormParams(form));
             foreach (var sub in await tx.ListAsync("subscription", customerId))
                 if (sub["status"]!.GetValue<string>() != "canceled")
+                {
                     await UpdateSubscriptionAsync(tx, sub["id"]!.GetValue<string>(), new FormParams(new JsonObject { ["default_payment_method"] = pm["id"]!.GetValue<string>() }));
+                    await RetryPastDueAsync(tx, sub["id"]!.GetValue<string>(), pm["id"]!.GetValue<string>());
+                }
             return (string?)null;
         });
 

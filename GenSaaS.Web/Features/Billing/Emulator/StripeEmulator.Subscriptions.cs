@@ -19,7 +19,27 @@ public sealed partial class StripeEmulator
         return to.ToUnixTimeSeconds();
     }
 
-    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string paymentMethodId, JsonArray lineItems, JsonObject? metadata)
+    /// <summary>A subscription created through the API, billed at once on its (or the customer's) default card.</summary>
+    internal async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, FormParams p)
+    {
+        var customer = await tx.GetAsync(p.Required("customer"), "customer", "customer");
+        var lineItems = new JsonArray();
+        var items = p.Arr("items");
+        if (items.Count == 0) throw StripeApiException.MissingParam("items");
+        for (var i = 0; i < items.Count; i++)
+        {
+            var price = await tx.GetAsync(FormParams.Str(items[i] as JsonObject, "price"), "price", $"items[{i}][price]");
+            if (price["type"]!.GetValue<string>() != "recurring")
+                throw StripeApiException.Invalid($"The price specified is set to `type=one_time` but this field only accepts prices with `type=recurring`.", $"items[{i}][price]");
+            lineItems.Add(new JsonObject { ["price"] = price["id"]!.GetValue<string>(), ["quantity"] = FormParams.Long(items[i] as JsonObject, "quantity") ?? 1 });
+        }
+        var pmId = p.Str("default_payment_method") is { Length: > 0 } given ? given : null;
+        if (pmId is not null && Ref((await tx.GetAsync(pmId, "payment_method", "default_payment_method"))["customer"]) != customer["id"]!.GetValue<string>())
+            throw StripeApiException.Invalid($"The customer does not have a payment method with the ID {pmId}. The payment method must be attached to the customer.", "default_payment_method", "resource_missing");
+        return await CreateSubscriptionAsync(tx, customer, pmId, lineItems, p.Obj("metadata"), p.Bool("off_session") == true);
+    }
+
+    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string? paymentMethodId, JsonArray lineItems, JsonObject? metadata, bool offSession = false)
     {
         var sub = StripeShapes.Subscription(Ids.New("sub_"), tx.Now);
         var subId = sub["id"]!.GetValue<string>();
@@ -35,19 +55,23 @@ public sealed partial class StripeEmulator
             item["quantity"] = line["quantity"]!.GetValue<long>();
             items.Add(item);
         }
+        // As at Stripe: the subscription starts incomplete, its first invoice is paid, and then it turns active.
         sub["status"] = "incomplete";
         await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.created", sub);
 
-        var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_create", offSession: false);
+        var before = sub.DeepClone().AsObject();
+        var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_create", offSession, (tx.Now, tx.Now));
         sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
         sub["status"] = paid ? "active" : "incomplete";
         await tx.PutAsync(sub);
-        await tx.EmitAsync("customer.subscription.created", sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
         return sub;
     }
 
     /// <summary>Bills the subscription's current period on its default card, with the events Stripe sends for it.</summary>
-    private static async Task<(JsonObject Invoice, bool Paid)> InvoiceSubscriptionAsync(EmulatorTx tx, JsonObject sub, string billingReason, bool offSession)
+    /// <param name="invoicePeriod">What Stripe puts in the invoice's own period: the period just ended for a renewal.</param>
+    private static async Task<(JsonObject Invoice, bool Paid)> InvoiceSubscriptionAsync(EmulatorTx tx, JsonObject sub, string billingReason, bool offSession, (long Start, long End) invoicePeriod)
     {
         var subId = sub["id"]!.GetValue<string>();
         var customer = await tx.GetAsync(Ref(sub["customer"]), "customer");
@@ -59,6 +83,8 @@ public sealed partial class StripeEmulator
         invoice["customer_name"] = customer["name"]?.DeepClone();
         invoice["currency"] = sub["currency"]!.GetValue<string>();
         invoice["subscription"] = subId;
+        invoice["period_start"] = invoicePeriod.Start;
+        invoice["period_end"] = invoicePeriod.End;
         invoice["parent"] = new JsonObject
         {
             ["quote_details"] = null,
@@ -98,66 +124,69 @@ public sealed partial class StripeEmulator
         await tx.EmitAsync("invoice.finalized", invoice, draft);
 
         var pmId = Ref(sub["default_payment_method"]) ?? Ref(customer["invoice_settings"]?["default_payment_method"]);
+        var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession);
+        return (invoice, paid);
+    }
+
+    /// <summary>One payment attempt on an open invoice with the card, with the invoice events Stripe sends either way.</summary>
+    private static async Task<bool> PayInvoiceAsync(EmulatorTx tx, JsonObject invoice, string? pmId, bool offSession)
+    {
+        var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var total = invoice["amount_remaining"]!.GetValue<long>();
         var pm = await tx.FindAsync(pmId, "payment_method");
         var open = invoice.DeepClone().AsObject();
         invoice["attempted"] = true;
-        invoice["attempt_count"] = 1;
+        invoice["attempt_count"] = invoice["attempt_count"]!.GetValue<long>() + 1;
         invoice["default_payment_method"] = pmId;
         if (total == 0 || pm is not null)
         {
-            string? declineCode = null;
+            var declined = false;
             if (total > 0)
             {
                 var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
-                var piId = pi["id"]!.GetValue<string>();
                 pi["amount"] = total;
                 pi["currency"] = invoice["currency"]!.GetValue<string>();
-                pi["customer"] = customer["id"]!.GetValue<string>();
+                pi["customer"] = invoice["customer"]!.GetValue<string>();
                 pi["payment_method"] = pmId;
-                pi["description"] = billingReason == "subscription_create" ? "Subscription creation" : "Subscription update";
+                pi["description"] = invoice["billing_reason"]!.GetValue<string>() == "subscription_create" ? "Subscription creation" : "Subscription update";
+                pi["status"] = "requires_confirmation";
                 await tx.PutAsync(pi);
                 await tx.EmitAsync("payment_intent.created", pi);
-                JsonObject charge;
-                (charge, declineCode) = await ChargeAsync(tx, pm!, total, pi["currency"]!.GetValue<string>(), customer["id"]!.GetValue<string>(), piId,
-                    pi["description"]!.GetValue<string>(), new JsonObject(), offSession, manual: false);
-                pi["latest_charge"] = charge["id"]!.GetValue<string>();
-                if (declineCode is null)
-                {
-                    pi["status"] = "succeeded";
-                    pi["amount_received"] = total;
-                    await tx.PutAsync(pi);
-                    await tx.EmitAsync("charge.succeeded", charge);
-                    await tx.EmitAsync("payment_intent.succeeded", pi);
-                }
-                else
-                {
-                    var error = StripeApiException.CardDeclined(declineCode, charge["id"]!.GetValue<string>()).ToJson()["error"]!.DeepClone().AsObject();
-                    error["payment_method"] = pm!.DeepClone();
-                    pi["status"] = "requires_payment_method";
-                    pi["last_payment_error"] = error;
-                    await tx.PutAsync(pi);
-                    await tx.EmitAsync("charge.failed", charge);
-                    await tx.EmitAsync("payment_intent.payment_failed", pi);
-                }
+                declined = await ChargeIntentAsync(tx, pi, offSession) is not null;
             }
-            if (declineCode is null)
+            if (!declined)
             {
                 invoice["status"] = "paid";
-                invoice["amount_paid"] = total;
+                invoice["amount_paid"] = invoice["amount_paid"]!.GetValue<long>() + total;
                 invoice["amount_remaining"] = 0;
+                invoice["next_payment_attempt"] = null;
                 invoice["status_transitions"]!["paid_at"] = tx.Now;
-                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoiceId}/pdf";
+                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
                 await tx.PutAsync(invoice, subId);
                 await tx.EmitAsync("invoice.paid", invoice, open);
                 await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
-                return (invoice, true);
+                return true;
             }
         }
         // Stripe's default smart retries try again within days; the emulator records when, and leaves the invoice open.
         invoice["next_payment_attempt"] = tx.Now + (long)TimeSpan.FromDays(3).TotalSeconds;
         await tx.PutAsync(invoice, subId);
         await tx.EmitAsync("invoice.payment_failed", invoice, open);
-        return (invoice, false);
+        return false;
+    }
+
+    /// <summary>A past-due subscription's open invoice paid with a new card, as Stripe does when the customer updates it.</summary>
+    private static async Task RetryPastDueAsync(EmulatorTx tx, string subscriptionId, string pmId)
+    {
+        var sub = await tx.GetAsync(subscriptionId, "subscription");
+        if (sub["status"]!.GetValue<string>() != "past_due") return;
+        var invoice = await tx.FindAsync(Ref(sub["latest_invoice"]), "invoice");
+        if (invoice is null || invoice["status"]!.GetValue<string>() != "open") return;
+        if (!await PayInvoiceAsync(tx, invoice, pmId, offSession: false)) return;
+        var before = sub.DeepClone().AsObject();
+        sub["status"] = "active";
+        await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
     }
 
     internal static async Task<JsonObject> UpdateSubscriptionAsync(EmulatorTx tx, string id, FormParams p)
@@ -243,12 +272,13 @@ public sealed partial class StripeEmulator
                     await tx.EmitAsync("customer.subscription.deleted", sub);
                     continue;
                 }
+                var periodStart = sub["items"]!["data"]!.AsArray().Select(i => Unix(i!["current_period_start"])).Min();
                 foreach (var item in sub["items"]!["data"]!.AsArray())
                 {
                     item!["current_period_start"] = periodEnd;
                     item["current_period_end"] = AddPeriod(periodEnd, item["price"]!.AsObject());
                 }
-                var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_cycle", offSession: true);
+                var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_cycle", offSession: true, (periodStart, periodEnd));
                 sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
                 sub["status"] = paid ? "active" : "past_due";
                 await tx.PutAsync(sub);

@@ -17,7 +17,8 @@ public sealed partial class StripeEmulator
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ILogger<StripeEmulator> _logger;
     private long _clockOffsetSeconds;
-    private DeliveryFaults? _faultsOverride;
+    // -1 when the configured faults apply; an int so the delivery loop reads it without tearing.
+    private int _faultsOverride = -1;
 
     internal StripeEmulator(EmulatorStore store, IOptions<EmulatorOptions> options, IConfiguration configuration, ILogger<StripeEmulator> logger)
     {
@@ -29,7 +30,7 @@ public sealed partial class StripeEmulator
             ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
             : configured;
         _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
-        _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? Enum.Parse<DeliveryFaults>(f) : null;
+        _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? (int)Enum.Parse<DeliveryFaults>(f) : -1;
     }
 
     internal EmulatorStore Store { get; }
@@ -46,7 +47,7 @@ public sealed partial class StripeEmulator
     public DateTimeOffset Now => DateTimeOffset.UtcNow.AddSeconds(Interlocked.Read(ref _clockOffsetSeconds));
 
     /// <summary>Delivery faults in force: those set from the dev controls, else those configured.</summary>
-    public DeliveryFaults Faults => _faultsOverride ?? Options.Faults;
+    public DeliveryFaults Faults => Volatile.Read(ref _faultsOverride) is var f and >= 0 ? (DeliveryFaults)f : Options.Faults;
 
     internal async Task<T> WriteAsync<T>(RequestInfo? request, Func<EmulatorTx, Task<T>> work, CancellationToken ct = default)
     {
@@ -73,12 +74,12 @@ public sealed partial class StripeEmulator
         await WriteAsync(null, async tx =>
         {
             if (faults is null)
-                await Dapper.SqlMapper.ExecuteAsync(tx.Connection, "DELETE FROM settings WHERE name = @name;", new { name = FaultsSetting }, tx.Transaction);
+                await tx.RemoveSettingAsync(FaultsSetting);
             else
                 await tx.SetSettingAsync(FaultsSetting, faults.Value.ToString());
             return 0;
         });
-        _faultsOverride = faults;
+        Volatile.Write(ref _faultsOverride, faults is { } set ? (int)set : -1);
         _logger.LogInformation("Stripe emulator delivery faults set to {Faults}", Faults);
     }
 
@@ -89,16 +90,21 @@ public sealed partial class StripeEmulator
     public async Task<DateTimeOffset> AdvanceClockAsync(TimeSpan by)
     {
         if (by < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(by), "The clock only moves forward.");
-        await WriteAsync(null, async tx =>
+        var offset = await WriteAsync(null, async tx =>
         {
-            var offset = Interlocked.Add(ref _clockOffsetSeconds, (long)by.TotalSeconds);
-            await tx.SetSettingAsync(ClockOffsetSetting, offset.ToString(CultureInfo.InvariantCulture));
-            return 0;
+            var advanced = Interlocked.Read(ref _clockOffsetSeconds) + (long)by.TotalSeconds;
+            await tx.SetSettingAsync(ClockOffsetSetting, advanced.ToString(CultureInfo.InvariantCulture));
+            return advanced;
         });
-        var renewed = await WriteAsync(null, RunBillingCyclesAsync);
+        // Only once the new offset is stored does the running emulator use it, so a failed write leaves the clock alone.
+        Interlocked.Exchange(ref _clockOffsetSeconds, offset);
+        var renewed = await RunDueBillingCyclesAsync();
         _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Renewals} subscription period ends processed", by, Now, renewed);
         return Now;
     }
+
+    /// <summary>Renews, fails or ends the subscriptions whose period has ended by the emulated clock.</summary>
+    public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) => WriteAsync(null, RunBillingCyclesAsync, ct);
 
     private static string? Ref(JsonNode? node) => node switch
     {
@@ -192,13 +198,7 @@ public sealed partial class StripeEmulator
 
         if (p.Str("lookup_key") is { Length: > 0 } lookupKey)
         {
-            if (await tx.FindPriceByLookupKeyAsync(lookupKey) is { } holder)
-            {
-                if (p.Bool("transfer_lookup_key") != true)
-                    throw StripeApiException.Invalid($"A price (`{holder["id"]}`) already uses that lookup key.", "lookup_key");
-                holder["lookup_key"] = null;
-                await tx.PutAsync(holder);
-            }
+            await TakeLookupKeyAsync(tx, lookupKey, price["id"]!.GetValue<string>(), p.Bool("transfer_lookup_key") == true);
             price["lookup_key"] = lookupKey;
         }
 
@@ -214,6 +214,56 @@ public sealed partial class StripeEmulator
             await tx.EmitAsync("product.updated", product, before);
         }
         return price;
+    }
+
+    internal static async Task<JsonObject> UpdateProductAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var product = await tx.GetAsync(id, "product");
+        var before = product.DeepClone().AsObject();
+        if (p.Str("name") is { Length: > 0 } name) product["name"] = name;
+        if (p.Has("description")) product["description"] = p.Str("description") is { Length: > 0 } d ? d : null;
+        if (p.Has("active")) product["active"] = p.Bool("active");
+        if (p.Str("default_price") is { Length: > 0 } defaultPrice)
+            product["default_price"] = (await tx.GetAsync(defaultPrice, "price", "default_price"))["id"]!.GetValue<string>();
+        FormParams.MergeMetadata(product, p.Obj("metadata"));
+        if (JsonNode.DeepEquals(before, product)) return product;
+        product["updated"] = tx.Now;
+        await tx.PutAsync(product);
+        await tx.EmitAsync("product.updated", product, before);
+        return product;
+    }
+
+    /// <summary>What Stripe lets change on a price: whether it is active, its nickname, metadata and lookup key.</summary>
+    internal static async Task<JsonObject> UpdatePriceAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var price = await tx.GetAsync(id, "price");
+        var before = price.DeepClone().AsObject();
+        if (p.Has("active")) price["active"] = p.Bool("active");
+        if (p.Has("nickname")) price["nickname"] = p.Str("nickname") is { Length: > 0 } n ? n : null;
+        FormParams.MergeMetadata(price, p.Obj("metadata"));
+        if (p.Has("lookup_key"))
+        {
+            var lookupKey = p.Str("lookup_key") is { Length: > 0 } k ? k : null;
+            if (lookupKey is not null)
+                await TakeLookupKeyAsync(tx, lookupKey, id, p.Bool("transfer_lookup_key") == true);
+            price["lookup_key"] = lookupKey;
+        }
+        if (JsonNode.DeepEquals(before, price)) return price;
+        await tx.PutAsync(price);
+        await tx.EmitAsync("price.updated", price, before);
+        return price;
+    }
+
+    /// <summary>A lookup key names one price: another price holding it gives it up when asked to transfer, else it is an error.</summary>
+    private static async Task TakeLookupKeyAsync(EmulatorTx tx, string lookupKey, string priceId, bool transfer)
+    {
+        if (await tx.FindPriceByLookupKeyAsync(lookupKey) is not { } holder || holder["id"]!.GetValue<string>() == priceId) return;
+        if (!transfer)
+            throw StripeApiException.Invalid($"A price (`{holder["id"]}`) already uses that lookup key.", "lookup_key");
+        var before = holder.DeepClone().AsObject();
+        holder["lookup_key"] = null;
+        await tx.PutAsync(holder);
+        await tx.EmitAsync("price.updated", holder, before);
     }
 
     internal static IEnumerable<JsonObject> FilterPrices(IEnumerable<JsonObject> prices, FormParams p)

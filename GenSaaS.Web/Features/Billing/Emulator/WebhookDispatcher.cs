@@ -116,7 +116,7 @@ internal sealed partial class WebhookDispatcher(
         var failedForGood = !delivered && attempts >= options.MaxDeliveryAttempts;
         var backoffMs = (long)Math.Min(options.RetryBaseDelayMilliseconds * Math.Pow(2, attempts - 1), TimeSpan.FromHours(1).TotalMilliseconds);
         await RecordAttemptAsync(delivery.Id, attempts, delivered ? "delivered" : failedForGood ? "failed" : "pending",
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + backoffMs, status, error, ct);
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + backoffMs, status, error, url, ct);
         if (delivered)
             LogDelivered(logger, delivery.EventId, url!, attempts);
         else
@@ -125,14 +125,15 @@ internal sealed partial class WebhookDispatcher(
 
     private const string UpdateDelivery = """
         UPDATE deliveries
-        SET attempts = @attempts, status = @status, due_at_ms = @dueAtMs, last_status = @lastStatus, last_error = @lastError, updated_at_ms = @nowMs
+        SET attempts = @attempts, status = @status, due_at_ms = @dueAtMs, last_status = @lastStatus, last_error = @lastError,
+            last_url = @lastUrl, updated_at_ms = @nowMs
         WHERE id = @id;
         """;
 
-    private async Task RecordAttemptAsync(long id, long attempts, string status, long dueAtMs, int? lastStatus, string? lastError, CancellationToken ct)
+    private async Task RecordAttemptAsync(long id, long attempts, string status, long dueAtMs, int? lastStatus, string? lastError, string? lastUrl, CancellationToken ct)
     {
         await using var connection = await emulator.Store.OpenAsync(ct);
-        await connection.ExecuteAsync(UpdateDelivery, new { id, attempts, status, dueAtMs, lastStatus, lastError, nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+        await connection.ExecuteAsync(UpdateDelivery, new { id, attempts, status, dueAtMs, lastStatus, lastError, lastUrl, nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
     }
 
     /// <summary>Stripe's signature header: <c>t=unix,v1=hex(HMAC-SHA256(secret, "{t}.{payload}"))</c>.</summary>

@@ -1,0 +1,59 @@
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace GenSaaS.E2E.Infrastructure;
+
+/// <summary>What a person does to get an account: the register form, the mail, the sign-in form.</summary>
+public static class AccountSteps
+{
+    public const string Password = "Correct-Horse-9";
+
+    public static string NewEmail(string who) => $"{who}-{Guid.NewGuid().ToString("N")[..8]}@example.com";
+
+    public static async Task RegisterAsync(Journey journey, string email, string password = Password)
+    {
+        var page = journey.Page;
+        await journey.GotoAsync("/Identity/Account/Register");
+        await page.GetByLabel("Email", new() { Exact = true }).FillAsync(email);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(password);
+        // Identity UI spells it "Confirm Password".
+        await page.GetByLabel(new Regex("^Confirm password$", RegexOptions.IgnoreCase)).FillAsync(password);
+        await journey.ShotAsync("register-form");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Register" }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/Identity/Account/RegisterConfirmation", RegexOptions.IgnoreCase));
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Register confirmation" })).ToBeVisibleAsync();
+        await journey.ShotAsync("registered");
+    }
+
+    /// <summary>Opens the development mailbox, reads the newest message to <paramref name="email"/> and follows its confirmation link.</summary>
+    public static async Task ConfirmFromMailboxAsync(Journey journey, string email)
+    {
+        var page = journey.Page;
+        await journey.GotoAsync("/dev/mailbox");
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Development mailbox" })).ToBeVisibleAsync();
+        var message = page.GetByTestId("mailbox-message").Filter(new() { HasText = email }).First;
+        await Expect(message).ToBeVisibleAsync();
+        await journey.ShotAsync("mailbox");
+
+        await message.GetByRole(AriaRole.Link).ClickAsync();
+        await Expect(page.GetByTestId("mail-to")).ToHaveTextAsync(email);
+        await journey.ShotAsync("confirmation-mail");
+
+        await page.GetByTestId("mail-body").GetByRole(AriaRole.Link, new() { NameRegex = new Regex("confirm|clicking here", RegexOptions.IgnoreCase) }).ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/Identity/Account/ConfirmEmail", RegexOptions.IgnoreCase));
+        await Expect(page.GetByText("Thank you for confirming your email.")).ToBeVisibleAsync();
+        await journey.ShotAsync("email-confirmed");
+    }
+
+    /// <summary>Fills the sign-in form the browser is on and submits it.</summary>
+    public static async Task SignInOnLoginPageAsync(Journey journey, string email, string password = Password)
+    {
+        var page = journey.Page;
+        await Expect(page).ToHaveURLAsync(new Regex("/Identity/Account/Login", RegexOptions.IgnoreCase));
+        await page.GetByLabel("Email", new() { Exact = true }).FillAsync(email);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(password);
+        await journey.ShotAsync("sign-in-form");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+    }
+}

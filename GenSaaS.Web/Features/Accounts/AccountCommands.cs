@@ -1,0 +1,67 @@
+using GenSaaS.Web.Features.Operations;
+using Microsoft.AspNetCore.Identity;
+
+namespace GenSaaS.Web.Features.Accounts;
+
+/// <summary><c>GenSaaS.Web users add --email E --password P [--admin] [--confirmed]</c></summary>
+public sealed class UsersAddCommand(UserManager<IdentityUser> users, RoleManager<IdentityRole> roles, ILogger<UsersAddCommand> logger) : ICliCommand
+{
+    public string Name => "users add";
+
+    public string Usage => "users add --email E --password P [--admin] [--confirmed]";
+
+    public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
+    {
+        var email = args.Required("email");
+        var password = args.Required("password");
+        var user = new IdentityUser { UserName = email, Email = email, EmailConfirmed = args.Has("confirmed") };
+        var created = await users.CreateAsync(user, password);
+        if (!created.Succeeded)
+        {
+            await Console.Error.WriteLineAsync($"error: could not create {email}: {Describe(created)}");
+            return 1;
+        }
+        if (args.Has("admin"))
+        {
+            // The web app seeds the role at start; an operator may run this before it ever has.
+            if (!await roles.RoleExistsAsync(Roles.Admin))
+                await roles.CreateAsync(new IdentityRole(Roles.Admin));
+            var promoted = await users.AddToRoleAsync(user, Roles.Admin);
+            if (!promoted.Succeeded)
+            {
+                await users.DeleteAsync(user);
+                await Console.Error.WriteLineAsync($"error: could not make {email} an admin: {Describe(promoted)}");
+                return 1;
+            }
+        }
+        logger.LogInformation("Operator created user {UserId} (admin: {Admin}, confirmed: {Confirmed})", user.Id, args.Has("admin"), user.EmailConfirmed);
+        await output.WriteLineAsync($"Created {(args.Has("admin") ? "admin" : "user")} {email} ({user.Id}){(user.EmailConfirmed ? ", email confirmed" : ", email not confirmed")}.");
+        return 0;
+    }
+
+    private static string Describe(IdentityResult result) => string.Join(" ", result.Errors.Select(e => e.Description));
+}
+
+/// <summary><c>GenSaaS.Web apikeys create --email E --name N</c>: prints the new key once.</summary>
+public sealed class ApiKeysCreateCommand(UserManager<IdentityUser> users, ApiKeyStore keys, ILogger<ApiKeysCreateCommand> logger) : ICliCommand
+{
+    public string Name => "apikeys create";
+
+    public string Usage => "apikeys create --email E --name N";
+
+    public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
+    {
+        var email = args.Required("email");
+        var name = args.Required("name");
+        var user = await users.FindByEmailAsync(email);
+        if (user is null)
+        {
+            await Console.Error.WriteLineAsync($"error: no user with email {email}");
+            return 1;
+        }
+        var (record, key) = await keys.CreateAsync(user.Id, name, ct);
+        logger.LogInformation("Operator created API key {ApiKeyId} for user {UserId}", record.Id, user.Id);
+        await output.WriteLineAsync(key);
+        return 0;
+    }
+}

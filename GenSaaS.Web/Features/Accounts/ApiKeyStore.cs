@@ -1,0 +1,86 @@
+using Dapper;
+using GenSaaS.Web.Data;
+
+namespace GenSaaS.Web.Features.Accounts;
+
+public sealed record ApiKeyRecord(string Id, string Name, string Prefix, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
+
+/// <summary>The owner of a live key, as the authentication handler needs it.</summary>
+public sealed record ApiKeyOwner(string KeyId, string UserId, string? UserName, string? Email, string Roles, DateTime? LastUsedAt, long LockoutEnabled, string? LockoutEnd);
+
+/// <summary>Personal API keys: <c>gsk_</c> + 43 random characters, stored as a SHA-256 hash and a visible prefix.</summary>
+public sealed class ApiKeyStore(Db db, TimeProvider clock)
+{
+    public const string KeyPrefix = "gsk_";
+
+    /// <summary>Characters of the key kept in clear so its owner can tell keys apart.</summary>
+    private const int VisibleLength = 12;
+
+    /// <summary>A key's last-used time is written at most this often, so a busy key costs one read per request, not a write.</summary>
+    public static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+
+    private const string InsertSql = """
+        INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
+        VALUES (@id, @userId, @name, @prefix, @hash, @now);
+        """;
+
+    /// <summary>Creates a key and returns it in full: the only time it is ever available.</summary>
+    public async Task<(ApiKeyRecord Record, string Key)> CreateAsync(string userId, string name, CancellationToken ct)
+    {
+        var key = KeyPrefix + Secrets.NewToken();
+        var record = new ApiKeyRecord(Guid.NewGuid().ToString("N"), name.Trim(), key[..VisibleLength], clock.GetUtcNow().UtcDateTime, null, null);
+        await using var connection = await db.OpenAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(InsertSql,
+            new { id = record.Id, userId, name = record.Name, prefix = record.Prefix, hash = Secrets.Hash(key), now = record.CreatedAt }, cancellationToken: ct));
+        return (record, key);
+    }
+
+    private const string ListSql = """
+        SELECT id AS Id, name AS Name, prefix AS Prefix, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt
+        FROM api_keys WHERE user_id = @userId
+        ORDER BY created_at DESC;
+        """;
+
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListAsync(string userId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return (await connection.QueryAsync<ApiKeyRecord>(new CommandDefinition(ListSql, new { userId }, cancellationToken: ct))).ToList();
+    }
+
+    private const string RevokeSql = """
+        UPDATE api_keys SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL;
+        """;
+
+    /// <summary>Revokes one of the user's own keys; false when there is no such live key of theirs.</summary>
+    public async Task<bool> RevokeAsync(string userId, string id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.ExecuteAsync(new CommandDefinition(RevokeSql, new { id, userId, now = clock.GetUtcNow().UtcDateTime }, cancellationToken: ct)) == 1;
+    }
+
+    // One indexed lookup (the unique index on key_hash) brings the key, its user and the user's roles.
+    private const string FindOwnerSql = """
+        SELECT k.id AS KeyId, u.Id AS UserId, u.UserName, u.Email,
+               coalesce((SELECT group_concat(r.Name, ',') FROM AspNetUserRoles ur JOIN AspNetRoles r ON r.Id = ur.RoleId WHERE ur.UserId = u.Id), '') AS Roles,
+               k.last_used_at AS LastUsedAt, u.LockoutEnabled, u.LockoutEnd
+        FROM api_keys k JOIN AspNetUsers u ON u.Id = k.user_id
+        WHERE k.key_hash = @hash AND k.revoked_at IS NULL;
+        """;
+
+    private const string TouchSql = """
+        UPDATE api_keys SET last_used_at = @now WHERE id = @id;
+        """;
+
+    /// <summary>The owner of a live key, or null; notes the use at most once per <see cref="LastUsedResolution"/>.</summary>
+    public async Task<ApiKeyOwner?> FindOwnerAsync(string key, CancellationToken ct)
+    {
+        if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal) || key.Length > 200)
+            return null;
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var connection = await db.OpenAsync(ct);
+        var owner = await connection.QuerySingleOrDefaultAsync<ApiKeyOwner>(new CommandDefinition(FindOwnerSql, new { hash = Secrets.Hash(key) }, cancellationToken: ct));
+        if (owner is not null && (owner.LastUsedAt is not { } last || now - last >= LastUsedResolution))
+            await connection.ExecuteAsync(new CommandDefinition(TouchSql, new { id = owner.KeyId, now }, cancellationToken: ct));
+        return owner;
+    }
+}

@@ -1,0 +1,66 @@
+using Dapper;
+using GenSaaS.Web.Data;
+
+namespace GenSaaS.Web.Features.Accounts;
+
+/// <summary>One-time sign-in links: valid ten minutes, used once, stored only as a hash.</summary>
+public sealed class MagicLinks(Db db, TimeProvider clock)
+{
+    /// <summary>OWASP ASVS 5.0 6.5.5: out-of-band codes live at most ten minutes.</summary>
+    public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>Links a user may ask for within one lifetime; more would only fill their inbox.</summary>
+    public const int MaxPerLifetime = 5;
+
+    private const string CountRecentSql = """
+        SELECT count(*) FROM magic_links WHERE user_id = @userId AND created_at > @since;
+        """;
+
+    // Spent and expired links are useless; the user's own old rows go whenever they ask for a new one.
+    private const string InsertSql = """
+        DELETE FROM magic_links WHERE user_id = @userId AND expires_at < @now;
+        INSERT INTO magic_links (token_hash, user_id, created_at, expires_at) VALUES (@hash, @userId, @now, @expires);
+        """;
+
+    /// <summary>Returns the token to put in the link, or null when the user has asked for too many just now.</summary>
+    public async Task<string?> CreateAsync(string userId, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var connection = await db.OpenAsync(ct);
+        var recent = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CountRecentSql, new { userId, since = now - Lifetime }, cancellationToken: ct));
+        if (recent >= MaxPerLifetime)
+            return null;
+        var token = Secrets.NewToken();
+        await connection.ExecuteAsync(new CommandDefinition(InsertSql, new { hash = Secrets.Hash(token), userId, now, expires = now + Lifetime }, cancellationToken: ct));
+        return token;
+    }
+
+    private const string IsUsableSql = """
+        SELECT count(*) FROM magic_links WHERE token_hash = @hash AND used_at IS NULL AND expires_at > @now;
+        """;
+
+    /// <summary>Whether the link would still sign in, without using it up.</summary>
+    public async Task<bool> IsUsableAsync(string? token, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(token))
+            return false;
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(IsUsableSql, new { hash = Secrets.Hash(token), now = clock.GetUtcNow().UtcDateTime }, cancellationToken: ct)) > 0;
+    }
+
+    // One statement both checks and spends the link, so two clicks racing cannot both sign in.
+    private const string ConsumeSql = """
+        UPDATE magic_links SET used_at = @now
+        WHERE token_hash = @hash AND used_at IS NULL AND expires_at > @now
+        RETURNING user_id;
+        """;
+
+    /// <summary>Spends the link and returns its user's id, or null when it is unknown, expired or already used.</summary>
+    public async Task<string?> ConsumeAsync(string? token, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(token))
+            return null;
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(ConsumeSql, new { hash = Secrets.Hash(token), now = clock.GetUtcNow().UtcDateTime }, cancellationToken: ct));
+    }
+}

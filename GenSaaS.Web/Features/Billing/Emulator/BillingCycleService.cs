@@ -1,0 +1,28 @@
+namespace GenSaaS.Web.Features.Billing.Emulator;
+
+/// <summary>
+/// Lets real time end subscription periods too, as it does at Stripe; advancing the clock from the dev controls
+/// does the same at once.
+/// </summary>
+internal sealed class BillingCycleService(StripeEmulator emulator, ILogger<BillingCycleService> logger) : BackgroundService
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                var processed = await emulator.RunDueBillingCyclesAsync(stoppingToken);
+                if (processed > 0)
+                    logger.LogInformation("Stripe emulator processed {Renewals} subscription period ends", processed);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Stripe emulator billing cycle run failed; trying again in {Interval}", Interval);
+            }
+        }
+    }
+}
