@@ -25,6 +25,33 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
     }
 
     [Fact]
+    public async Task Checkout_AnswersJsonAndHtmxCallers_AndRefusesUnknownPlansAndStrangers()
+    {
+        var (_, client) = await app.SignedInUserAsync();
+        var json = await client.PostAsJsonAsync("/api/billing/checkout", new { plan = "subscription_unlimited" });
+        json.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await json.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!.ShouldContain("/emulator/checkout/cs_");
+
+        var page = await client.GetStringAsync("/billing");
+        using var htmx = new HttpRequestMessage(HttpMethod.Post, "/api/billing/checkout")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["plan"] = "bundle_10", ["__RequestVerificationToken"] = BillingTestApp.AntiforgeryToken(page) }),
+        };
+        htmx.Headers.Add("HX-Request", "true");
+        var answer = await client.SendAsync(htmx);
+        answer.StatusCode.ShouldBe(HttpStatusCode.OK);
+        answer.Headers.GetValues("HX-Redirect").Single().ShouldContain("/emulator/checkout/cs_");
+
+        var forged = await client.PostAsync("/api/billing/checkout", new FormUrlEncodedContent(new Dictionary<string, string> { ["plan"] = "bundle_10" }));
+        forged.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        var unknown = await client.PostAsJsonAsync("/api/billing/checkout", new { plan = "bundle_1000" });
+        unknown.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await BillingTestApp.ProblemCodeAsync(unknown)).ShouldBe("validation_failed");
+        var anonymous = await app.NewClient().PostAsJsonAsync("/api/billing/checkout", new { plan = "bundle_10" });
+        anonymous.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
     public async Task Bundle_PaidAtCheckout_GrantsCreditsOnce_AndGenerationSpendsThem()
     {
         var (user, client) = await app.SignedInUserAsync();

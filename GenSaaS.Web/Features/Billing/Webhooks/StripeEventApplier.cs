@@ -225,7 +225,8 @@ public sealed class StripeEventApplier(
         """;
 
     private const string RefundedBeforeSql = """
-        SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE kind = 'refund' AND charge_id = @chargeId;
+        SELECT (SELECT count(*) FROM payments WHERE kind = 'refund' AND stripe_id = @refundId) AS Known,
+               (SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE kind = 'refund' AND charge_id = @chargeId) AS Before;
         """;
 
     /// <summary>
@@ -249,11 +250,10 @@ public sealed class StripeEventApplier(
         foreach (var refund in refunds.Where(r => r.Status is "succeeded" or "pending").OrderBy(r => r.Created))
         {
             await using var connection = await db.OpenAsync(ct);
-            var known = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-                "SELECT count(*) FROM payments WHERE kind = 'refund' AND stripe_id = @id;", new { id = refund.Id }, cancellationToken: ct));
+            var (known, before) = await connection.QuerySingleAsync<(long Known, long Before)>(
+                new CommandDefinition(RefundedBeforeSql, new { refundId = refund.Id, chargeId = charge.Id }, cancellationToken: ct));
             if (known > 0)
                 continue;
-            var before = await connection.ExecuteScalarAsync<long>(new CommandDefinition(RefundedBeforeSql, new { chargeId = charge.Id }, cancellationToken: ct));
             int? credits = null;
             long? entryId = null;
             if (funding is { Kind: "bundle", Credits: { } granted and > 0 } && userId is not null && charge.Amount > 0)
