@@ -10,6 +10,7 @@ using Stripe;
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>Each way to pay, from the /billing page through the hosted Checkout page and the webhooks to a generation.</summary>
+[Collection(BillingCollection.Name)]
 public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<BillingTestApp>
 {
     [Fact]

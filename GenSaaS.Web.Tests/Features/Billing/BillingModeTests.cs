@@ -18,6 +18,7 @@ internal sealed class ProductionApp(Dictionary<string, string?> settings) : Test
     }
 }
 
+[Collection(BillingCollection.Name)]
 public sealed class BillingModeTests
 {
     [Fact]

@@ -8,6 +8,7 @@ using Stripe;
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>The webhook endpoint: signatures, storing each event once, idempotent handlers in any order, retries of a failed apply.</summary>
+[Collection(BillingCollection.Name)]
 public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<BillingTestApp>
 {
     private static string Event(string type, JsonObject obj, long? created = null, string? id = null) => new JsonObject
@@ -220,6 +221,7 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
 }
 
 /// <summary>The emulator delivering every event twice and out of order, as Stripe may.</summary>
+[Collection(BillingCollection.Name)]
 public sealed class BillingDeliveryFaultTests() : IDisposable
 {
     private readonly BillingTestApp _app = new(new Dictionary<string, string?> { ["Billing:Emulator:Faults"] = "Duplicate, Shuffle" });

@@ -6,6 +6,7 @@ using Stripe;
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>Pay per use when the generation fails, and the sweeper that settles holds a crash left behind.</summary>
+[Collection(BillingCollection.Name)]
 public sealed class PayPerUseTests
 {
     [Fact]
