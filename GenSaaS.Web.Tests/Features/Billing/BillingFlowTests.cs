@@ -66,6 +66,7 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
         await BillingTestApp.EventuallyAsync(async () => await app.PrepaidAsync(user.Id) == 10, "10 prepaid credits");
         var success = await client.GetStringAsync(new Uri(outcome.RedirectUrl!).PathAndQuery);
         success.ShouldContain("being confirmed");
+        success.ShouldContain("data-testid=\"purchase-confirmed\"");
         success.ShouldContain("data-testid=\"credits-remaining\">10<");
 
         var customer = await app.QueryAsync<string>("SELECT stripe_customer_id FROM billing_customers WHERE user_id = @id", new { id = user.Id });

@@ -34,15 +34,14 @@ public sealed class BillingOverview(Db db)
     }
 
     private const string SessionFulfilledSql = """
-        SELECT (SELECT count(*) FROM payments WHERE kind = 'bundle' AND stripe_id = @sessionId AND status = 'paid')
-             + (SELECT count(*) FROM stripe_events WHERE object_id = @sessionId AND status = 'applied');
+        SELECT count(*) FROM payments WHERE kind = 'bundle' AND stripe_id = @sessionId AND user_id = @userId AND status = 'paid';
         """;
 
-    /// <summary>True once the purchase of this Checkout Session has been applied (by its webhook or the success page).</summary>
-    public async Task<bool> IsFulfilledAsync(string sessionId, CancellationToken ct)
+    /// <summary>True once this user's bundle bought in this Checkout Session has been granted (by its webhook or the success page).</summary>
+    public async Task<bool> IsFulfilledAsync(string sessionId, string userId, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SessionFulfilledSql, new { sessionId }, cancellationToken: ct)) > 0;
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SessionFulfilledSql, new { sessionId, userId }, cancellationToken: ct)) > 0;
     }
 
     private sealed record StatusRow

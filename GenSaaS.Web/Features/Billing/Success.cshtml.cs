@@ -14,8 +14,11 @@ namespace GenSaaS.Web.Features.Billing;
 [Authorize]
 public sealed class Success(StripeGateway stripe, StripeEventApplier applier, BillingOverview overview, TimeProvider clock, ILogger<Success> logger) : PageModel
 {
-    [FromQuery(Name = "session_id")]
+    [BindProperty(SupportsGet = true, Name = "session_id")]
     public string? SessionId { get; set; }
+
+    /// <summary>Where the status partial polls while the purchase is not confirmed yet.</summary>
+    public string? PollUrl => Confirmed ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
 
     public bool Confirmed { get; private set; }
 
@@ -24,7 +27,11 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
         var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
-        if (SessionId is { Length: > 0 } && !await overview.IsFulfilledAsync(SessionId, ct))
+        if (SessionId is { Length: > 0 } && await overview.IsFulfilledAsync(SessionId, userId, ct))
+        {
+            Confirmed = true;
+        }
+        else if (SessionId is { Length: > 0 })
         {
             try
             {
@@ -39,10 +46,6 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
             {
                 logger.LogInformation(ex, "Success page could not confirm checkout session {SessionId} yet", SessionId);
             }
-        }
-        else
-        {
-            Confirmed = SessionId is { Length: > 0 };
         }
         Status = await overview.StatusAsync(userId, ct);
         Response.Headers.Vary = "HX-Request";
