@@ -1,8 +1,8 @@
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>
-/// Billing tests run one app at a time: Hangfire keeps its storage in a static (<c>JobStorage.Current</c>), so a capture
-/// or retry job enqueued by one app running in parallel with another can land in the other app's job database.
+/// Billing tests run one app at a time: each app runs Kestrel, a Hangfire server and the emulator's delivery loop, and the
+/// tests wait on their background work; side by side on a small machine those waits only get slower and flakier.
 /// </summary>
 [CollectionDefinition(Name)]
 public sealed class BillingCollection

@@ -140,6 +140,13 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
             "SELECT kind, amount_minor, usage_id FROM payments WHERE user_id = @id ORDER BY id", new { id = user.Id });
         rows.Select(r => r.Kind).ShouldBe(["authorisation", "capture"], ignoreOrder: true);
         rows.ShouldAllBe(r => r.Amount == 50 && r.UsageId == usage.Id);
+
+        // Stripe's own word on the capture arrives too, and is applied without disturbing what the capture job wrote.
+        await BillingTestApp.EventuallyAsync(async () => await app.QueryAsync<string?>(
+            "SELECT status FROM stripe_events WHERE type = 'payment_intent.succeeded' AND object_id = @pi", new { pi = usage.Reference }) == "applied", "payment_intent.succeeded applied");
+        (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<long>("SELECT count(*) FROM usage WHERE user_id = @id AND charge_state = 'captured'", new { id = user.Id }) == 2, "second capture");
     }
 
     [Fact]

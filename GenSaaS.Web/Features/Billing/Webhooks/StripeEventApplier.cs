@@ -182,10 +182,6 @@ public sealed class StripeEventApplier(
         WHERE kind = 'authorisation' AND stripe_id = @paymentIntentId AND status IN ('pending', 'authorised', 'failed');
         """;
 
-    private const string BundleChargeSql = """
-        UPDATE payments SET charge_id = coalesce(charge_id, @chargeId), updated_at = @now WHERE kind = 'bundle' AND payment_intent_id = @id;
-        """;
-
     /// <summary>
     /// Pay-per-use authorisations: a capture or cancel made by our job is confirmed here too, so a crash between the
     /// Stripe call and our write still ends in the right state. States only move forward (captured and canceled are final).
@@ -201,19 +197,18 @@ public sealed class StripeEventApplier(
         };
         if (intent.Metadata?.GetValueOrDefault("usage_id") is { } usageId)
         {
-            await using var unit = await db.BeginWriteAsync(ct);
-            var (connection, tx) = (unit.Connection, unit.Transaction);
-            await connection.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, tx);
-            await tx.CommitAsync(ct);
+            await using (var unit = await db.BeginWriteAsync(ct))
+            {
+                await unit.Connection.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
+                await unit.CommitAsync(ct);
+            }
             if (state == "captured")
                 await RecordPaymentAsync(new PaymentRow(intent.Metadata.GetValueOrDefault("user_id"), "capture", intent.Id, intent.Id, intent.LatestChargeId,
                     PlanCatalog.PayPerUse, intent.AmountReceived, intent.Currency, "succeeded", null, null, usageId, null), ct);
             return;
         }
 
-        await using var write = await db.BeginWriteAsync(ct);
-        await write.Connection.ExecuteAsync(BundleChargeSql, new { id = intent.Id, chargeId = intent.LatestChargeId, now = clock.GetUtcNow().UtcDateTime }, write.Transaction);
-        await write.CommitAsync(ct);
+        // A bundle's PaymentIntent: fulfilment follows its Checkout Session; a refund finds the purchase by payment_intent_id.
     }
 
     private const string PaymentForIntentSql = """
