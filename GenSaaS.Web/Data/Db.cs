@@ -99,13 +99,20 @@ public sealed class Db : IAsyncDisposable
         }
     }
 
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _prepared = new();
+
     public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
     {
         var connection = new SqliteConnection(ConnectionString);
         await connection.OpenAsync(ct);
-        await using var command = connection.CreateCommand();
-        command.CommandText = ConnectionPragmas;
-        await command.ExecuteNonQueryAsync(ct);
+        // The pool hands back the same native connection many times; its pragmas stay set, so set them once.
+        if (!_prepared.TryGetValue(connection.Handle!, out _))
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = ConnectionPragmas;
+            await command.ExecuteNonQueryAsync(ct);
+            _prepared.AddOrUpdate(connection.Handle!, _prepared);
+        }
         return connection;
     }
 
@@ -144,11 +151,15 @@ public sealed class Db : IAsyncDisposable
 
         public override DateTime Parse(object value) => value switch
         {
-            string s => DateTime.SpecifyKind(DateTime.Parse(s, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal), DateTimeKind.Utc),
+            string s => ParseTime(s),
             DateTime d => DateTime.SpecifyKind(d, DateTimeKind.Utc),
             _ => throw new InvalidCastException($"Cannot read {value.GetType()} as a time"),
         };
     }
+
+    public static DateTime ParseTime(string text) =>
+        DateTime.SpecifyKind(DateTime.Parse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal), DateTimeKind.Utc);
 
     public static string FormatTime(DateTime utc) => utc.ToString(UtcDateTimeHandler.Format, System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -50,17 +50,17 @@ internal sealed class WriteQueue : IAsyncDisposable
                     {
                         if (item.IsCanceled)
                             continue;
-                        tx.Save("item");
+                        connection.Prepared(tx, "SAVEPOINT item").ExecuteNonQuery();
                         try
                         {
                             await item.RunAsync(connection, tx);
-                            tx.Release("item");
+                            connection.Prepared(tx, "RELEASE item").ExecuteNonQuery();
                             batch.Add(item);
                         }
                         catch (Exception ex)
                         {
-                            tx.Rollback("item");
-                            tx.Release("item");
+                            connection.Prepared(tx, "ROLLBACK TO item").ExecuteNonQuery();
+                            connection.Prepared(tx, "RELEASE item").ExecuteNonQuery();
                             item.Fail(ex);
                         }
                     }

@@ -41,6 +41,7 @@ CREATE TABLE usage (
     charge_state      TEXT CHECK (charge_state IN ('pending', 'authorised', 'captured', 'canceled', 'failed')),
     subscription_id   TEXT,
     period_start      TEXT,
+    period_key        TEXT    NOT NULL,
     generation_id     TEXT,
     error             TEXT,
     created_at        TEXT    NOT NULL,
@@ -52,3 +53,13 @@ CREATE INDEX ix_usage_reserved_created ON usage (created_at) WHERE state = 'rese
 CREATE INDEX ix_usage_user_created ON usage (user_id, created_at);
 CREATE INDEX ix_usage_subscription_period ON usage (subscription_id, period_start) WHERE funding_source = 'subscription';
 CREATE INDEX ix_usage_charge_state ON usage (charge_state) WHERE charge_state IN ('pending', 'authorised');
+
+-- Generations per user and period, kept with each reservation and release so that reading "used this period"
+-- (every page header, /api/v1/me, the fair-use cap) costs one row, not a count over the period's usage.
+-- period_key is 'month:2026-11' for credits and pay per use, 'sub:<subscription id>:<period start>' for the monthly plan.
+CREATE TABLE usage_counters (
+    user_id     TEXT    NOT NULL REFERENCES AspNetUsers (Id) ON DELETE CASCADE,
+    period_key  TEXT    NOT NULL,
+    used        INTEGER NOT NULL CHECK (used >= 0),
+    PRIMARY KEY (user_id, period_key)
+) WITHOUT ROWID;

@@ -39,7 +39,7 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
         """;
 
     private const string PeriodCountSql = """
-        SELECT count(*) FROM usage WHERE user_id = @userId AND state <> 'released' AND created_at >= @periodStart AND created_at < @periodEnd;
+        SELECT coalesce((SELECT used FROM usage_counters WHERE user_id = @userId AND period_key = @periodKey), 0);
         """;
 
     public async Task<AccountSummary> GetAsync(string userId, CancellationToken ct = default)
@@ -76,8 +76,8 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
             periodEnd = periodStart.AddMonths(1);
         }
 
-        var used = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PeriodCountSql,
-            new { userId, periodStart, periodEnd }, tx, cancellationToken: ct));
+        var periodKey = CreditLedger.PeriodKey(live ? subscription : null, now);
+        var used = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PeriodCountSql, new { userId, periodKey }, tx, cancellationToken: ct));
 
         var (key, name) = live
             ? (PlanCatalog.SubscriptionUnlimited, (plans.Find(subscription!.PlanKey)?.Name ?? "Unlimited monthly") + (subscription.IsUnpaid ? " (payment overdue)" : ""))

@@ -79,10 +79,27 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
 
     private const string InsertUsageSql = """
         INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, amount_minor, currency,
-                           charge_state, subscription_id, period_start, created_at, updated_at)
+                           charge_state, subscription_id, period_start, period_key, created_at, updated_at)
         VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, 1, @AmountMinor, @Currency,
-                @ChargeState, @SubscriptionId, @PeriodStart, @Now, @Now);
+                @ChargeState, @SubscriptionId, @PeriodStart, @PeriodKey, @Now, @Now);
+
+        INSERT INTO usage_counters (user_id, period_key, used) VALUES (@UserId, @PeriodKey, 1)
+        ON CONFLICT (user_id, period_key) DO UPDATE SET used = used + 1;
         """;
+
+    /// <summary>The counter key of a plan period: the subscription's own period, else the calendar month (UTC).</summary>
+    public static string PeriodKey(SubscriptionRow? liveSubscription, DateTime now) =>
+        liveSubscription is { CurrentPeriodStart: { } start }
+            ? $"sub:{liveSubscription.StripeSubscriptionId}:{Db.FormatTime(start)}"
+            : $"month:{now:yyyy-MM}";
+
+    private const string PeriodUsedSql = """
+        SELECT used FROM usage_counters WHERE user_id = @userId AND period_key = @periodKey;
+        """;
+
+    /// <summary>Generations reserved or made in the period (released ones are taken off again).</summary>
+    public static long PeriodUsed(SqliteConnection connection, SqliteTransaction tx, string userId, string periodKey) =>
+        connection.Prepared(tx, PeriodUsedSql, ("@userId", userId), ("@periodKey", periodKey)).ExecuteScalar() is long used ? used : 0;
 
     /// <summary>
     /// Picks the funding source (trial, prepaid, subscription within its limits, pay per use with a saved card) and
@@ -93,7 +110,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
 
     private async Task<Reservation> ReserveAsync(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash)
     {
-        var existing = await connection.QuerySingleOrDefaultAsync<UsageRow>(FindUsageByKeySql, new { userId, idempotencyKey }, tx);
+        var existing = ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
             return existing.RequestHash == requestHash
                 ? new Reservation(ReserveStatus.Existing, existing)
@@ -102,13 +119,13 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
 
         var now = Now;
         var balance = await BalanceAsync(connection, tx, userId, now);
-        var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now);
+        var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now) { PeriodKey = PeriodKey(null, now) };
 
         if (balance.Trial > 0 || balance.Prepaid > 0)
         {
             var bucket = balance.Trial > 0 ? CreditBucket.Trial : CreditBucket.Prepaid;
             usage = usage with { FundingSource = BucketName(bucket) };
-            await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+            InsertUsage(connection, tx, usage);
             await ApplyChangeAsync(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
@@ -123,7 +140,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         if (await HasSavedCardAsync(connection, tx, userId) && plans.Find(PlanCatalog.PayPerUse) is { } perUse)
         {
             usage = usage with { FundingSource = "pay_per_use", AmountMinor = perUse.PriceMinor, Currency = perUse.Currency, ChargeState = "pending" };
-            await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+            InsertUsage(connection, tx, usage);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
@@ -134,20 +151,38 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// <summary>The balances, creating the account (with its trial credits) the first time.</summary>
     private async Task<(long Trial, long Prepaid)> BalanceAsync(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now)
     {
-        var balances = (await connection.QueryAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx)).ToList();
-        if (balances.Count == 1)
-            return balances[0];
+        if (ReadBalance(connection, tx, userId) is { } balance)
+            return balance;
         await EnsureAccountAsync(connection, tx, userId, now);
-        return await connection.QuerySingleAsync<(long Trial, long Prepaid)>(BalanceSql, new { userId }, tx);
+        return ReadBalance(connection, tx, userId) ?? throw new InvalidOperationException($"No balance row for {userId}");
+    }
+
+    private static (long Trial, long Prepaid)? ReadBalance(SqliteConnection connection, SqliteTransaction tx, string userId)
+    {
+        using var reader = connection.Prepared(tx, BalanceSql, ("@userId", userId)).ExecuteReader();
+        return reader.Read() ? (reader.GetInt64(0), reader.GetInt64(1)) : null;
+    }
+
+    private static void InsertUsage(SqliteConnection connection, SqliteTransaction tx, NewUsage u) =>
+        connection.Prepared(tx, InsertUsageSql,
+            ("@Id", u.Id), ("@UserId", u.UserId), ("@IdempotencyKey", u.IdempotencyKey), ("@RequestHash", u.RequestHash),
+            ("@FundingSource", u.FundingSource), ("@AmountMinor", u.AmountMinor), ("@Currency", u.Currency), ("@ChargeState", u.ChargeState),
+            ("@SubscriptionId", u.SubscriptionId), ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null),
+            ("@PeriodKey", u.PeriodKey), ("@Now", Db.FormatTime(u.Now)))
+        .ExecuteNonQuery();
+
+    private static UsageRow? ReadUsage(SqliteCommand command)
+    {
+        using var r = command.ExecuteReader();
+        if (!r.Read())
+            return null;
+        return new UsageRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+            r.GetNullableInt64(6), r.GetNullableString(7), r.GetNullableString(8), r.GetNullableString(9), r.GetNullableString(10),
+            r.GetNullableString(11), r.GetNullableString(12), r.GetUtcDateTime(13));
     }
 
     private static Reservation Denied(int status, string code, string message, DateTime? retryAt = null) =>
         new(ReserveStatus.Denied, null, HttpStatus: status, Code: code, Message: message, RetryAt: retryAt);
-
-    private const string PeriodUsedSql = """
-        SELECT count(*) FROM usage
-        WHERE subscription_id = @subscriptionId AND period_start = @periodStart AND funding_source = 'subscription' AND state <> 'released';
-        """;
 
     private const string InsertNoticeSql = """
         INSERT INTO usage_notices (user_id, period_start, threshold, sent_at) VALUES (@userId, @periodStart, @threshold, @now)
@@ -158,15 +193,15 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     {
         var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
         var periodStart = subscription.CurrentPeriodStart!.Value;
-        var used = await connection.ExecuteScalarAsync<long>(PeriodUsedSql,
-            new { subscriptionId = subscription.StripeSubscriptionId, periodStart }, tx);
+        var periodKey = PeriodKey(subscription, usage.Now);
+        var used = PeriodUsed(connection, tx, usage.UserId, periodKey);
         if (used >= plan.HardCap)
             return Denied(StatusCodes.Status429TooManyRequests, ProblemCodes.FairUseLimit,
                 $"You have made {used} images this period, the fair-use maximum of your plan. It resets on {subscription.CurrentPeriodEnd:yyyy-MM-dd}.",
                 subscription.CurrentPeriodEnd);
 
-        usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.StripeSubscriptionId, PeriodStart = periodStart };
-        await connection.ExecuteAsync(InsertUsageSql, usage, tx);
+        usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.StripeSubscriptionId, PeriodStart = periodStart, PeriodKey = periodKey };
+        InsertUsage(connection, tx, usage);
 
         var count = used + 1;
         var notices = new List<int>();
@@ -198,17 +233,21 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, CancellationToken ct = default) =>
         db.WriteAsync(async (connection, tx) =>
         {
-            var updated = await connection.ExecuteAsync(CompleteSql, new { usageId, generationId = generation.Id, now = Now }, tx);
+            var updated = connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generation.Id), ("@now", Db.FormatTime(Now))).ExecuteNonQuery();
             if (updated != 1)
                 return false;
-            await GenerationStore.InsertAsync(connection, tx, generation);
-            return true;
+            GenerationStore.Insert(connection, tx, generation);
+            return await Task.FromResult(true);
         }, ct);
 
     private const string ReleaseSql = """
         UPDATE usage SET state = 'released', error = @error, updated_at = @now
         WHERE id = @usageId AND state = 'reserved'
-        RETURNING user_id AS UserId, funding_source AS FundingSource;
+        RETURNING user_id, funding_source, period_key;
+        """;
+
+    private const string UncountSql = """
+        UPDATE usage_counters SET used = used - 1 WHERE user_id = @userId AND period_key = @periodKey;
         """;
 
     /// <summary>Releases a reservation and gives its credit back. Safe to call twice: only a reserved usage is released.</summary>
@@ -217,9 +256,12 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         var released = await db.WriteAsync(async (connection, tx) =>
         {
             var now = Now;
-            var row = await connection.QuerySingleOrDefaultAsync<ReleasedUsage>(ReleaseSql, new { usageId, error, now }, tx);
+            ReleasedUsage? row;
+            using (var reader = connection.Prepared(tx, ReleaseSql, ("@usageId", usageId), ("@error", error), ("@now", Db.FormatTime(now))).ExecuteReader())
+                row = reader.Read() ? new ReleasedUsage(reader.GetString(0), reader.GetString(1), reader.GetString(2)) : null;
             if (row is null)
                 return false;
+            connection.Prepared(tx, UncountSql, ("@userId", row.UserId), ("@periodKey", row.PeriodKey)).ExecuteNonQuery();
             if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
             {
                 var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
@@ -302,7 +344,9 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// <summary>Moves a balance and writes its ledger line, inside the caller's write transaction.</summary>
     private static Task<long> ApplyChangeAsync(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
         string reason, string? reference, string actor, DateTime now) =>
-        connection.ExecuteScalarAsync<long>(ApplyChangeSql, new { userId, bucket = BucketName(bucket), kind, amount, reason, reference, actor, now }, tx);
+        Task.FromResult((long)connection.Prepared(tx, ApplyChangeSql,
+            ("@userId", userId), ("@bucket", BucketName(bucket)), ("@kind", kind), ("@amount", amount), ("@reason", reason),
+            ("@reference", reference), ("@actor", actor), ("@now", Db.FormatTime(now))).ExecuteScalar()!);
 
     private const string EnsureAccountSql = """
         INSERT INTO credit_balances (user_id, trial_balance, prepaid_balance, updated_at)
@@ -366,7 +410,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         new(u.Id, u.UserId, u.IdempotencyKey, u.RequestHash, "reserved", u.FundingSource, u.AmountMinor, u.Currency, null, u.ChargeState,
             u.SubscriptionId, null, null, u.Now);
 
-    private sealed record ReleasedUsage(string UserId, string FundingSource);
+    private sealed record ReleasedUsage(string UserId, string FundingSource, string PeriodKey);
 
     private sealed record LedgerEntryRef(long Id, long Amount, long BalanceAfter);
 
@@ -378,6 +422,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         public string? ChargeState { get; init; }
         public string? SubscriptionId { get; init; }
         public DateTime? PeriodStart { get; init; }
+        public string PeriodKey { get; init; } = "";
     }
 }
 

@@ -19,9 +19,12 @@ public sealed class GenerationStore(Db db)
         VALUES (@Id, @UserId, @Prompt, @Seed, @Backend, @Width, @Height, @DurationMs, @CreatedAt);
         """;
 
-    /// <summary>Inserts inside the caller's transaction, so the row and the usage it completes commit together.</summary>
-    public static Task InsertAsync(SqliteConnection connection, SqliteTransaction tx, GenerationRecord generation) =>
-        connection.ExecuteAsync(InsertSql, generation, tx);
+    /// <summary>Inserts inside the caller's write transaction, so the row and the usage it completes commit together.</summary>
+    public static void Insert(SqliteConnection connection, SqliteTransaction tx, GenerationRecord g) =>
+        connection.Prepared(tx, InsertSql,
+            ("@Id", g.Id), ("@UserId", g.UserId), ("@Prompt", g.Prompt), ("@Seed", g.Seed), ("@Backend", g.Backend), ("@Width", g.Width),
+            ("@Height", g.Height), ("@DurationMs", g.DurationMs), ("@CreatedAt", Db.FormatTime(g.CreatedAt)))
+        .ExecuteNonQuery();
 
     private const string GetSql = """
         SELECT id, user_id AS UserId, prompt, seed, backend, width, height, duration_ms AS DurationMs, created_at AS CreatedAt

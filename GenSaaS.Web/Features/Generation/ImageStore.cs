@@ -8,20 +8,27 @@ public sealed class ImageStore(AppPaths paths)
 {
     public const int ThumbnailSize = 128;
 
-    public async Task SaveAsync(string userId, string generationId, GeneratedImage image, CancellationToken ct)
+    public Task SaveAsync(string userId, string generationId, GeneratedImage image, CancellationToken ct)
     {
+        ct.ThrowIfCancellationRequested();
         var folder = Path.Combine(paths.Images, SafeName(userId));
         Directory.CreateDirectory(folder);
-        var thumbnail = image.Width <= ThumbnailSize && image.Height <= ThumbnailSize ? image.Png : MakeThumbnail(image.Png);
-        await File.WriteAllBytesAsync(Path.Combine(folder, $"{SafeName(generationId)}.png"), image.Png, ct);
-        await File.WriteAllBytesAsync(Path.Combine(folder, $"{SafeName(generationId)}.thumb.png"), thumbnail, ct);
+        // Small files are written synchronously: for a few kilobytes the thread-pool hop of async file I/O costs
+        // more than the write. An image already no bigger than a thumbnail is its own thumbnail: one file, not two.
+        File.WriteAllBytes(Path.Combine(folder, $"{SafeName(generationId)}.png"), image.Png);
+        if (image.Width > ThumbnailSize || image.Height > ThumbnailSize)
+            File.WriteAllBytes(Path.Combine(folder, $"{SafeName(generationId)}.thumb.png"), MakeThumbnail(image.Png));
+        return Task.CompletedTask;
     }
 
     /// <summary>The file of an image, or null when it is not there.</summary>
     public string? Find(string userId, string generationId, bool thumbnail)
     {
-        var file = Path.Combine(paths.Images, SafeName(userId), SafeName(generationId) + (thumbnail ? ".thumb.png" : ".png"));
-        return File.Exists(file) ? file : null;
+        var folder = Path.Combine(paths.Images, SafeName(userId));
+        var full = Path.Combine(folder, SafeName(generationId) + ".png");
+        if (thumbnail && Path.Combine(folder, SafeName(generationId) + ".thumb.png") is var thumb && File.Exists(thumb))
+            return thumb;
+        return File.Exists(full) ? full : null;
     }
 
     /// <summary>Removes an image that will not be recorded (its usage was released); missing files are fine.</summary>
