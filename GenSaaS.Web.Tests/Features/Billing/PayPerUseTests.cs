@@ -50,8 +50,8 @@ public sealed class PayPerUseTests
         foreach (var (id, state) in new[] { ("usage_done_" + Guid.NewGuid().ToString("N"), "succeeded"), ("usage_lost_" + Guid.NewGuid().ToString("N"), "released") })
         {
             await app.ExecuteAsync("""
-                INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, amount_minor, currency, charge_state, created_at, updated_at)
-                VALUES (@id, @userId, @id, 'h', 'reserved', 'pay_per_use', 50, 'usd', 'pending', @old, @old)
+                INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, amount_minor, currency, charge_state, period_key, created_at, updated_at)
+                VALUES (@id, @userId, @id, 'h', 'reserved', 'pay_per_use', 50, 'usd', 'pending', 'month:' || substr(@old, 1, 7), @old, @old)
                 """, new { id, userId = user.Id, old });
             (await payPerUse.AuthorizeAsync(id, user.Id, 50, "usd", CancellationToken.None)).Authorized.ShouldBeTrue();
             await app.ExecuteAsync("UPDATE usage SET state = @state, updated_at = @old WHERE id = @id", new { id, state, old });
