@@ -109,6 +109,15 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
         firstEnd.ShouldBeGreaterThan(DateTime.UtcNow.AddDays(25));
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
         (await client.GetStringAsync("/billing")).ShouldContain("data-testid=\"next-billing-date\"");
+
+        await app.AdvanceClockAsync(32);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<DateTime>("SELECT current_period_end FROM subscriptions WHERE user_id = @id", new { id = user.Id }) > firstEnd.AddDays(25), "renewed period");
+        (await app.SubscriptionStatusAsync(user.Id)).ShouldBe("active");
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'subscription_invoice' AND status = 'paid'", new { id = user.Id }) == 2,
+            "two paid invoices");
+        (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class BillingModeTests
     }
 
     [Fact]
-    public async Task Production_OnTheEmulatorByExplicitChoice_ShowsABannerOnEveryPage()
+    public async Task Production_OnTheStandInOnlyByExplicitChoice_ShowsABannerOnEveryPage()
     {
         using var app = new ProductionApp(new() { ["Billing:Mode"] = "Emulator" });
         app.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Emulator);
@@ -50,7 +50,7 @@ public sealed class BillingModeTests
     }
 
     [Fact]
-    public async Task Development_DefaultsToTheEmulator_WithoutABanner()
+    public async Task Development_DefaultsToTheStandIn_WithoutABanner()
     {
         using var app = new TestApp();
         app.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Emulator);
