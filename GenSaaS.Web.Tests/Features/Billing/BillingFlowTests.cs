@@ -108,7 +108,15 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
         var firstEnd = await app.QueryAsync<DateTime>("SELECT current_period_end FROM subscriptions WHERE user_id = @id", new { id = user.Id });
         firstEnd.ShouldBeGreaterThan(DateTime.UtcNow.AddDays(25));
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
-        (await client.GetStringAsync("/billing")).ShouldContain("data-testid=\"next-billing-date\"");
+        var billing = await client.GetStringAsync("/billing");
+        billing.ShouldContain("data-testid=\"next-billing-date\"");
+        billing.ShouldContain("data-testid=\"manage-billing\"");
+        var portal = await client.PostAsync("/api/billing/portal", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = BillingTestApp.AntiforgeryToken(billing),
+        }));
+        portal.StatusCode.ShouldBe(HttpStatusCode.SeeOther);
+        portal.Headers.Location!.ToString().ShouldContain("/emulator/portal/");
 
         await app.AdvanceClockAsync(32);
         await BillingTestApp.EventuallyAsync(async () =>

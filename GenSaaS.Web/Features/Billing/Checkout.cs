@@ -107,6 +107,44 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingA
         return isForm ? new SeeOther(session.Url) : Results.Ok(new { id = session.Id, url = session.Url });
     }
 
+    /// <summary>
+    /// <c>POST /api/billing/portal</c>: Stripe's customer portal, to change the card or cancel the monthly plan. Same answers
+    /// as checkout: 303 for the form, <c>HX-Redirect</c> for htmx, <c>{ url }</c> for JSON.
+    /// </summary>
+    public static async Task<IResult> PortalAsync(HttpContext http, StripeGateway stripe, BillingAccounts accounts, IAntiforgery antiforgery, BillingModeInfo mode,
+        Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, CancellationToken ct)
+    {
+        var request = http.Request;
+        if (request.HasFormContentType)
+        {
+            try
+            {
+                await antiforgery.ValidateRequestAsync(http);
+            }
+            catch (AntiforgeryValidationException)
+            {
+                return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The form has expired; reload the page and try again.");
+            }
+        }
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+        var customer = await accounts.FindAsync(http.User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
+        if (customer is null)
+            return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "There is nothing to manage yet: choose a plan first.");
+
+        var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
+            : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
+            : $"{request.Scheme}://{request.Host}").TrimEnd('/');
+        var portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + "/billing", ct);
+        http.Response.Headers.Vary = "HX-Request";
+        if (request.Headers.ContainsKey("HX-Request"))
+        {
+            http.Response.Headers["HX-Redirect"] = portal.Url;
+            return Results.Ok();
+        }
+        return request.HasFormContentType ? new SeeOther(portal.Url) : Results.Ok(new { url = portal.Url });
+    }
+
     /// <summary>303 See Other: the browser follows with a GET.</summary>
     private sealed class SeeOther(string url) : IResult
     {

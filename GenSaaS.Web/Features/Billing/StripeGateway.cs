@@ -75,6 +75,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
+    public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, CancellationToken ct) =>
+        new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl }, cancellationToken: ct);
+
     public Task<Session> CreateCheckoutSessionAsync(SessionCreateOptions create, string idempotencyKey, CancellationToken ct) =>
         new SessionService(Client).CreateAsync(create, Idempotent(idempotencyKey), ct);
 
