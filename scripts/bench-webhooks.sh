@@ -36,7 +36,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 echo "CPU: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); app on http://127.0.0.1:$port (pid $server)"
 before=$(cpu_ticks)
 status=0
-(cd "$out" && dotnet GenSaaS.Web.dll billing bench-webhooks --url "http://127.0.0.1:$port" --purchases "$purchases" --concurrency "$concurrency") | tee "$data/bench.out" || status=$?
+(cd "$out" && dotnet GenSaaS.Web.dll billing bench-webhooks --url "http://127.0.0.1:$port" --purchases "$purchases" --concurrency "$concurrency" ${BENCH_ARGS:-}) | tee "$data/bench.out" || status=$?
 after=$(cpu_ticks)
 deliveries=$(sed -n 's/^Accepted (200): *\([0-9]*\) of.*/\1/p' "$data/bench.out")
 hz=$(getconf CLK_TCK)
