@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
@@ -32,6 +33,8 @@ public sealed record GenerationOutcome(GenerationRecord? Generation, int Status,
 /// </summary>
 public sealed class GenerationService(
     CreditLedger ledger,
+    PayPerUse payPerUse,
+    BillingModeInfo billing,
     IImageGenerator generator,
     ImageStore images,
     GenerationStore store,
@@ -77,6 +80,10 @@ public sealed class GenerationService(
         foreach (var threshold in reservation.Notices ?? [])
             jobs.Enqueue<FairUseNoticeJob>(job => job.SendAsync(userId, usage.SubscriptionId!, threshold, CancellationToken.None));
 
+        var paidPerUse = usage.Source == FundingSource.PayPerUse;
+        if (paidPerUse && await AuthorizeAsync(usage, ct) is { } declined)
+            return declined;
+
         var id = Guid.CreateVersion7().ToString("N");
         var actualSeed = seed ?? Random.Shared.NextInt64(0, int.MaxValue);
         var watch = Stopwatch.StartNew();
@@ -98,6 +105,8 @@ public sealed class GenerationService(
                 _ => "The image could not be made.",
             };
             await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.GenerationFailed}: {message}", CancellationToken.None);
+            if (paidPerUse)
+                payPerUse.EnqueueCancel(usage.Id);
             images.Delete(userId, id);
             return GenerationOutcome.Fail(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed, message + " You were not charged.");
         }
@@ -106,15 +115,47 @@ public sealed class GenerationService(
             watch.ElapsedMilliseconds, clock.GetUtcNow().UtcDateTime);
         if (!await ledger.CompleteAsync(usage.Id, record, CancellationToken.None))
         {
+            if (paidPerUse)
+                payPerUse.EnqueueCancel(usage.Id);
             images.Delete(userId, id);
             logger.LogWarning("Generation {GenerationId} finished after its reservation {UsageId} was released; discarded", id, usage.Id);
             return GenerationOutcome.Fail(StatusCodes.Status504GatewayTimeout, ProblemCodes.GenerationFailed,
                 "The image took too long to make. You were not charged.");
         }
 
+        if (paidPerUse)
+            payPerUse.EnqueueCapture(usage.Id);
         logger.LogInformation(LogEvents.UsageCompleted, "Generation {GenerationId} for {UserId} made in {DurationMs} ms, paid by {FundingSource} (usage {UsageId})",
             id, userId, record.DurationMs, usage.FundingSource, usage.Id);
         return GenerationOutcome.Success(record) with { Warning = reservation.Warning };
+    }
+
+    /// <summary>
+    /// Pay per use: holds the price on the saved card before any work is done. A decline releases the reservation and
+    /// answers 402 <c>payment_failed</c> with Stripe's message; null means the hold is in place.
+    /// </summary>
+    private async Task<GenerationOutcome?> AuthorizeAsync(UsageRow usage, CancellationToken ct)
+    {
+        if (!billing.IsPayPerUseAvailable)
+        {
+            await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.BillingDisabled}: Paying per image is not available on this server.", CancellationToken.None);
+            return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Paying per image is not available on this server.");
+        }
+
+        AuthorizationResult result;
+        try
+        {
+            result = await payPerUse.AuthorizeAsync(usage.Id, usage.UserId, usage.AmountMinor ?? 0, usage.Currency ?? "usd", ct);
+        }
+        catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException)
+        {
+            logger.LogWarning(ex, "Authorisation for usage {UsageId} could not reach Stripe", usage.Id);
+            result = AuthorizationResult.Declined("The payment could not be processed right now; try again in a moment.");
+        }
+        if (result.Authorized)
+            return null;
+        await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.PaymentFailed}: {result.Message}", CancellationToken.None);
+        return GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.PaymentFailed, result.Message ?? "Your card was declined.");
     }
 
     /// <summary>The same key again: wait for the first request if it is still running, then answer what it answered.</summary>

@@ -27,15 +27,19 @@ public static class OperationsSetup
             .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14,
                 outputTemplate: "{Timestamp:o} [{Level:u3}] {SourceContext} {Message:lj} {Properties:j}{NewLine}{Exception}"));
 
-        builder.Services.AddHangfire(config => config
+        // Storage and activator belong to this app's container, not to Hangfire's process-wide JobStorage.Current and
+        // JobActivator.Current: otherwise two apps in one process (the tests) enqueue into, and run jobs with, each other's.
+        builder.Services.AddSingleton<JobStorage>(_ => new SQLiteStorage(paths.HangfireDb, new SQLiteStorageOptions
+        {
+            // The default 15 s poll would leave a capture or webhook retry waiting for no reason.
+            QueuePollInterval = TimeSpan.FromSeconds(1),
+        }));
+        builder.Services.AddSingleton<JobActivator>(sp => new Hangfire.AspNetCore.AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
+        builder.Services.AddHangfire((services, config) => config
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
-            .UseSQLiteStorage(paths.HangfireDb, new SQLiteStorageOptions
-            {
-                // The default 15 s poll would leave a capture or webhook retry waiting for no reason.
-                QueuePollInterval = TimeSpan.FromSeconds(1),
-            }));
+            .UseStorage(services.GetRequiredService<JobStorage>()));
         if (!cli && builder.Configuration.GetValue("Jobs:RunServer", true))
             builder.Services.AddHangfireServer(options => options.WorkerCount = Math.Max(2, Environment.ProcessorCount));
 

@@ -1,0 +1,79 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using GenSaaS.Web.Features.Billing;
+using GenSaaS.Web.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GenSaaS.Web.Tests.Features.Billing;
+
+/// <summary>The app as Production runs it: no emulator unless asked for, and then never silently.</summary>
+internal sealed class ProductionApp(Dictionary<string, string?> settings) : TestApp(settings)
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.UseEnvironment("Production");
+    }
+}
+
+[Collection(BillingCollection.Name)]
+public sealed class BillingModeTests
+{
+    [Fact]
+    public async Task Production_WithoutKeys_IsDisabled_PagesSaySo_AndTheApiAnswersBillingDisabled()
+    {
+        using var app = new ProductionApp([]);
+        app.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Disabled);
+        var (_, client) = await app.SignedInUserAsync();
+
+        var page = await client.GetStringAsync("/billing");
+        page.ShouldContain("data-testid=\"billing-disabled\"");
+        page.ShouldNotContain("data-testid=\"choose-");
+
+        var checkout = await client.PostAsJsonAsync("/api/billing/checkout", new { plan = "bundle_10" });
+        checkout.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await BillingTestApp.ProblemCodeAsync(checkout)).ShouldBe("billing_disabled");
+        (await client.GetAsync("/emulator/stripe/v1/prices")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await client.PostAsync("/api/billing/webhook", new StringContent("{}"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+    }
+
+    [Fact]
+    public async Task Production_OnTheStandInOnlyByExplicitChoice_ShowsABannerOnEveryPage()
+    {
+        using var app = new ProductionApp(new() { ["Billing:Mode"] = "Emulator" });
+        app.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Emulator);
+        var (_, client) = await app.SignedInUserAsync();
+        foreach (var path in new[] { "/", "/billing", "/generate" })
+            (await client.GetStringAsync(path)).ShouldContain("data-testid=\"emulator-banner\"", customMessage: path);
+    }
+
+    [Fact]
+    public async Task Development_DefaultsToTheStandIn_WithoutABanner()
+    {
+        using var app = new TestApp();
+        app.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Emulator);
+        var (_, client) = await app.SignedInUserAsync();
+        (await client.GetStringAsync("/billing")).ShouldNotContain("emulator-banner");
+    }
+
+    [Fact]
+    public void StripeMode_WithoutAWebhookSecret_RefusesToStart()
+    {
+        var key = "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        using var app = new ProductionApp(new() { ["Billing:Mode"] = "Stripe", ["Billing:SecretKey"] = key });
+        var error = Should.Throw<Exception>(() => app.BaseAddress);
+        error.ToString().ShouldContain("webhook secret");
+    }
+
+    [Fact]
+    public void Production_WithASecretKey_TalksToStripe()
+    {
+        var key = "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        using var app = new ProductionApp(new() { ["Billing:SecretKey"] = key, ["Billing:WebhookSecret"] = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) });
+        var mode = app.Services.GetRequiredService<BillingModeInfo>();
+        mode.Mode.ShouldBe(BillingMode.Stripe);
+        mode.ShowEmulatorBanner.ShouldBeFalse();
+    }
+}

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Dapper;
+using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.Web.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Stripe;
+
+namespace GenSaaS.Web.Tests.Features.Billing;
+
+/// <summary>The app in Emulator mode with no trial credits, the Null generator and limits out of the way: only billing decides.</summary>
+public class BillingTestApp : TestApp
+{
+    public BillingTestApp() : this(new Dictionary<string, string?>()) { }
+
+    internal BillingTestApp(Dictionary<string, string?> extra) : base(Merge(extra)) { }
+
+    private static Dictionary<string, string?> Merge(Dictionary<string, string?> extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Credits:TrialCredits"] = "0",
+            ["Credits:TrialRatePerMinute"] = "100000",
+            ["Billing:Plans:pay_per_use:RatePerMinute"] = "100000",
+            ["Billing:Plans:bundle_10:RatePerMinute"] = "100000",
+            ["Billing:Plans:bundle_25:RatePerMinute"] = "100000",
+            ["Billing:Plans:subscription_unlimited:RatePerMinute"] = "100000",
+            ["Generation:Backend"] = "Null",
+            ["Billing:Emulator:RetryBaseDelayMilliseconds"] = "300",
+        };
+        foreach (var (key, value) in extra)
+            settings[key] = value;
+        return settings;
+    }
+
+    public StripeEmulator Emulator => Services.GetRequiredService<StripeEmulator>();
+
+    /// <summary>Stripe.net pointed at the emulator over HTTP, as an operator's script would be.</summary>
+    public StripeClient StripeClient => new("sk_test_billing_tests", apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
+
+    /// <summary>Chooses a plan on /billing the way the browser does: the page's form, its antiforgery token, a 303 to Checkout.</summary>
+    public static async Task<string> ChooseAsync(HttpClient client, string planKey)
+    {
+        var page = await client.GetStringAsync("/billing");
+        page.ShouldContain($"data-testid=\"choose-{planKey}\"");
+        var form = new Dictionary<string, string> { ["plan"] = planKey, ["__RequestVerificationToken"] = AntiforgeryToken(page) };
+        var response = await client.PostAsync("/api/billing/checkout", new FormUrlEncodedContent(form));
+        response.StatusCode.ShouldBe(HttpStatusCode.SeeOther, await response.Content.ReadAsStringAsync());
+        return response.Headers.Location!.ToString();
+    }
+
+    /// <summary>Pays on the hosted Checkout page over HTTP, as the customer typing a test card and pressing Pay.</summary>
+    public async Task<CheckoutOutcome> PayAsync(string sessionUrl, string card)
+    {
+        using var browser = NewClient();
+        var page = await browser.GetStringAsync(sessionUrl);
+        page.ShouldContain("Card number");
+        var form = new Dictionary<string, string>
+        {
+            ["Input.CardNumber"] = card,
+            ["Input.Email"] = "",
+            ["__RequestVerificationToken"] = AntiforgeryToken(page),
+        };
+        var response = await browser.PostAsync(new Uri(sessionUrl).PathAndQuery, new FormUrlEncodedContent(form));
+        if (response.StatusCode is HttpStatusCode.Redirect or HttpStatusCode.SeeOther)
+            return new CheckoutOutcome(true, response.Headers.Location!.ToString(), null);
+        var html = await response.Content.ReadAsStringAsync();
+        var error = System.Text.RegularExpressions.Regex.Match(html, "data-testid=\"checkout-error\">([^<]*)<");
+        return new CheckoutOutcome(false, null, error.Success ? WebUtility.HtmlDecode(error.Groups[1].Value) : $"HTTP {(int)response.StatusCode}");
+    }
+
+    /// <summary>Chooses the plan and pays; returns the checkout session id.</summary>
+    public async Task<string> BuyAsync(HttpClient client, string planKey, string card = TestCard.Visa)
+    {
+        var url = await ChooseAsync(client, planKey);
+        var outcome = await PayAsync(url, card);
+        outcome.Completed.ShouldBeTrue(outcome.Error);
+        return new Uri(url).Segments[^1];
+    }
+
+    public async Task<T> QueryAsync<T>(string sql, object? args = null)
+    {
+        await using var connection = await Db.OpenAsync();
+        return await connection.QuerySingleOrDefaultAsync<T>(sql, args) ?? default!;
+    }
+
+    public async Task<List<T>> ListAsync<T>(string sql, object? args = null)
+    {
+        await using var connection = await Db.OpenAsync();
+        return (await connection.QueryAsync<T>(sql, args)).ToList();
+    }
+
+    public async Task ExecuteAsync(string sql, object? args = null)
+    {
+        await using var connection = await Db.OpenAsync();
+        await connection.ExecuteAsync(sql, args);
+    }
+
+    public Task<long> PrepaidAsync(string userId) =>
+        QueryAsync<long>("SELECT coalesce((SELECT prepaid_balance FROM credit_balances WHERE user_id = @userId), 0)", new { userId });
+
+    public Task<string?> SubscriptionStatusAsync(string userId) =>
+        QueryAsync<string?>("SELECT status FROM subscriptions WHERE user_id = @userId ORDER BY updated_at DESC LIMIT 1", new { userId });
+
+    /// <summary>Polls until the condition holds (webhooks and jobs are asynchronous), failing with what was awaited.</summary>
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new ShouldAssertException($"Timed out after {seconds} s waiting for: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async Task<HttpResponseMessage> GenerateAsync(HttpClient client, string prompt = "a red kite") =>
+        await client.PostAsJsonAsync("/api/v1/generations", new { prompt });
+
+    public static async Task<string?> ProblemCodeAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return body.TryGetProperty("code", out var code) ? code.GetString() : null;
+    }
+
+    public async Task AdvanceClockAsync(double days)
+    {
+        using var client = NewClient();
+        var response = await client.PostAsync($"/emulator/dev/advance?days={days.ToString(System.Globalization.CultureInfo.InvariantCulture)}", null);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+    }
+}

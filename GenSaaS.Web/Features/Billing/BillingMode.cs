@@ -1,0 +1,100 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>Who the Stripe gateway talks to: Stripe itself, the in-app emulator, or nobody.</summary>
+public enum BillingMode { Stripe, Emulator, Disabled }
+
+/// <summary>The <c>Billing</c> section's Stripe settings; secrets come only from configuration or the environment.</summary>
+public sealed class BillingOptions
+{
+    /// <summary>Stripe, Emulator or Disabled; empty means: Stripe when a secret key is set, Emulator in Development, otherwise Disabled.</summary>
+    public BillingMode? Mode { get; set; }
+
+    /// <summary>Stripe secret key (sk_...); <c>STRIPE_SECRET_KEY</c> is read when this is empty.</summary>
+    public string? SecretKey { get; set; }
+
+    /// <summary>Stripe publishable key (pk_...), shown to the browser only.</summary>
+    public string? PublishableKey { get; set; }
+
+    /// <summary>Webhook signing secret (whsec_...); <c>STRIPE_WEBHOOK_SECRET</c> is read when this is empty.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>The app's public address used in Checkout success and cancel links; empty means the request's own host.</summary>
+    public string? PublicBaseUrl { get; set; }
+
+    /// <summary>Emulator mode only: the app's address when the emulator is served by another process (the CLI talking to a running app).</summary>
+    public string? EmulatorBaseUrl { get; set; }
+
+    /// <summary>Seconds a webhook signature stays valid (Stripe's default tolerance is 300).</summary>
+    [Range(1, 3600)] public int WebhookToleranceSeconds { get; set; } = 300;
+}
+
+/// <summary>
+/// The billing mode this process runs in, decided once at start. Production never falls into the emulator
+/// unless <c>Billing:Mode=Emulator</c> is set explicitly, and then every page shows a banner.
+/// </summary>
+public sealed class BillingModeInfo
+{
+    public BillingModeInfo(BillingMode mode, bool explicitEmulatorInProduction, string? secretKey, string? webhookSecret)
+    {
+        Mode = mode;
+        ShowEmulatorBanner = explicitEmulatorInProduction;
+        SecretKey = secretKey;
+        WebhookSecret = webhookSecret;
+    }
+
+    public BillingMode Mode { get; }
+
+    /// <summary>True for Stripe and Emulator: checkout, webhooks and pay per use are available.</summary>
+    public bool IsEnabled => Mode != BillingMode.Disabled;
+
+    public bool IsEmulator => Mode == BillingMode.Emulator;
+
+    /// <summary>The credits ledger asks this before choosing pay per use as a funding source.</summary>
+    public bool IsPayPerUseAvailable => IsEnabled;
+
+    /// <summary>Production running on the emulator: payments are not real, and the layout says so.</summary>
+    public bool ShowEmulatorBanner { get; }
+
+    internal string? SecretKey { get; }
+
+    internal string? WebhookSecret { get; }
+
+    /// <summary>Decides the mode from configuration, the environment variables Stripe's tools use, and the host environment.</summary>
+    public static BillingModeInfo Resolve(BillingOptions options, IHostEnvironment environment)
+    {
+        var secretKey = NullIfEmpty(options.SecretKey) ?? NullIfEmpty(Environment.GetEnvironmentVariable("STRIPE_SECRET_KEY"));
+        var webhookSecret = NullIfEmpty(options.WebhookSecret) ?? NullIfEmpty(Environment.GetEnvironmentVariable("STRIPE_WEBHOOK_SECRET"));
+        var mode = options.Mode
+            ?? (secretKey is not null ? BillingMode.Stripe
+                : environment.IsDevelopment() || environment.IsEnvironment("Testing") ? BillingMode.Emulator
+                : BillingMode.Disabled);
+        var bannered = mode == BillingMode.Emulator && environment.IsProduction();
+        return new BillingModeInfo(mode, bannered, secretKey, webhookSecret);
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+/// <summary>Refuses to start in Stripe mode without the keys that mode needs.</summary>
+internal sealed class BillingOptionsValidator(IHostEnvironment environment) : IValidateOptions<BillingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BillingOptions options)
+    {
+        var info = BillingModeInfo.Resolve(options, environment);
+        if (info.Mode != BillingMode.Stripe)
+            return ValidateOptionsResult.Success;
+        var failures = new List<string>();
+        if (info.SecretKey is null)
+            failures.Add("Billing:Mode is Stripe but no secret key is set (Billing:SecretKey or STRIPE_SECRET_KEY).");
+        else if (!info.SecretKey.StartsWith("sk_", StringComparison.Ordinal) && !info.SecretKey.StartsWith("rk_", StringComparison.Ordinal))
+            failures.Add("Billing:SecretKey must be a Stripe secret or restricted key (sk_... or rk_...).");
+        if (info.WebhookSecret is null)
+            failures.Add("Billing:Mode is Stripe but no webhook secret is set (Billing:WebhookSecret or STRIPE_WEBHOOK_SECRET).");
+        if (options.PublicBaseUrl is { Length: > 0 } url && !Uri.TryCreate(url, UriKind.Absolute, out _))
+            failures.Add("Billing:PublicBaseUrl must be an absolute URL.");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

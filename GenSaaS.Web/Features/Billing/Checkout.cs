@@ -1,0 +1,158 @@
+using System.Security.Claims;
+using System.Text.Json;
+using GenSaaS.Web.Features.Shared;
+using Microsoft.AspNetCore.Antiforgery;
+using Stripe.Checkout;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>Starts Stripe Checkout for a plan: payment mode for bundles, subscription mode for the monthly plan, setup mode to save a card.</summary>
+public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, ILogger<Checkout> logger)
+{
+    public sealed record Input(string? Plan);
+
+    public async Task<Session> StartAsync(string userId, string email, string planKey, string appBase, CancellationToken ct)
+    {
+        if (!mode.IsEnabled)
+            throw new BillingDisabledException();
+        var plan = plans.Get(planKey);
+        var customer = await accounts.EnsureCustomerAsync(userId, email, ct);
+        var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
+            : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
+            : appBase).TrimEnd('/');
+        var metadata = new Dictionary<string, string> { ["user_id"] = userId, ["plan_key"] = planKey };
+        var create = new SessionCreateOptions
+        {
+            Customer = customer.StripeCustomerId,
+            ClientReferenceId = userId,
+            Metadata = metadata,
+            SuccessUrl = baseUrl + "/billing/success?session_id={CHECKOUT_SESSION_ID}",
+            CancelUrl = baseUrl + "/billing/cancel",
+        };
+        switch (plan.Kind)
+        {
+            case PlanKind.Bundle:
+                create.Mode = "payment";
+                create.LineItems = [new SessionLineItemOptions { Price = await prices.PriceIdAsync(planKey, ct), Quantity = 1 }];
+                create.PaymentIntentData = new SessionPaymentIntentDataOptions { Metadata = metadata };
+                break;
+            case PlanKind.Subscription:
+                create.Mode = "subscription";
+                create.LineItems = [new SessionLineItemOptions { Price = await prices.PriceIdAsync(planKey, ct), Quantity = 1 }];
+                create.SubscriptionData = new SessionSubscriptionDataOptions { Metadata = metadata };
+                break;
+            default:
+                create.Mode = "setup";
+                create.Currency = plan.Currency;
+                create.AllowedPaymentMethodTypes = ["card"];
+                create.SetupIntentData = new SessionSetupIntentDataOptions { Metadata = metadata };
+                break;
+        }
+        var session = await stripe.CreateCheckoutSessionAsync(create, $"checkout:{userId}:{Guid.NewGuid():N}", ct);
+        logger.LogInformation(BillingLogEvents.CheckoutStarted, "Checkout session {SessionId} ({Mode}) for {UserId}, plan {PlanKey}", session.Id, create.Mode, userId, planKey);
+        return session;
+    }
+
+    /// <summary>
+    /// <c>POST /api/billing/checkout</c>. A form post (antiforgery checked) gets a 303 to Checkout, htmx gets <c>HX-Redirect</c>,
+    /// a JSON body gets <c>{ id, url }</c>.
+    /// </summary>
+    public static async Task<IResult> HandleAsync(HttpContext http, Checkout checkout, IAntiforgery antiforgery, PlanCatalog plans, BillingModeInfo mode, CancellationToken ct)
+    {
+        var request = http.Request;
+        string? planKey;
+        var isForm = request.HasFormContentType;
+        if (isForm)
+        {
+            try
+            {
+                await antiforgery.ValidateRequestAsync(http);
+            }
+            catch (AntiforgeryValidationException)
+            {
+                return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The form has expired; reload the page and try again.");
+            }
+            planKey = (await request.ReadFormAsync(ct))["plan"].ToString();
+        }
+        else
+        {
+            try
+            {
+                planKey = (await request.ReadFromJsonAsync<Input>(ct))?.Plan;
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
+            {
+                return Problems.Validation("plan", "Send a form field or a JSON body with 'plan'.");
+            }
+        }
+
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.",
+                "Purchases are not available; trial and granted credits still work.");
+        if (string.IsNullOrWhiteSpace(planKey) || plans.Find(planKey) is null)
+            return Problems.Validation("plan", $"Choose one of: {string.Join(", ", plans.Plans.Keys)}.");
+
+        var user = http.User;
+        var userId = user.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        var email = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name ?? "";
+        var session = await checkout.StartAsync(userId, email, planKey, $"{request.Scheme}://{request.Host}", ct);
+
+        http.Response.Headers.Vary = "HX-Request";
+        if (request.Headers.ContainsKey("HX-Request"))
+        {
+            http.Response.Headers["HX-Redirect"] = session.Url;
+            return Results.Ok();
+        }
+        return isForm ? new SeeOther(session.Url) : Results.Ok(new { id = session.Id, url = session.Url });
+    }
+
+    /// <summary>
+    /// <c>POST /api/billing/portal</c>: Stripe's customer portal, to change the card or cancel the monthly plan. Same answers
+    /// as checkout: 303 for the form, <c>HX-Redirect</c> for htmx, <c>{ url }</c> for JSON.
+    /// </summary>
+    public static async Task<IResult> PortalAsync(HttpContext http, StripeGateway stripe, BillingAccounts accounts, IAntiforgery antiforgery, BillingModeInfo mode,
+        Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, CancellationToken ct)
+    {
+        var request = http.Request;
+        if (request.HasFormContentType)
+        {
+            try
+            {
+                await antiforgery.ValidateRequestAsync(http);
+            }
+            catch (AntiforgeryValidationException)
+            {
+                return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The form has expired; reload the page and try again.");
+            }
+        }
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+        var customer = await accounts.FindAsync(http.User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
+        if (customer is null)
+            return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "There is nothing to manage yet: choose a plan first.");
+
+        var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
+            : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
+            : $"{request.Scheme}://{request.Host}").TrimEnd('/');
+        var portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + "/billing", ct);
+        http.Response.Headers.Vary = "HX-Request";
+        if (request.Headers.ContainsKey("HX-Request"))
+        {
+            http.Response.Headers["HX-Redirect"] = portal.Url;
+            return Results.Ok();
+        }
+        return request.HasFormContentType ? new SeeOther(portal.Url) : Results.Ok(new { url = portal.Url });
+    }
+
+    /// <summary>303 See Other: the browser follows with a GET.</summary>
+    private sealed class SeeOther(string url) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.StatusCode = StatusCodes.Status303SeeOther;
+            http.Response.Headers.Location = url;
+            return Task.CompletedTask;
+        }
+    }
+}

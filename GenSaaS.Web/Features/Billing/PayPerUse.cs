@@ -1,0 +1,223 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Billing.Webhooks;
+using Hangfire;
+using Stripe;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>How a pay-per-use authorisation went: the hold is in place, or Stripe's message for the customer.</summary>
+public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentId, string? Message)
+{
+    public static AuthorizationResult Declined(string message, string? paymentIntentId = null) => new(false, paymentIntentId, message);
+}
+
+/// <summary>
+/// Pay per use: a manual-capture PaymentIntent confirmed off session on the saved card before the generation, captured
+/// after it succeeds, cancelled after it fails. Each Stripe call carries a key derived from the usage id, so a retry is the same request.
+/// </summary>
+public sealed class PayPerUse(
+    Db db,
+    StripeGateway stripe,
+    BillingAccounts accounts,
+    StripeEventApplier applier,
+    IBackgroundJobClient jobs,
+    TimeProvider clock,
+    ILogger<PayPerUse> logger)
+{
+    private DateTime Now => clock.GetUtcNow().UtcDateTime;
+
+    private const string MarkAuthorizedSql = """
+        UPDATE usage SET charge_reference = @paymentIntentId, charge_state = 'authorised', updated_at = @now
+        WHERE id = @usageId AND charge_state = 'pending';
+        """;
+
+    private const string MarkFailedSql = """
+        UPDATE usage SET charge_reference = coalesce(@paymentIntentId, charge_reference), charge_state = 'failed', error = @message, updated_at = @now
+        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+        """;
+
+    /// <summary>Places the hold for a pay-per-use reservation. A decline leaves the usage <c>failed</c>; the caller releases it.</summary>
+    public async Task<AuthorizationResult> AuthorizeAsync(string usageId, string userId, long amountMinor, string currency, CancellationToken ct)
+    {
+        var customer = await accounts.FindAsync(userId, ct);
+        if (customer?.DefaultPaymentMethod is not { } paymentMethodId)
+            return await FailAsync(usageId, "There is no saved card to charge. Add one on the billing page.", null, ct);
+
+        PaymentIntent intent;
+        try
+        {
+            intent = await stripe.AuthorizeAsync(usageId, customer.StripeCustomerId, paymentMethodId, amountMinor, currency, userId, ct);
+        }
+        catch (StripeException ex)
+        {
+            var message = ex.StripeError?.Message ?? ex.Message;
+            logger.LogInformation(BillingLogEvents.PaymentDeclined, "Authorisation for usage {UsageId} declined: {DeclineCode} {Message}",
+                usageId, ex.StripeError?.DeclineCode ?? ex.StripeError?.Code, message);
+            return await FailAsync(usageId, message, ex.StripeError?.PaymentIntent?.Id, ct);
+        }
+
+        if (intent.Status != "requires_capture")
+        {
+            if (intent.Status is "requires_action" or "requires_payment_method" or "requires_confirmation")
+                await stripe.CancelAuthorizationAsync(usageId, intent.Id, ct);
+            return await FailAsync(usageId, intent.LastPaymentError?.Message ?? "Your card needs you to confirm this payment; add another card on the billing page.", intent.Id, ct);
+        }
+
+        await using (var unit = await db.BeginWriteAsync(ct))
+        {
+            await unit.Connection.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, unit.Transaction);
+            await unit.CommitAsync(ct);
+        }
+        await applier.RecordPaymentAsync(new PaymentRow(userId, "authorisation", intent.Id, intent.Id, intent.LatestChargeId, PlanCatalog.PayPerUse,
+            intent.Amount, intent.Currency, "authorised", null, null, usageId, null), ct);
+        logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
+        return new AuthorizationResult(true, intent.Id, null);
+    }
+
+    private async Task<AuthorizationResult> FailAsync(string usageId, string message, string? paymentIntentId, CancellationToken ct)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var (connection, tx) = (unit.Connection, unit.Transaction);
+        await connection.ExecuteAsync(MarkFailedSql, new { usageId, paymentIntentId, message, now = Now }, tx);
+        await tx.CommitAsync(ct);
+        return AuthorizationResult.Declined(message, paymentIntentId);
+    }
+
+    /// <summary>After a successful generation: capture in the background (the customer does not wait for Stripe).</summary>
+    public void EnqueueCapture(string usageId) => jobs.Enqueue<PayPerUseCaptureJob>(job => job.RunAsync(usageId, CancellationToken.None));
+
+    /// <summary>After a failed generation: drop the hold in the background.</summary>
+    public void EnqueueCancel(string usageId) => jobs.Enqueue<PayPerUseCancelJob>(job => job.RunAsync(usageId, CancellationToken.None));
+
+    private const string ChargeSql = """
+        SELECT id, user_id AS UserId, state, charge_reference AS ChargeReference, charge_state AS ChargeState, amount_minor AS AmountMinor, currency
+        FROM usage WHERE id = @usageId;
+        """;
+
+    private const string SetChargeStateSql = """
+        UPDATE usage SET charge_state = @state, updated_at = @now
+        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+        """;
+
+    /// <summary>Captures the hold of a succeeded usage. Idempotent: a captured usage is left alone, and Stripe sees the same key twice.</summary>
+    public async Task CaptureAsync(string usageId, CancellationToken ct)
+    {
+        var usage = await LoadAsync(usageId, ct);
+        if (usage is not { State: "succeeded", ChargeState: "authorised", ChargeReference: { } paymentIntentId })
+            return;
+        var intent = await stripe.CaptureAsync(usageId, paymentIntentId, ct);
+        await SetStateAsync(usageId, intent.Status == "succeeded" ? "captured" : "failed", ct);
+        if (intent.Status == "succeeded")
+            await applier.RecordPaymentAsync(new PaymentRow(usage.UserId, "capture", intent.Id, intent.Id, intent.LatestChargeId, PlanCatalog.PayPerUse,
+                intent.AmountReceived, intent.Currency, "succeeded", null, null, usageId, null), ct);
+        logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId}: {Status})",
+            usageId, intent.AmountReceived, intent.Currency, intent.Id, intent.Status);
+    }
+
+    private const string CanceledSql = """
+        UPDATE usage SET charge_state = 'canceled', updated_at = @now
+        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+
+        UPDATE payments SET status = 'canceled', updated_at = @now
+        WHERE kind = 'authorisation' AND usage_id = @usageId AND status = 'authorised';
+        """;
+
+    /// <summary>Cancels the hold of a released usage. Idempotent like <see cref="CaptureAsync"/>.</summary>
+    public async Task CancelAsync(string usageId, CancellationToken ct)
+    {
+        var usage = await LoadAsync(usageId, ct);
+        if (usage is not { State: "released", ChargeState: "authorised" or "pending" })
+            return;
+        if (usage.ChargeReference is { } paymentIntentId)
+        {
+            var intent = await stripe.GetPaymentIntentAsync(paymentIntentId, ct);
+            if (intent.Status is not ("canceled" or "succeeded"))
+                intent = await stripe.CancelAuthorizationAsync(usageId, paymentIntentId, ct);
+            logger.LogInformation(BillingLogEvents.AuthorizationCanceled, "Usage {UsageId} authorisation {PaymentIntentId} is {Status}", usageId, paymentIntentId, intent.Status);
+        }
+        await using var unit = await db.BeginWriteAsync(ct);
+        await unit.Connection.ExecuteAsync(CanceledSql, new { usageId, now = Now }, unit.Transaction);
+        await unit.CommitAsync(ct);
+    }
+
+    private const string LeftOverSql = """
+        SELECT id FROM usage
+        WHERE charge_state IN ('pending', 'authorised') AND state IN ('succeeded', 'released') AND updated_at < @before
+        ORDER BY updated_at
+        LIMIT 200;
+        """;
+
+    /// <summary>Finishes what a crash left half-done: holds of succeeded usage are captured, the rest cancelled.</summary>
+    public async Task<int> SweepAsync(CancellationToken ct)
+    {
+        List<string> ids;
+        await using (var connection = await db.OpenAsync(ct))
+            ids = (await connection.QueryAsync<string>(new CommandDefinition(LeftOverSql, new { before = Now.AddMinutes(-1) }, cancellationToken: ct))).ToList();
+        foreach (var usageId in ids)
+        {
+            try
+            {
+                var usage = await LoadAsync(usageId, ct);
+                if (usage?.State == "succeeded")
+                    await CaptureAsync(usageId, ct);
+                else
+                    await CancelAsync(usageId, ct);
+            }
+            catch (StripeException ex)
+            {
+                logger.LogWarning(ex, "Sweep could not settle usage {UsageId}", usageId);
+            }
+        }
+        return ids.Count;
+    }
+
+    private async Task SetStateAsync(string usageId, string state, CancellationToken ct)
+    {
+        await using var unit = await db.BeginWriteAsync(ct);
+        var (connection, tx) = (unit.Connection, unit.Transaction);
+        await connection.ExecuteAsync(SetChargeStateSql, new { usageId, state, now = Now }, tx);
+        await tx.CommitAsync(ct);
+    }
+
+    private async Task<ChargeRow?> LoadAsync(string usageId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<ChargeRow>(new CommandDefinition(ChargeSql, new { usageId }, cancellationToken: ct));
+    }
+
+    private sealed record ChargeRow
+    {
+        public string Id { get; init; } = "";
+        public string UserId { get; init; } = "";
+        public string State { get; init; } = "";
+        public string? ChargeReference { get; init; }
+        public string? ChargeState { get; init; }
+        public long? AmountMinor { get; init; }
+        public string? Currency { get; init; }
+    }
+}
+
+/// <summary>Captures one pay-per-use authorisation; safe to run twice.</summary>
+public sealed class PayPerUseCaptureJob(PayPerUse payPerUse)
+{
+    [AutomaticRetry(Attempts = 8, DelaysInSeconds = [5, 30, 120, 600, 1800, 3600, 7200, 14400])]
+    public Task RunAsync(string usageId, CancellationToken ct) => payPerUse.CaptureAsync(usageId, ct);
+}
+
+/// <summary>Cancels one pay-per-use authorisation; safe to run twice.</summary>
+public sealed class PayPerUseCancelJob(PayPerUse payPerUse)
+{
+    [AutomaticRetry(Attempts = 8, DelaysInSeconds = [5, 30, 120, 600, 1800, 3600, 7200, 14400])]
+    public Task RunAsync(string usageId, CancellationToken ct) => payPerUse.CancelAsync(usageId, ct);
+}
+
+/// <summary>Every minute: settles authorisations whose usage finished but whose capture or cancel never ran.</summary>
+public sealed class PayPerUseSweepJob(PayPerUse payPerUse)
+{
+    public const string RecurringId = "billing-pay-per-use-sweep";
+
+    [AutomaticRetry(Attempts = 0)]
+    [DisableConcurrentExecution(120)]
+    public Task RunAsync(CancellationToken ct) => payPerUse.SweepAsync(ct);
+}

@@ -1,0 +1,168 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using Stripe;
+using Stripe.Checkout;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>Billing is off in this process: checkout, webhooks and pay per use answer <c>billing_disabled</c>.</summary>
+public sealed class BillingDisabledException() : Exception("Billing is not configured on this server.");
+
+/// <summary>
+/// Every call this app makes to Stripe, through Stripe.net. In Emulator mode the same client talks to the in-app
+/// emulator over HTTP, so what works there is what Stripe.net sends and parses against Stripe.
+/// Never call it inside an open database transaction.
+/// </summary>
+public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, IServiceProvider services, ILogger<StripeGateway> logger)
+{
+    /// <summary>The emulator accepts any test-mode key; a fresh one each start keeps secrets out of the repository.</summary>
+    private static readonly string EmulatorSecretKey = "sk_test_emu_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+
+    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
+
+    private StripeClient Client => mode.IsEnabled ? _client.Value : throw new BillingDisabledException();
+
+    /// <summary>The secret webhooks are signed with: configured for Stripe, generated at start by the emulator.</summary>
+    public string WebhookSecret => mode.Mode switch
+    {
+        BillingMode.Stripe => mode.WebhookSecret!,
+        BillingMode.Emulator => services.GetRequiredService<Emulator.StripeEmulator>().WebhookSecret,
+        _ => throw new BillingDisabledException(),
+    };
+
+    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
+    {
+        if (mode.Mode == BillingMode.Stripe)
+            return new StripeClient(mode.SecretKey);
+        var appBase = options.EmulatorBaseUrl is { Length: > 0 } configured ? configured : LocalAddress(server);
+        return new StripeClient(EmulatorSecretKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
+    }
+
+    /// <summary>The emulator is served by this process; reach it on the address Kestrel listens on.</summary>
+    private static string LocalAddress(IServer server)
+    {
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? throw new InvalidOperationException("The Stripe emulator needs the app to listen on an address (or Billing:EmulatorBaseUrl).");
+        return address.Replace("://0.0.0.0", "://127.0.0.1", StringComparison.Ordinal)
+            .Replace("://[::]", "://127.0.0.1", StringComparison.Ordinal)
+            .Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
+            .Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
+    }
+
+    private static RequestOptions Idempotent(string key) => new() { IdempotencyKey = key };
+
+    public Task<Customer> CreateCustomerAsync(string userId, string email, CancellationToken ct) =>
+        new CustomerService(Client).CreateAsync(new CustomerCreateOptions
+        {
+            Email = email,
+            Metadata = new Dictionary<string, string> { ["user_id"] = userId },
+        }, Idempotent($"customer:{userId}"), ct);
+
+    public Task<Customer> SetDefaultPaymentMethodAsync(string customerId, string paymentMethodId, CancellationToken ct) =>
+        new CustomerService(Client).UpdateAsync(customerId, new CustomerUpdateOptions
+        {
+            InvoiceSettings = new CustomerInvoiceSettingsOptions { DefaultPaymentMethod = paymentMethodId },
+        }, Idempotent($"default-pm:{customerId}:{paymentMethodId}"), ct);
+
+    public Task<PaymentMethod> GetPaymentMethodAsync(string id, CancellationToken ct) => new PaymentMethodService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<SetupIntent> GetSetupIntentAsync(string id, CancellationToken ct) => new SetupIntentService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<Subscription> GetSubscriptionAsync(string id, CancellationToken ct) => new SubscriptionService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<Session> GetCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, CancellationToken ct) =>
+        new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl }, cancellationToken: ct);
+
+    public Task<Session> CreateCheckoutSessionAsync(SessionCreateOptions create, string idempotencyKey, CancellationToken ct) =>
+        new SessionService(Client).CreateAsync(create, Idempotent(idempotencyKey), ct);
+
+    /// <summary>The active price with this lookup key, or null.</summary>
+    public async Task<Price?> FindPriceAsync(string lookupKey, CancellationToken ct)
+    {
+        var prices = await new PriceService(Client).ListAsync(new PriceListOptions { LookupKeys = [lookupKey], Active = true, Limit = 1 }, cancellationToken: ct);
+        return prices.Data.FirstOrDefault();
+    }
+
+    /// <summary>Products are matched to plans by <c>metadata.plan_key</c>.</summary>
+    public async Task<Dictionary<string, Product>> ProductsByPlanKeyAsync(CancellationToken ct)
+    {
+        var found = new Dictionary<string, Product>(StringComparer.Ordinal);
+        var service = new ProductService(Client);
+        await foreach (var product in service.ListAutoPagingAsync(new ProductListOptions { Limit = 100 }, cancellationToken: ct))
+            if (product.Metadata?.GetValueOrDefault("plan_key") is { Length: > 0 } key && !found.ContainsKey(key))
+                found[key] = product;
+        return found;
+    }
+
+    public Task<Product> CreateProductAsync(string planKey, PlanOptions plan, CancellationToken ct) =>
+        new ProductService(Client).CreateAsync(new ProductCreateOptions
+        {
+            Name = plan.Name,
+            Metadata = new Dictionary<string, string> { ["plan_key"] = planKey },
+        }, Idempotent($"product:{planKey}"), ct);
+
+    public Task<Price> CreatePriceAsync(string planKey, PlanOptions plan, string productId, CancellationToken ct) =>
+        new PriceService(Client).CreateAsync(new PriceCreateOptions
+        {
+            Product = productId,
+            UnitAmount = plan.PriceMinor,
+            Currency = plan.Currency,
+            LookupKey = planKey,
+            Recurring = plan.Kind == PlanKind.Subscription ? new PriceRecurringOptions { Interval = "month" } : null,
+            Metadata = new Dictionary<string, string> { ["plan_key"] = planKey },
+        }, Idempotent($"price:{planKey}:{plan.PriceMinor}:{plan.Currency}"), ct);
+
+    /// <summary>Places a hold on the saved card, off session. Stripe answers a decline with a <see cref="StripeException"/>.</summary>
+    public Task<PaymentIntent> AuthorizeAsync(string usageId, string customerId, string paymentMethodId, long amountMinor, string currency, string userId, CancellationToken ct) =>
+        new PaymentIntentService(Client).CreateAsync(new PaymentIntentCreateOptions
+        {
+            Amount = amountMinor,
+            Currency = currency,
+            Customer = customerId,
+            PaymentMethod = paymentMethodId,
+            CaptureMethod = "manual",
+            Confirm = true,
+            OffSession = true,
+            Description = "GenSaaS generation",
+            Metadata = new Dictionary<string, string> { ["usage_id"] = usageId, ["user_id"] = userId, ["plan_key"] = PlanCatalog.PayPerUse },
+        }, Idempotent($"authorize:{usageId}"), ct);
+
+    public Task<PaymentIntent> CaptureAsync(string usageId, string paymentIntentId, CancellationToken ct) =>
+        new PaymentIntentService(Client).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions(), Idempotent($"capture:{usageId}"), ct);
+
+    public Task<PaymentIntent> CancelAuthorizationAsync(string usageId, string paymentIntentId, CancellationToken ct) =>
+        new PaymentIntentService(Client).CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" }, Idempotent($"cancel:{usageId}"), ct);
+
+    public Task<PaymentIntent> GetPaymentIntentAsync(string id, CancellationToken ct) => new PaymentIntentService(Client).GetAsync(id, cancellationToken: ct);
+
+    public async Task<Refund> RefundAsync(string chargeId, long? amountMinor, CancellationToken ct)
+    {
+        var refund = await new RefundService(Client).CreateAsync(new RefundCreateOptions { Charge = chargeId, Amount = amountMinor }, cancellationToken: ct);
+        logger.LogInformation(BillingLogEvents.RefundCreated, "Refund {RefundId} of {Amount} on charge {ChargeId}", refund.Id, refund.Amount, chargeId);
+        return refund;
+    }
+
+    public Task<StripeList<Refund>> ListRefundsAsync(string chargeId, CancellationToken ct) =>
+        new RefundService(Client).ListAsync(new RefundListOptions { Charge = chargeId, Limit = 100 }, cancellationToken: ct);
+}
+
+/// <summary>Named event ids for money events, so they can be filtered in the logs.</summary>
+public static class BillingLogEvents
+{
+    public static readonly EventId CheckoutStarted = new(2001, "CheckoutStarted");
+    public static readonly EventId WebhookApplied = new(2002, "WebhookApplied");
+    public static readonly EventId WebhookFailed = new(2003, "WebhookFailed");
+    public static readonly EventId WebhookRejected = new(2004, "WebhookRejected");
+    public static readonly EventId PaymentAuthorized = new(2005, "PaymentAuthorized");
+    public static readonly EventId PaymentDeclined = new(2006, "PaymentDeclined");
+    public static readonly EventId PaymentCaptured = new(2007, "PaymentCaptured");
+    public static readonly EventId AuthorizationCanceled = new(2008, "AuthorizationCanceled");
+    public static readonly EventId RefundCreated = new(2009, "RefundCreated");
+    public static readonly EventId CreditsGranted = new(2010, "CreditsGranted");
+    public static readonly EventId CreditsTakenBack = new(2011, "CreditsTakenBack");
+}

@@ -1,0 +1,201 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Shared;
+using Hangfire;
+using System.Text.Json;
+using Stripe;
+
+namespace GenSaaS.Web.Features.Billing.Webhooks;
+
+/// <summary>
+/// <c>POST /api/billing/webhook</c>: checks the signature over the raw body, applies the event unless it was already, stores it once by id
+/// and answers 200. A failed apply is stored as <c>failed</c> and is retried by <see cref="StripeEventRetryJob"/>.
+/// </summary>
+public sealed class StripeWebhooks(
+    Db db,
+    StripeGateway stripe,
+    BillingModeInfo mode,
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options,
+    StripeEventApplier applier,
+    IBackgroundJobClient jobs,
+    TimeProvider clock,
+    ILogger<StripeWebhooks> logger)
+{
+    /// <summary>Delays between automatic retries of a failed apply, seconds.</summary>
+    public static readonly int[] RetryDelays = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
+
+    public static async Task<IResult> HandleAsync(HttpRequest request, StripeWebhooks webhooks, CancellationToken ct)
+    {
+        using var reader = new StreamReader(request.Body, System.Text.Encoding.UTF8);
+        var payload = await reader.ReadToEndAsync(ct);
+        return await webhooks.ReceiveAsync(payload, request.Headers["Stripe-Signature"].ToString(), ct);
+    }
+
+    public async Task<IResult> ReceiveAsync(string payload, string signature, CancellationToken ct)
+    {
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+
+        try
+        {
+            EventUtility.ValidateSignature(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds);
+        }
+        catch (StripeException ex)
+        {
+            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", ex.Message);
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
+        }
+
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: true);
+        }
+        catch (Exception ex) when (ex is StripeException or JsonException)
+        {
+            // Signed by Stripe but not readable by this Stripe.net (another API version, or a shape it cannot parse):
+            // keep it for the admins rather than lose it, and do not make Stripe retry something that cannot succeed.
+            await StoreUnreadableAsync(payload, ex, ct);
+            return Results.Ok(new { received = true, applied = false });
+        }
+
+        if (await StatusAsync(stripeEvent.Id, ct) is "applied" or "ignored")
+            return Results.Ok(new { received = true, duplicate = true });
+
+        await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        return Results.Ok(new { received = true });
+    }
+
+    private const string StatusSql = """
+        SELECT status FROM stripe_events WHERE id = @id;
+        """;
+
+    private async Task<string?> StatusAsync(string eventId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(StatusSql, new { id = eventId }, cancellationToken: ct));
+    }
+
+    private const string StoreUnreadableSql = """
+        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, last_error, received_at)
+        VALUES (@id, @type, NULL, @created, @payload, 'failed', 1, @error, @now)
+        ON CONFLICT (id) DO NOTHING;
+        """;
+
+    private async Task StoreUnreadableAsync(string payload, Exception error, CancellationToken ct)
+    {
+        string id, type;
+        long created;
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            id = root.GetProperty("id").GetString() ?? throw new JsonException("no id");
+            type = root.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
+            created = root.TryGetProperty("created", out var c) && c.TryGetInt64(out var n) ? n : 0;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            logger.LogError(BillingLogEvents.WebhookFailed, error, "Signed Stripe webhook is not an event at all; dropped");
+            return;
+        }
+        logger.LogError(BillingLogEvents.WebhookFailed, error, "Stripe event {StripeEventId} ({StripeEventType}) cannot be read by Stripe.net", id, type);
+        await using var unit = await db.BeginWriteAsync(ct);
+        await unit.Connection.ExecuteAsync(StoreUnreadableSql, new { id, type, created, payload, error = error.Message, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
+        await unit.CommitAsync(ct);
+    }
+
+    private const string RecordSql = """
+        INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, last_error, received_at, applied_at)
+        VALUES (@id, @type, @objectId, @created, @payload, @status, 1, @error, @now, CASE WHEN @status IN ('applied', 'ignored') THEN @now END)
+        ON CONFLICT (id) DO UPDATE SET
+            status = excluded.status,
+            attempts = stripe_events.attempts + 1,
+            last_error = excluded.last_error,
+            applied_at = coalesce(excluded.applied_at, stripe_events.applied_at)
+        WHERE stripe_events.status <> 'applied'
+        RETURNING attempts;
+        """;
+
+    /// <summary>
+    /// Applies the event and stores it, once by id, with how that went; on failure schedules a retry. Storing after
+    /// applying keeps one write per delivery: a crash in between leaves the event unanswered, so Stripe sends it again,
+    /// and the handlers are idempotent. Returns true when applied.
+    /// </summary>
+    public async Task<bool> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct, bool scheduleRetry = true)
+    {
+        string status;
+        string? error = null;
+        try
+        {
+            status = await applier.ApplyAsync(stripeEvent, ct) ? "applied" : "ignored";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            status = "failed";
+            error = ex is WebhookNotReadyException or StripeException ? ex.Message : ex.ToString();
+            logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stripe event {StripeEventId} ({StripeEventType}) failed to apply", stripeEvent.Id, stripeEvent.Type);
+        }
+
+        int attempts;
+        await using (var unit = await db.BeginWriteAsync(CancellationToken.None))
+        {
+            attempts = await unit.Connection.ExecuteScalarAsync<int>(RecordSql, new
+            {
+                id = stripeEvent.Id,
+                type = stripeEvent.Type,
+                objectId = (stripeEvent.Data.Object as IHasId)?.Id,
+                created = new DateTimeOffset(stripeEvent.Created, TimeSpan.Zero).ToUnixTimeSeconds(),
+                payload,
+                status,
+                error,
+                now = clock.GetUtcNow().UtcDateTime,
+            }, unit.Transaction);
+            await unit.CommitAsync(CancellationToken.None);
+        }
+
+        if (status == "failed")
+        {
+            if (scheduleRetry)
+                jobs.Schedule<StripeEventRetryJob>(job => job.RunAsync(stripeEvent.Id, CancellationToken.None),
+                    TimeSpan.FromSeconds(RetryDelays[Math.Clamp(attempts - 1, 0, RetryDelays.Length - 1)]));
+            return false;
+        }
+        logger.LogDebug(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) {Status}", stripeEvent.Id, stripeEvent.Type, status);
+        return true;
+    }
+
+    private const string LoadSql = """
+        SELECT payload FROM stripe_events WHERE id = @id AND status <> 'applied';
+        """;
+
+    /// <summary>Applies a stored event again (the retry job, or an admin's replay). False when it is unknown or already applied.</summary>
+    public async Task<bool?> ReplayAsync(string eventId, bool scheduleRetry, CancellationToken ct)
+    {
+        string? payload;
+        await using (var connection = await db.OpenAsync(ct))
+            payload = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(LoadSql, new { id = eventId }, cancellationToken: ct));
+        if (payload is null)
+            return null;
+        var stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
+        return await ApplyAndRecordAsync(stripeEvent, payload, ct, scheduleRetry);
+    }
+}
+
+/// <summary>Retries a stored Stripe event that failed to apply; throws while it still fails so Hangfire backs off and tries again.</summary>
+public sealed class StripeEventRetryJob(StripeWebhooks webhooks, ILogger<StripeEventRetryJob> logger)
+{
+    [AutomaticRetry(Attempts = 10, DelaysInSeconds = [5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200], OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    [DisableConcurrentExecution(60)]
+    public async Task RunAsync(string stripeEventId, CancellationToken ct)
+    {
+        var applied = await webhooks.ReplayAsync(stripeEventId, scheduleRetry: false, ct);
+        if (applied is null)
+        {
+            logger.LogDebug("Stripe event {StripeEventId} needs no retry", stripeEventId);
+            return;
+        }
+        if (applied == false)
+            throw new InvalidOperationException($"Stripe event {stripeEventId} still fails to apply; see /admin/billing/events");
+    }
+}
