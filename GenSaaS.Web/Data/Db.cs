@@ -72,32 +72,13 @@ public sealed class Db : IAsyncDisposable
 
     public string ConnectionString { get; }
 
-    // One writer at a time inside this process. SQLite allows one writer per file anyway; queueing here
-    // waits asynchronously in order instead of blocking threads in SQLite's busy handler, whose back-off
-    // sleeps (up to 100 ms) would otherwise land in the tail latency of every metered request.
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    /// <summary>One statement (or a few, in one command) as its own unit of work on the write queue; returns the rows changed.</summary>
+    public Task<int> ExecuteAsync(string sql, object? args, CancellationToken ct = default) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(sql, args, tx), ct);
 
-    /// <summary>
-    /// Opens a connection and starts a <c>BEGIN IMMEDIATE</c> transaction, holding the process's write gate
-    /// until the returned unit is disposed. Use for anything that reads and then writes, and for all money and credits.
-    /// </summary>
-    public async Task<WriteUnit> BeginWriteAsync(CancellationToken ct = default)
-    {
-        await _writeGate.WaitAsync(ct);
-        SqliteConnection? connection = null;
-        try
-        {
-            connection = await OpenAsync(ct);
-            var tx = connection.BeginTransaction();
-            return new WriteUnit(connection, tx, _writeGate);
-        }
-        catch
-        {
-            if (connection is not null) await connection.DisposeAsync();
-            _writeGate.Release();
-            throw;
-        }
-    }
+    /// <summary>Like <see cref="ExecuteAsync"/>, returning the first column of the first row (e.g. from <c>RETURNING</c>).</summary>
+    public Task<T?> ExecuteScalarAsync<T>(string sql, object? args, CancellationToken ct = default) =>
+        WriteAsync((connection, tx) => connection.ExecuteScalarAsync<T>(sql, args, tx), ct);
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _prepared = new();
 
@@ -114,28 +95,6 @@ public sealed class Db : IAsyncDisposable
             _prepared.AddOrUpdate(connection.Handle!, _prepared);
         }
         return connection;
-    }
-
-    /// <summary>A write transaction with its connection; disposing rolls back what was not committed and opens the gate.</summary>
-    public sealed class WriteUnit(SqliteConnection connection, SqliteTransaction transaction, SemaphoreSlim gate) : IAsyncDisposable
-    {
-        public SqliteConnection Connection { get; } = connection;
-        public SqliteTransaction Transaction { get; } = transaction;
-
-        public Task CommitAsync(CancellationToken ct = default) => Transaction.CommitAsync(ct);
-
-        public async ValueTask DisposeAsync()
-        {
-            try
-            {
-                await Transaction.DisposeAsync();
-                await Connection.DisposeAsync();
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
     }
 
     /// <summary>Times are stored as UTC text that sorts as it reads: <c>2026-11-25 04:03:31.1234567</c>.</summary>

@@ -49,11 +49,7 @@ public sealed class BillingAccounts(Db db, StripeGateway stripe, TimeProvider cl
         if (await FindAsync(userId, ct) is { } existing)
             return existing;
         var customer = await stripe.CreateCustomerAsync(userId, email, ct);
-        await using (var unit = await db.BeginWriteAsync(ct))
-        {
-            await unit.Connection.ExecuteAsync(InsertSql, new { userId, customerId = customer.Id, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
-            await unit.CommitAsync(ct);
-        }
+        await db.ExecuteAsync(InsertSql, new { userId, customerId = customer.Id, now = clock.GetUtcNow().UtcDateTime }, ct);
         return (await FindAsync(userId, ct))!;
     }
 
@@ -65,8 +61,6 @@ public sealed class BillingAccounts(Db db, StripeGateway stripe, TimeProvider cl
 
     public async Task SaveCardAsync(string userId, string paymentMethodId, string? brand, string? last4, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        await unit.Connection.ExecuteAsync(SaveCardSql, new { userId, paymentMethodId, brand, last4, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
-        await unit.CommitAsync(ct);
+        await db.ExecuteAsync(SaveCardSql, new { userId, paymentMethodId, brand, last4, now = clock.GetUtcNow().UtcDateTime }, ct);
     }
 }

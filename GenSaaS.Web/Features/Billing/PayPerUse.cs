@@ -64,11 +64,7 @@ public sealed class PayPerUse(
             return await FailAsync(usageId, intent.LastPaymentError?.Message ?? "Your card needs you to confirm this payment; add another card on the billing page.", intent.Id, ct);
         }
 
-        await using (var unit = await db.BeginWriteAsync(ct))
-        {
-            await unit.Connection.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, unit.Transaction);
-            await unit.CommitAsync(ct);
-        }
+        await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, ct);
         await applier.RecordPaymentAsync(new PaymentRow(userId, "authorisation", intent.Id, intent.Id, intent.LatestChargeId, PlanCatalog.PayPerUse,
             intent.Amount, intent.Currency, "authorised", null, null, usageId, null), ct);
         logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
@@ -77,10 +73,7 @@ public sealed class PayPerUse(
 
     private async Task<AuthorizationResult> FailAsync(string usageId, string message, string? paymentIntentId, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var (connection, tx) = (unit.Connection, unit.Transaction);
-        await connection.ExecuteAsync(MarkFailedSql, new { usageId, paymentIntentId, message, now = Now }, tx);
-        await tx.CommitAsync(ct);
+        await db.ExecuteAsync(MarkFailedSql, new { usageId, paymentIntentId, message, now = Now }, ct);
         return AuthorizationResult.Declined(message, paymentIntentId);
     }
 
@@ -136,9 +129,7 @@ public sealed class PayPerUse(
                 intent = await stripe.CancelAuthorizationAsync(usageId, paymentIntentId, ct);
             logger.LogInformation(BillingLogEvents.AuthorizationCanceled, "Usage {UsageId} authorisation {PaymentIntentId} is {Status}", usageId, paymentIntentId, intent.Status);
         }
-        await using var unit = await db.BeginWriteAsync(ct);
-        await unit.Connection.ExecuteAsync(CanceledSql, new { usageId, now = Now }, unit.Transaction);
-        await unit.CommitAsync(ct);
+        await db.ExecuteAsync(CanceledSql, new { usageId, now = Now }, ct);
     }
 
     private const string LeftOverSql = """
@@ -174,10 +165,7 @@ public sealed class PayPerUse(
 
     private async Task SetStateAsync(string usageId, string state, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var (connection, tx) = (unit.Connection, unit.Transaction);
-        await connection.ExecuteAsync(SetChargeStateSql, new { usageId, state, now = Now }, tx);
-        await tx.CommitAsync(ct);
+        await db.ExecuteAsync(SetChargeStateSql, new { usageId, state, now = Now }, ct);
     }
 
     private async Task<ChargeRow?> LoadAsync(string usageId, CancellationToken ct)

@@ -155,9 +155,7 @@ public sealed class StripeEventApplier(
             ?? throw new WebhookNotReadyException($"No user for subscription {subscriptionId} (customer {subscription.CustomerId})");
         var item = subscription.Items?.Data?.FirstOrDefault();
         var planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited;
-        await using var unit = await db.BeginWriteAsync(ct);
-        var (connection, tx) = (unit.Connection, unit.Transaction);
-        await connection.ExecuteAsync(UpsertSubscriptionSql, new
+        await db.ExecuteAsync(UpsertSubscriptionSql, new
         {
             id = subscription.Id,
             userId,
@@ -168,8 +166,7 @@ public sealed class StripeEventApplier(
             cancelAtPeriodEnd = subscription.CancelAtPeriodEnd ? 1 : 0,
             eventCreated,
             now = clock.GetUtcNow().UtcDateTime,
-        }, tx);
-        await tx.CommitAsync(ct);
+        }, ct);
         logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
         return userId;
     }
@@ -197,11 +194,7 @@ public sealed class StripeEventApplier(
         };
         if (intent.Metadata?.GetValueOrDefault("usage_id") is { } usageId)
         {
-            await using (var unit = await db.BeginWriteAsync(ct))
-            {
-                await unit.Connection.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
-                await unit.CommitAsync(ct);
-            }
+            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, ct);
             if (state == "captured")
                 await RecordPaymentAsync(new PaymentRow(intent.Metadata.GetValueOrDefault("user_id"), "capture", intent.Id, intent.Id, intent.LatestChargeId,
                     PlanCatalog.PayPerUse, intent.AmountReceived, intent.Currency, "succeeded", null, null, usageId, null), ct);
@@ -285,13 +278,11 @@ public sealed class StripeEventApplier(
     /// <summary>One row per Stripe payment object; a second delivery only fills what is missing, and a paid row stays paid.</summary>
     public async Task RecordPaymentAsync(PaymentRow row, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        await unit.Connection.ExecuteAsync(InsertPaymentSql, new
+        await db.ExecuteAsync(InsertPaymentSql, new
         {
             row.UserId, row.Kind, row.StripeId, row.PaymentIntentId, row.ChargeId, row.PlanKey, row.AmountMinor, row.Currency, row.Status,
             row.Credits, row.LedgerEntryId, row.UsageId, row.SubscriptionId, Now = clock.GetUtcNow().UtcDateTime,
-        }, unit.Transaction);
-        await unit.CommitAsync(ct);
+        }, ct);
     }
 
     private const string AdvanceObjectSql = """
@@ -305,10 +296,7 @@ public sealed class StripeEventApplier(
     /// <summary>Records that an event of this time was applied to the object; false when a newer one already was.</summary>
     private async Task<bool> AdvanceObjectAsync(string objectId, long created, string eventId, CancellationToken ct)
     {
-        await using var unit = await db.BeginWriteAsync(ct);
-        var advanced = await unit.Connection.ExecuteAsync(AdvanceObjectSql, new { objectId, created, eventId, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction) == 1;
-        await unit.CommitAsync(ct);
-        return advanced;
+        return await db.ExecuteAsync(AdvanceObjectSql, new { objectId, created, eventId, now = clock.GetUtcNow().UtcDateTime }, ct) == 1;
     }
 
     private sealed record PaymentFunding(string? UserId, string Kind, string? PlanKey, long? Credits, long AmountMinor);

@@ -100,9 +100,7 @@ public sealed class StripeWebhooks(
             return;
         }
         logger.LogError(BillingLogEvents.WebhookFailed, error, "Stripe event {StripeEventId} ({StripeEventType}) cannot be read by Stripe.net", id, type);
-        await using var unit = await db.BeginWriteAsync(ct);
-        await unit.Connection.ExecuteAsync(StoreUnreadableSql, new { id, type, created, payload, error = error.Message, now = clock.GetUtcNow().UtcDateTime }, unit.Transaction);
-        await unit.CommitAsync(ct);
+        await db.ExecuteAsync(StoreUnreadableSql, new { id, type, created, payload, error = error.Message, now = clock.GetUtcNow().UtcDateTime }, ct);
     }
 
     private const string RecordSql = """
@@ -137,10 +135,7 @@ public sealed class StripeWebhooks(
             logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stripe event {StripeEventId} ({StripeEventType}) failed to apply", stripeEvent.Id, stripeEvent.Type);
         }
 
-        int attempts;
-        await using (var unit = await db.BeginWriteAsync(CancellationToken.None))
-        {
-            attempts = await unit.Connection.ExecuteScalarAsync<int>(RecordSql, new
+        var attempts = await db.ExecuteScalarAsync<int>(RecordSql, new
             {
                 id = stripeEvent.Id,
                 type = stripeEvent.Type,
@@ -150,9 +145,7 @@ public sealed class StripeWebhooks(
                 status,
                 error,
                 now = clock.GetUtcNow().UtcDateTime,
-            }, unit.Transaction);
-            await unit.CommitAsync(CancellationToken.None);
-        }
+            }, CancellationToken.None);
 
         if (status == "failed")
         {
