@@ -46,6 +46,10 @@ public sealed class StripeWebhooks(
             return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
         }
 
+        // A duplicate delivery is answered before the (costly) typed parse; Stripe retries and duplicates are common.
+        if (TopLevelId(payload) is { } knownId && await StatusAsync(knownId, ct) is "applied" or "ignored")
+            return Results.Ok(new { received = true, duplicate = true });
+
         Event stripeEvent;
         try
         {
@@ -59,11 +63,28 @@ public sealed class StripeWebhooks(
             return Results.Ok(new { received = true, applied = false });
         }
 
-        if (await StatusAsync(stripeEvent.Id, ct) is "applied" or "ignored")
-            return Results.Ok(new { received = true, duplicate = true });
-
         await ApplyAndRecordAsync(stripeEvent, payload, ct);
         return Results.Ok(new { received = true });
+    }
+
+    /// <summary>The event's own <c>id</c> (the top-level one, not those of the objects inside), or null if there is none.</summary>
+    public static string? TopLevelId(string payload)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(payload));
+            while (reader.Read())
+            {
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && reader.ValueTextEquals("id"u8))
+                    return reader.Read() && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= 1)
+                    reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
     }
 
     private const string StatusSql = """
