@@ -59,9 +59,10 @@ internal sealed class WriteQueue : IAsyncDisposable
                         }
                         catch (Exception ex)
                         {
+                            // Answer the caller first: if undoing the item fails too, the whole batch is abandoned below.
+                            item.Fail(ex);
                             connection.Prepared(tx, "ROLLBACK TO item").ExecuteNonQuery();
                             connection.Prepared(tx, "RELEASE item").ExecuteNonQuery();
-                            item.Fail(ex);
                         }
                     }
                     await tx.CommitAsync();

@@ -1,0 +1,64 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using Microsoft.Data.Sqlite;
+
+namespace GenSaaS.Web.Tests.Data;
+
+public sealed class WriteQueueTests : IAsyncLifetime
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "gensaas-tests", Guid.NewGuid().ToString("N"));
+    private Db _db = null!;
+
+    public async Task InitializeAsync()
+    {
+        _db = new Db(new AppPaths(_dir));
+        Migrator.Migrate(_db, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var connection = await _db.OpenAsync();
+        await connection.ExecuteAsync("CREATE TABLE items (id INTEGER PRIMARY KEY, n INTEGER NOT NULL CHECK (n >= 0))");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _db.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    [Fact]
+    public async Task AFailingWrite_IsUndoneAlone_AndTheOthersInItsBatchCommit()
+    {
+        var writes = Enumerable.Range(0, 200).Select(i => _db.WriteAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync("INSERT INTO items (id, n) VALUES (@i, @i)", new { i }, tx);
+            if (i % 50 == 7)
+                await connection.ExecuteAsync("UPDATE items SET n = -1 WHERE id = @i", new { i }, tx);
+            return i;
+        })).ToList();
+
+        foreach (var (write, i) in writes.Select((w, i) => (w, i)))
+        {
+            if (i % 50 == 7)
+                (await Should.ThrowAsync<SqliteException>(write)).Message.ShouldContain("CHECK");
+            else
+                (await write).ShouldBe(i);
+        }
+
+        await using var connection = await _db.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM items")).ShouldBe(196);
+        (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM items WHERE id % 50 = 7")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task EachWriteSeesTheOnesBeforeIt_SoAReadThenWriteNeverLosesAnUpdate()
+    {
+        await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (1, 0)", null);
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(_ => _db.WriteAsync(async (connection, tx) =>
+        {
+            var n = await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
+            return await connection.ExecuteAsync("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
+        })));
+
+        await using var connection = await _db.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1")).ShouldBe(500);
+    }
+}
