@@ -41,7 +41,12 @@ public static class OperationsSetup
             .UseRecommendedSerializerSettings()
             .UseStorage(services.GetRequiredService<JobStorage>()));
         if (!cli && builder.Configuration.GetValue("Jobs:RunServer", true))
-            builder.Services.AddHangfireServer(options => options.WorkerCount = Math.Max(2, Environment.ProcessorCount));
+            builder.Services.AddHangfireServer(options =>
+            {
+                options.WorkerCount = Math.Max(2, Environment.ProcessorCount);
+                // Scheduled jobs (webhook retries with back-off) are due within seconds; the default 15 s poll would add to each wait.
+                options.SchedulePollingInterval = TimeSpan.FromSeconds(2);
+            });
 
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database")
