@@ -441,7 +441,6 @@ public sealed class InsufficientCreditsException(string message) : Exception(mes
 public static class LogEvents
 {
     public static readonly EventId CreditsChanged = new(1001, "CreditsChanged");
-    public static readonly EventId UsageReserved = new(1002, "UsageReserved");
     public static readonly EventId UsageReleased = new(1003, "UsageReleased");
     public static readonly EventId UsageCompleted = new(1004, "UsageCompleted");
     public static readonly EventId ReservationSwept = new(1005, "ReservationSwept");

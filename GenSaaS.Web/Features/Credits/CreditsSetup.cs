@@ -91,7 +91,10 @@ public static class CreditsSetup
     }
 }
 
-/// <summary>Each user's generations-per-minute allowance, from their plan, cached briefly so the limiter costs no query per request.</summary>
+/// <summary>
+/// Each user's generations-per-minute allowance, from their plan, cached for 30 s so the limiter costs no query per
+/// request; a plan change reaches the limiter within that time.
+/// </summary>
 public sealed class PlanRates(AccountSummaries summaries, IMemoryCache cache)
 {
     public int PerMinute(string userId) =>
@@ -100,7 +103,4 @@ public sealed class PlanRates(AccountSummaries summaries, IMemoryCache cache)
             entry.AbsoluteExpirationRelativeToNow = TimeSpan.FromSeconds(30);
             return summaries.GetAsync(userId).GetAwaiter().GetResult().RatePerMinute;
         });
-
-    /// <summary>Forgets a user's cached rate after their plan changed.</summary>
-    public void Forget(string userId) => cache.Remove($"plan-rate:{userId}");
 }

@@ -24,11 +24,11 @@ public sealed class ImageStore(AppPaths paths)
     /// <summary>The file of an image, or null when it is not there.</summary>
     public string? Find(string userId, string generationId, bool thumbnail)
     {
-        var folder = Path.Combine(paths.Images, SafeName(userId));
-        var full = Path.Combine(folder, SafeName(generationId) + ".png");
-        if (thumbnail && Path.Combine(folder, SafeName(generationId) + ".thumb.png") is var thumb && File.Exists(thumb))
-            return thumb;
-        return File.Exists(full) ? full : null;
+        // An image no bigger than a thumbnail has no separate thumbnail file: it is served for both.
+        var stem = Path.Combine(paths.Images, SafeName(userId), SafeName(generationId));
+        if (thumbnail && File.Exists(stem + ".thumb.png"))
+            return stem + ".thumb.png";
+        return File.Exists(stem + ".png") ? stem + ".png" : null;
     }
 
     /// <summary>Removes an image that will not be recorded (its usage was released); missing files are fine.</summary>

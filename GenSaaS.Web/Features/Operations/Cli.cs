@@ -54,8 +54,6 @@ public static class CliSetup
     /// <summary>True when the process was started as an operator command rather than a web server.</summary>
     public static bool IsCli(string[] args) => args.Length > 0 && _commandWords.Contains(args[0]);
 
-    public static IServiceCollection AddCli(this IServiceCollection services) => services;
-
     /// <summary>Runs the command named by <paramref name="args"/> and returns the process exit code.</summary>
     public static async Task<int> RunCliAsync(this WebApplication app, string[] args)
     {

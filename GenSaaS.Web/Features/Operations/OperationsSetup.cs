@@ -52,7 +52,6 @@ public static class OperationsSetup
             .AddCheck<DatabaseHealthCheck>("database")
             .AddCheck<HangfireHealthCheck>("hangfire");
 
-        builder.Services.AddCli();
         return builder;
     }
 

@@ -73,30 +73,7 @@ public static class LedgerBench
     private const string RawInsertSql = "INSERT INTO bench_raw (id, state, updated_at) VALUES (@id, 'reserved', @now);";
     private const string RawUpdateSql = "UPDATE bench_raw SET state = 'succeeded', updated_at = @now WHERE id = @id;";
 
-    // The baseline at its fastest: one long-lived connection, statements prepared once, one writer at a time
-    // (as SQLite allows), each write its own BEGIN IMMEDIATE transaction.
-    private static readonly SemaphoreSlim _rawGate = new(1, 1);
-    private static SqliteConnection? _rawConnection;
-
-    private static async Task RawPairAsync(Db db)
-    {
-        var id = Guid.NewGuid().ToString("N");
-        await _rawGate.WaitAsync();
-        try
-        {
-            _rawConnection ??= await db.OpenAsync();
-            foreach (var sql in new[] { RawInsertSql, RawUpdateSql })
-            {
-                using var tx = _rawConnection.BeginTransaction();
-                _rawConnection.Prepared(tx, sql, ("@id", id), ("@now", Db.FormatTime(DateTime.UtcNow))).ExecuteNonQuery();
-                tx.Commit();
-            }
-        }
-        finally
-        {
-            _rawGate.Release();
-        }
-    }
+    private static Task RawPairAsync(Db db) => PlainTransactionsAsync(db, "", RawInsertSql, RawUpdateSql);
 
     private const string SameReserveSql = """
         INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, period_key, created_at, updated_at)
@@ -118,14 +95,21 @@ public static class LedgerBench
     /// The writes a reserve and a complete make, as plain SQL: two BEGIN IMMEDIATE transactions, prepared statements on one
     /// long-lived connection, one writer at a time. What the ledger adds on top is its checks, its reads and its queue.
     /// </summary>
-    private static async Task SameWritesPairAsync(Db db, string userId)
+    private static Task SameWritesPairAsync(Db db, string userId) => PlainTransactionsAsync(db, userId, SameReserveSql, SameCompleteSql);
+
+    // The baselines at their fastest: one long-lived connection, statements prepared once, one writer at a time
+    // (as SQLite allows), each statement list its own BEGIN IMMEDIATE transaction.
+    private static readonly SemaphoreSlim _rawGate = new(1, 1);
+    private static SqliteConnection? _rawConnection;
+
+    private static async Task PlainTransactionsAsync(Db db, string userId, params string[] transactions)
     {
         var id = Guid.CreateVersion7().ToString("N");
         await _rawGate.WaitAsync();
         try
         {
             _rawConnection ??= await db.OpenAsync();
-            foreach (var sql in new[] { SameReserveSql, SameCompleteSql })
+            foreach (var sql in transactions)
             {
                 using var tx = _rawConnection.BeginTransaction();
                 _rawConnection.Prepared(tx, sql, ("@id", id), ("@userId", userId), ("@now", Db.FormatTime(DateTime.UtcNow))).ExecuteNonQuery();
