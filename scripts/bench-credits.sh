@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-15}"
 connections="${BENCH_CONNECTIONS:-64}"
+# Both calls are warmed up this long first, so neither is measured while the JIT is still compiling the hot path.
+warmup="${BENCH_WARMUP:-10}"
 
 if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null; else echo "wrk is required (apt-get install wrk)" >&2; exit 1; fi
@@ -40,8 +42,8 @@ pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 
 base="http://127.0.0.1:$port"
-wrk -t2 -c"$connections" -d3s -s scripts/bench/get-me.lua "$base/api/v1/me" >/dev/null
-wrk -t2 -c"$connections" -d3s -s scripts/bench/post-generation.lua "$base/api/v1/generations" >/dev/null
+wrk -t2 -c"$connections" -d"${warmup}s" -s scripts/bench/get-me.lua "$base/api/v1/me" >/dev/null
+wrk -t2 -c"$connections" -d"${warmup}s" -s scripts/bench/post-generation.lua "$base/api/v1/generations" >/dev/null
 
 run() { wrk -t2 -c"$connections" -d"${duration}s" --latency -s "scripts/bench/$1" "$base$2"; }
 summarise() { # name, wrk output -> "name rps p50 p99 non2xx"

@@ -61,4 +61,46 @@ public sealed class WriteQueueTests : IAsyncLifetime
         await using var connection = await _db.OpenAsync();
         (await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1")).ShouldBe(500);
     }
+
+    [Fact]
+    public async Task UnderASteadyStreamOfWrites_TheLogStartsAgainFromItsBeginning()
+    {
+        await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (0, 0)", null);
+        var firstSalt = WalSalt();
+        var sawRestart = false;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var next = 0;
+        long largestWal = 0;
+
+        // Eight writers that never pause, as at full load: no quiet moment in which a checkpoint could catch up by itself.
+        var writers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (!Volatile.Read(ref sawRestart) && DateTime.UtcNow < deadline)
+            {
+                var id = Interlocked.Increment(ref next);
+                await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (@id, length(randomblob(600)))", new { id });
+            }
+        })).ToList();
+        while (!sawRestart && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+            largestWal = Math.Max(largestWal, new FileInfo(_db.WalFile).Length);
+            if (WalSalt() != firstSalt)
+                Volatile.Write(ref sawRestart, true);
+        }
+        await Task.WhenAll(writers);
+
+        sawRestart.ShouldBeTrue($"the log never started again in 20 s of writes ({next} rows, WAL up to {largestWal / 1024} KB)");
+        await using var connection = await _db.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM items")).ShouldBe(next + 1);
+    }
+
+    /// <summary>The WAL header's first salt: SQLite changes it each time the log starts again from its beginning.</summary>
+    private uint WalSalt()
+    {
+        using var wal = new FileStream(_db.WalFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var header = new byte[32];
+        wal.ReadExactly(header);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(16, 4));
+    }
 }

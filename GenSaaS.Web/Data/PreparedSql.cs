@@ -13,7 +13,7 @@ public static class PreparedSql
     private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> _cache = new();
 
     /// <summary>The connection's prepared command for <paramref name="sql"/>, bound to <paramref name="tx"/> with these values.</summary>
-    public static SqliteCommand Prepared(this SqliteConnection connection, SqliteTransaction tx, string sql, params ReadOnlySpan<(string Name, object? Value)> values)
+    public static SqliteCommand Prepared(this SqliteConnection connection, SqliteTransaction? tx, string sql, params ReadOnlySpan<(string Name, object? Value)> values)
     {
         var commands = _cache.GetOrCreateValue(connection);
         if (!commands.TryGetValue(sql, out var command))

@@ -89,5 +89,5 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
         return Page();
     }
 
-    private static string NewKey() => Guid.NewGuid().ToString("N");
+    private static string NewKey() => Guid.CreateVersion7().ToString("N");
 }
