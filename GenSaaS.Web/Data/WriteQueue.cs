@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Data;
@@ -61,7 +60,16 @@ internal sealed class WriteQueue : IAsyncDisposable
         {
             while (_items.TryTake(out var first, Timeout.Infinite))
             {
-                connection ??= _open(CancellationToken.None).GetAwaiter().GetResult();
+                try
+                {
+                    connection ??= _open(CancellationToken.None).GetAwaiter().GetResult();
+                }
+                catch (Exception ex)
+                {
+                    // The database cannot be opened: this caller hears why, and the next item tries again.
+                    first.Fail(ex);
+                    continue;
+                }
                 batch.Clear();
                 try
                 {
