@@ -72,7 +72,7 @@ public sealed class WriteQueueTests : IAsyncLifetime
         var next = 0;
         long largestWal = 0;
 
-        // Eight writers that never pause, as at full load: no quiet moment in which a checkpoint could catch up by itself.
+        // Eight writers that never pause, as at full load. Without checkpoints the log grows for as long as the writes go on.
         var writers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
         {
             while (!Volatile.Read(ref sawRestart) && DateTime.UtcNow < deadline)
