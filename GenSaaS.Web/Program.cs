@@ -5,6 +5,7 @@ using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Generation;
 using GenSaaS.Web.Features.Operations;
 
+Db.ConfigureSqlite();
 var cli = CliSetup.IsCli(args);
 var builder = WebApplication.CreateBuilder(args);
 

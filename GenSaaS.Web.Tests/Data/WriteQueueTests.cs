@@ -49,6 +49,40 @@ public sealed class WriteQueueTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AWriteThatFailsPartWay_LeavesNothing_AndTheWritesBeforeItInItsBatchHappenOnce()
+    {
+        await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (1, 0)", null);
+        using var gate = new ManualResetEventSlim();
+        // The first write holds the loop until the others are queued behind it, so they all share one batch.
+        var holder = _db.WriteAsync((_, _) => Task.FromResult(gate.Wait(TimeSpan.FromSeconds(10))));
+        var writes = Enumerable.Range(1, 30).Select(i => _db.WriteAsync(async (connection, tx) =>
+        {
+            var n = await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
+            await connection.ExecuteAsync("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
+            if (i % 10 == 0) // fails after its update has been made
+                await connection.ExecuteAsync("INSERT INTO items (id, n) VALUES (@id, -1)", new { id = 100 + i }, tx);
+            return n + 1;
+        })).ToList();
+        gate.Set();
+        (await holder).ShouldBeTrue();
+
+        var seen = new List<long>();
+        foreach (var (write, i) in writes.Select((w, i) => (w, i + 1)))
+        {
+            if (i % 10 == 0)
+                (await Should.ThrowAsync<SqliteException>(write)).Message.ShouldContain("CHECK");
+            else
+                seen.Add(await write);
+        }
+
+        // Each successful write saw exactly the ones before it: the counts 1..27, in order, none twice.
+        seen.ShouldBe(Enumerable.Range(1, 27).Select(n => (long)n));
+        await using var connection = await _db.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1")).ShouldBe(27);
+        (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM items")).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task EachWriteSeesTheOnesBeforeIt_SoAReadThenWriteNeverLosesAnUpdate()
     {
         await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (1, 0)", null);

@@ -22,9 +22,22 @@ public sealed class Db : IAsyncDisposable
 
     static Db()
     {
+        ConfigureSqlite();
         SqlMapper.RemoveTypeMap(typeof(DateTime));
         SqlMapper.RemoveTypeMap(typeof(DateTime?));
         SqlMapper.AddTypeHandler(new UtcDateTimeHandler());
+    }
+
+    /// <summary>
+    /// Process-wide SQLite settings, which take effect only before the first connection opens (<see cref="Db"/>'s
+    /// first use, and the top of Program). Memory statistics off: with them on, every allocation SQLite makes takes one
+    /// global lock, shared by the write queue and every reader. Nothing here reads those statistics.
+    /// </summary>
+    public static void ConfigureSqlite()
+    {
+        SQLitePCL.Batteries_V2.Init();
+        // SQLITE_MISUSE once SQLite is running: the setting stays as it was, which is only slower.
+        SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0);
     }
 
     public Db(AppPaths paths) : this(paths.AppDb) { }
@@ -44,7 +57,9 @@ public sealed class Db : IAsyncDisposable
     /// writes queued at the same moment (group commit). The result is returned only after the commit. If the work
     /// throws, its writes are rolled back and the exception is rethrown here; the other work in the batch is unaffected.
     /// The work must only use the connection and transaction it is given, and must not wait for anything else
-    /// (no HTTP, no other write): everyone else's writes wait behind it.
+    /// (no HTTP, no other write): everyone else's writes wait behind it. It may run more than once (when a later item in
+    /// its batch fails, the batch is rolled back and run again), so it must have no effect outside the database; only the
+    /// result of the run that was committed is returned.
     /// </summary>
     public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken ct = default) =>
         _queue.EnqueueAsync(work, ct);

@@ -5,10 +5,10 @@ namespace GenSaaS.Web.Data;
 
 /// <summary>
 /// Group commit for the hot write path. Work items queue up and one loop, on a thread of its own, runs them on one connection:
-/// it opens a <c>BEGIN IMMEDIATE</c> transaction, runs every item waiting at that moment, each inside its
-/// own savepoint (a failing item rolls back alone), commits once, and only then hands each caller its result.
-/// Items run one after another, so each sees exactly the state the items before it left: the same
-/// guarantees as one transaction per item, with one commit's page writes shared by the whole batch.
+/// it opens a <c>BEGIN IMMEDIATE</c> transaction, runs every item waiting at that moment, commits once, and only then
+/// hands each caller its result. A failing item is undone alone: the transaction is rolled back and the items before it
+/// are run again (see <see cref="RunBatch"/>). Items run one after another, so each sees exactly the state the items
+/// before it left: the same guarantees as one transaction per item, with one commit's page writes shared by the whole batch.
 /// </summary>
 internal sealed class WriteQueue : IAsyncDisposable
 {
@@ -73,31 +73,11 @@ internal sealed class WriteQueue : IAsyncDisposable
                 batch.Clear();
                 try
                 {
-                    using var tx = connection.BeginTransaction();
-                    for (var item = first; item is not null; item = batch.Count < MaxBatch && _items.TryTake(out var next) ? next : null)
-                    {
-                        if (item.IsCanceled)
-                            continue;
-                        connection.Prepared(tx, "SAVEPOINT item").ExecuteNonQuery();
-                        try
-                        {
-                            item.Run(connection, tx);
-                            connection.Prepared(tx, "RELEASE item").ExecuteNonQuery();
-                            batch.Add(item);
-                        }
-                        catch (Exception ex)
-                        {
-                            // Answer the caller first: if undoing the item fails too, the whole batch is abandoned below.
-                            item.Fail(ex);
-                            connection.Prepared(tx, "ROLLBACK TO item").ExecuteNonQuery();
-                            connection.Prepared(tx, "RELEASE item").ExecuteNonQuery();
-                        }
-                    }
-                    tx.Commit();
+                    RunBatch(connection, first, batch);
                 }
                 catch (Exception ex)
                 {
-                    // The commit itself failed: nothing of this batch happened.
+                    // The commit, or undoing a failed item, failed: nothing of this batch happened.
                     foreach (var item in batch)
                         item.Fail(ex);
                     batch.Clear();
@@ -116,6 +96,64 @@ internal sealed class WriteQueue : IAsyncDisposable
         {
             connection?.Dispose();
             _loopStopped.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="first"/> and whatever else is waiting in one transaction and commits it; <paramref name="batch"/>
+    /// ends up holding the items whose results the commit made true. Items run without savepoints: a savepoint per item
+    /// costs four statements per generation and a copy of every page it touches. An item that fails is answered with its
+    /// error, the transaction is rolled back and the items before it are run again, in the same order, in a new one, so
+    /// the failed item's writes are gone and the others' happen once.
+    /// </summary>
+    private void RunBatch(SqliteConnection connection, WorkItem first, List<WorkItem> batch)
+    {
+        var tx = connection.BeginTransaction();
+        try
+        {
+            for (var item = first; item is not null; item = batch.Count < MaxBatch && _items.TryTake(out var next) ? next : null)
+            {
+                if (item.IsCanceled)
+                    continue;
+                if (item.TryRun(connection, tx) is not { } error)
+                {
+                    batch.Add(item);
+                    continue;
+                }
+                item.Fail(error);
+                tx = Replay(connection, tx, batch);
+            }
+            tx.Commit();
+        }
+        finally
+        {
+            tx.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Rolls the transaction back and runs the items that had succeeded in it again in a new one. One that fails this time
+    /// (its work read what a failed item had written) is answered and dropped, and the rest are run again once more.
+    /// </summary>
+    private static SqliteTransaction Replay(SqliteConnection connection, SqliteTransaction tx, List<WorkItem> batch)
+    {
+        while (true)
+        {
+            tx.Rollback();
+            tx.Dispose();
+            tx = connection.BeginTransaction();
+            var failed = -1;
+            for (var i = 0; i < batch.Count && failed < 0; i++)
+            {
+                if (batch[i].TryRun(connection, tx) is { } error)
+                {
+                    batch[i].Fail(error);
+                    failed = i;
+                }
+            }
+            if (failed < 0)
+                return tx;
+            batch.RemoveAt(failed);
         }
     }
 
@@ -186,8 +224,11 @@ internal sealed class WriteQueue : IAsyncDisposable
     {
         public abstract bool IsCanceled { get; }
 
-        /// <summary>Runs the work on the loop's thread. SQLite's async methods complete synchronously, so this does not block.</summary>
-        public abstract void Run(SqliteConnection connection, SqliteTransaction tx);
+        /// <summary>
+        /// Runs the work on the loop's thread and keeps its result for <see cref="Publish"/>; null, or the error it failed
+        /// with. SQLite's async methods complete synchronously, so this does not block. A replay runs it again.
+        /// </summary>
+        public abstract Exception? TryRun(SqliteConnection connection, SqliteTransaction tx);
 
         public abstract void Fail(Exception ex);
 
@@ -212,7 +253,18 @@ internal sealed class WriteQueue : IAsyncDisposable
             }
         }
 
-        public override void Run(SqliteConnection connection, SqliteTransaction tx) => _staged = work(connection, tx).GetAwaiter().GetResult();
+        public override Exception? TryRun(SqliteConnection connection, SqliteTransaction tx)
+        {
+            try
+            {
+                _staged = work(connection, tx).GetAwaiter().GetResult();
+                return null;
+            }
+            catch (Exception ex)
+            {
+                return ex;
+            }
+        }
 
         public override void Fail(Exception ex) => _result.TrySetException(ex);
 

@@ -104,13 +104,15 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// <summary>
     /// Picks the funding source (trial, prepaid, subscription within its limits, pay per use with a saved card) and
     /// records a reservation keyed by the caller's idempotency key, taking the credit when credits pay.
+    /// <paramref name="keyIsNew"/> says the key was made for this request just now (a UUID v7, when the caller sent
+    /// none): nothing can have used it, so it is not looked up. The unique index still stands behind it.
     /// </summary>
-    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, CancellationToken ct = default) =>
-        db.WriteAsync((connection, tx) => ReserveAsync(connection, tx, userId, idempotencyKey, requestHash), ct);
+    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, bool keyIsNew = false, CancellationToken ct = default) =>
+        db.WriteAsync((connection, tx) => ReserveAsync(connection, tx, userId, idempotencyKey, requestHash, keyIsNew), ct);
 
-    private async Task<Reservation> ReserveAsync(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash)
+    private async Task<Reservation> ReserveAsync(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, bool keyIsNew)
     {
-        var existing = ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
+        var existing = keyIsNew ? null : ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
             return existing.RequestHash == requestHash
                 ? new Reservation(ReserveStatus.Existing, existing)

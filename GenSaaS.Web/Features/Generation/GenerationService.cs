@@ -65,9 +65,10 @@ public sealed class GenerationService(
         prompt = prompt!.Trim();
         // A key made here is time-ordered (UUID v7), like the usage ids: it lands at the end of the unique index instead of
         // on a random page, so a batch of reservations dirties a page or two of that index rather than one page each.
-        var key = string.IsNullOrWhiteSpace(idempotencyKey) ? Guid.CreateVersion7().ToString("N") : idempotencyKey.Trim();
+        var keyIsNew = string.IsNullOrWhiteSpace(idempotencyKey);
+        var key = keyIsNew ? Guid.CreateVersion7().ToString("N") : idempotencyKey!.Trim();
 
-        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), ct);
+        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), keyIsNew, ct);
         return reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
