@@ -41,7 +41,11 @@ public sealed class GenerationApiTests(TestApp app) : IClassFixture<TestApp>
         image.Content.Headers.ContentType!.MediaType.ShouldBe("image/png");
         var bytes = await image.Content.ReadAsByteArrayAsync();
         bytes.Length.ShouldBeGreaterThan(1000);
-        (await owner.GetAsync(thumbUrl)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var thumb = await owner.GetAsync(thumbUrl);
+        thumb.StatusCode.ShouldBe(HttpStatusCode.OK);
+        thumb.Content.Headers.ContentType!.MediaType.ShouldBe("image/png");
+        using (var thumbnail = SkiaSharp.SKBitmap.Decode(await thumb.Content.ReadAsByteArrayAsync()))
+            (thumbnail.Width, thumbnail.Height).ShouldBe((128, 128));
 
         var (_, stranger) = await app.SignedInUserAsync();
         (await stranger.GetAsync(imageUrl)).StatusCode.ShouldBe(HttpStatusCode.NotFound);

@@ -229,16 +229,18 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         """;
 
     /// <summary>
-    /// Marks the usage succeeded and stores the generation in the same transaction. False when the reservation
-    /// was already released (the sweeper gave up on it): the caller discards the image, nothing is charged.
+    /// Marks the usage succeeded and stores the generation, with the parts of its image kept in the database, in the
+    /// same transaction. False when the reservation was already released (the sweeper gave up on it): the caller
+    /// discards the image, nothing is charged.
     /// </summary>
-    public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, CancellationToken ct = default) =>
+    public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, StoredImage image, CancellationToken ct = default) =>
         db.WriteAsync(async (connection, tx) =>
         {
             var updated = connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generation.Id), ("@now", Db.FormatTime(Now))).ExecuteNonQuery();
             if (updated != 1)
                 return false;
             GenerationStore.Insert(connection, tx, generation);
+            ImageStore.Record(connection, tx, generation.Id, image);
             return await Task.FromResult(true);
         }, ct);
 

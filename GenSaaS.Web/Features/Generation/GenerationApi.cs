@@ -93,8 +93,12 @@ public static class GenerationApi
         var generation = await store.GetAsync(id, ct);
         if (generation is null || !CanSee(user, generation))
             return Results.NotFound();
-        var file = images.Find(generation.UserId, generation.Id, thumbnail);
-        return file is null ? Results.NotFound() : Results.File(file, "image/png", enableRangeProcessing: false);
+        return await images.ReadAsync(generation, thumbnail, ct) switch
+        {
+            { Bytes: { } png } => Results.Bytes(png, "image/png"),
+            { File: { } file } => Results.File(file, "image/png", enableRangeProcessing: false),
+            _ => Results.NotFound(),
+        };
     }
 
     private static bool CanSee(ClaimsPrincipal user, GenerationRecord generation) =>

@@ -91,12 +91,13 @@ public sealed class GenerationService(
         var actualSeed = seed ?? Random.Shared.NextInt64(0, int.MaxValue);
         var watch = Stopwatch.StartNew();
         GeneratedImage image;
+        StoredImage stored;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.TimeoutSeconds));
             image = await generator.GenerateAsync(prompt, actualSeed, timeout.Token);
-            await images.SaveAsync(userId, id, image, timeout.Token);
+            stored = await images.SaveAsync(userId, id, image, timeout.Token);
         }
         catch (Exception ex) when (ex is GenerationFailedException or OperationCanceledException or HttpRequestException or IOException)
         {
@@ -116,7 +117,7 @@ public sealed class GenerationService(
 
         var record = new GenerationRecord(id, userId, prompt, actualSeed, options.Value.Backend.ToString(), image.Width, image.Height,
             watch.ElapsedMilliseconds, clock.GetUtcNow().UtcDateTime);
-        if (!await ledger.CompleteAsync(usage.Id, record, CancellationToken.None))
+        if (!await ledger.CompleteAsync(usage.Id, record, stored, CancellationToken.None))
         {
             if (paidPerUse)
                 payPerUse.EnqueueCancel(usage.Id);

@@ -66,7 +66,7 @@ public static class LedgerBench
         if (reservation.Status != ReserveStatus.Reserved)
             throw new InvalidOperationException($"Reservation failed: {reservation.Code}");
         var generation = new GenerationRecord(Guid.CreateVersion7().ToString("N"), userId, "bench", 1, "Null", 1, 1, 0, DateTime.UtcNow);
-        if (!await ledger.CompleteAsync(reservation.Usage!.Id, generation))
+        if (!await ledger.CompleteAsync(reservation.Usage!.Id, generation, StoredImage.None))
             throw new InvalidOperationException("Completion failed");
     }
 
