@@ -48,9 +48,45 @@ public sealed class Db : IAsyncDisposable
         _queue = new WriteQueue(OpenAsync);
     }
 
-    public ValueTask DisposeAsync() => _queue.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _queue.DisposeAsync();
+        while (_readers.TryTake(out var connection))
+            connection.Dispose();
+    }
 
     private readonly WriteQueue _queue;
+
+    /// <summary>Read connections kept open between reads, so their prepared statements stay compiled.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentBag<SqliteConnection> _readers = [];
+
+    private const int MaxIdleReaders = 16;
+
+    /// <summary>
+    /// Runs a read on one of a few connections kept open, so the statements it runs with <see cref="PreparedSql.Prepared"/>
+    /// are compiled once per connection instead of once per call: for the reads every request makes (the API-key lookup).
+    /// Compiling that join each time cost more than running it. The read must finish its statements (dispose its
+    /// readers): a connection kept open in the middle of one would hold the log back from checkpoints.
+    /// </summary>
+    public async Task<T> ReadAsync<T>(Func<SqliteConnection, T> read, CancellationToken ct = default)
+    {
+        var connection = _readers.TryTake(out var kept) ? kept : await OpenAsync(ct);
+        T result;
+        try
+        {
+            result = read(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+        if (_readers.Count < MaxIdleReaders)
+            _readers.Add(connection);
+        else
+            connection.Dispose();
+        return result;
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> inside a <c>BEGIN IMMEDIATE</c> transaction, committed together with the other

@@ -77,10 +77,17 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
         if (!key.StartsWith(KeyPrefix, StringComparison.Ordinal) || key.Length > 200)
             return null;
         var now = clock.GetUtcNow().UtcDateTime;
-        await using var connection = await db.OpenAsync(ct);
-        var owner = await connection.QuerySingleOrDefaultAsync<ApiKeyOwner>(new CommandDefinition(FindOwnerSql, new { hash = Secrets.Hash(key) }, cancellationToken: ct));
+        var hash = Secrets.Hash(key);
+        var owner = await db.ReadAsync(connection =>
+        {
+            using var r = connection.Prepared(null, FindOwnerSql, ("@hash", hash)).ExecuteReader();
+            return r.Read()
+                ? new ApiKeyOwner(r.GetString(0), r.GetString(1), r.GetNullableString(2), r.GetNullableString(3), r.GetString(4),
+                    r.IsDBNull(5) ? null : r.GetUtcDateTime(5), r.GetInt64(6), r.GetNullableString(7))
+                : null;
+        }, ct);
         if (owner is not null && (owner.LastUsedAt is not { } last || now - last >= LastUsedResolution))
-            await connection.ExecuteAsync(new CommandDefinition(TouchSql, new { id = owner.KeyId, now }, cancellationToken: ct));
+            await db.ExecuteAsync(TouchSql, new { id = owner.KeyId, now }, ct);
         return owner;
     }
 }
