@@ -84,6 +84,21 @@ public sealed class FundingTests(CreditsTestApp app) : IClassFixture<CreditsTest
     }
 
     [Fact]
+    public async Task AGrant_ReturnsItsOwnLedgerLine_AndAReplayTheSameOne()
+    {
+        var (user, _) = await app.SignedInUserAsync();
+        var first = await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 3, "first", $"g1-{user.Id}", "test");
+        var second = await app.Ledger.GrantAsync(user.Id, CreditBucket.Trial, 2, "second", $"g2-{user.Id}", "test");
+        var again = await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 3, "first", $"g1-{user.Id}", "test");
+
+        (await app.CountAsync("SELECT id FROM credit_ledger WHERE reference = @r", new { r = $"g1-{user.Id}" })).ShouldBe(first.EntryId!.Value);
+        (await app.CountAsync("SELECT id FROM credit_ledger WHERE reference = @r", new { r = $"g2-{user.Id}" })).ShouldBe(second.EntryId!.Value);
+        (first.Applied, second.Applied, again.Applied).ShouldBe((true, true, false));
+        again.EntryId.ShouldBe(first.EntryId);
+        (first.BalanceAfter, second.BalanceAfter).ShouldBe((3, 2));
+    }
+
+    [Fact]
     public async Task Me_ReturnsEmailPlanAndBalances()
     {
         var (user, client) = await app.SignedInUserAsync();

@@ -341,16 +341,25 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         INSERT INTO credit_ledger (user_id, bucket, kind, amount, balance_after, reason, reference, actor, created_at)
         SELECT @userId, @bucket, @kind, @amount, CASE WHEN @bucket = 'trial' THEN trial_balance ELSE prepaid_balance END,
                @reason, @reference, @actor, @now
-        FROM credit_balances WHERE user_id = @userId
-        RETURNING id;
+        FROM credit_balances WHERE user_id = @userId;
         """;
 
-    /// <summary>Moves a balance and writes its ledger line, inside the caller's write transaction.</summary>
+    /// <summary>
+    /// Moves a balance and writes its ledger line, inside the caller's write transaction; returns the line's id. The id
+    /// is the connection's last inserted row, not a <c>RETURNING</c> clause: SQLite gathers returned rows in a temporary
+    /// table, which every reservation would pay for.
+    /// </summary>
     private static Task<long> ApplyChangeAsync(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
-        string reason, string? reference, string actor, DateTime now) =>
-        Task.FromResult((long)connection.Prepared(tx, ApplyChangeSql,
+        string reason, string? reference, string actor, DateTime now)
+    {
+        var inserted = connection.Prepared(tx, ApplyChangeSql,
             ("@userId", userId), ("@bucket", BucketName(bucket)), ("@kind", kind), ("@amount", amount), ("@reason", reason),
-            ("@reference", reference), ("@actor", actor), ("@now", Db.FormatTime(now))).ExecuteScalar()!);
+            ("@reference", reference), ("@actor", actor), ("@now", Db.FormatTime(now))).ExecuteNonQuery();
+        // The update and the insert each change one row; anything else means the balance row is missing.
+        if (inserted != 2)
+            throw new InvalidOperationException($"No balance row for {userId}");
+        return Task.FromResult(SQLitePCL.raw.sqlite3_last_insert_rowid(connection.Handle));
+    }
 
     private const string EnsureAccountSql = """
         INSERT INTO credit_balances (user_id, trial_balance, prepaid_balance, updated_at)
