@@ -4,6 +4,7 @@ using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Generation;
 using GenSaaS.Web.Features.Operations;
+using GenSaaS.Web.Features.Shared;
 
 Db.ConfigureSqlite();
 var cli = CliSetup.IsCli(args);
@@ -24,7 +25,7 @@ if (cli)
     return await app.RunCliAsync(args);
 
 if (!app.Environment.IsDevelopment())
-    app.UseExceptionHandler("/error");
+    app.UseErrorAnswers();
 app.UseOperations();
 app.UseStaticFiles();
 app.UseRouting();

@@ -38,9 +38,12 @@ public class TestApp : WebApplicationFactory<Program>
         }
     }
 
+    /// <summary>The hosting environment the app runs in; Development unless a test needs what production does.</summary>
+    protected virtual string EnvironmentName => "Development";
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(EnvironmentName);
         foreach (var (key, value) in _settings)
             builder.UseSetting(key, value);
     }

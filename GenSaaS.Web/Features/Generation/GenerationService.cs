@@ -99,9 +99,13 @@ public sealed class GenerationService(
             image = await generator.GenerateAsync(prompt, actualSeed, timeout.Token);
             stored = await images.SaveAsync(userId, id, image, timeout.Token);
         }
-        catch (Exception ex) when (ex is GenerationFailedException or OperationCanceledException or HttpRequestException or IOException)
+        catch (Exception ex)
         {
-            logger.LogWarning(ex, "Generation {GenerationId} for {UserId} failed (usage {UsageId})", id, userId, usage.Id);
+            // Whatever went wrong, nothing is charged for an image that was not made. A failure of the backend is the
+            // customer's 502; anything else is a fault here, answered as one (500) once the credit is back.
+            var expected = ex is GenerationFailedException or OperationCanceledException or HttpRequestException or IOException;
+            if (expected)
+                logger.LogWarning(ex, "Generation {GenerationId} for {UserId} failed (usage {UsageId})", id, userId, usage.Id);
             var message = ex switch
             {
                 GenerationFailedException failed => failed.Message,
@@ -112,6 +116,8 @@ public sealed class GenerationService(
             if (paidPerUse)
                 payPerUse.EnqueueCancel(usage.Id);
             images.Delete(userId, id);
+            if (!expected)
+                throw;
             return GenerationOutcome.Fail(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed, message + " You were not charged.");
         }
 

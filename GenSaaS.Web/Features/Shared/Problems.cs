@@ -18,6 +18,8 @@ public static class ProblemCodes
     public const string BillingDisabled = "billing_disabled";
     public const string IdempotencyConflict = "idempotency_conflict";
     public const string GenerationFailed = "generation_failed";
+    public const string BadRequest = "bad_request";
+    public const string InternalError = "internal_error";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
