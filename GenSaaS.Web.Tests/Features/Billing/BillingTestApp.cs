@@ -37,7 +37,7 @@ public class BillingTestApp : TestApp
     public StripeEmulator Emulator => Services.GetRequiredService<StripeEmulator>();
 
     /// <summary>Stripe.net pointed at the emulator over HTTP, as an operator's script would be.</summary>
-    public StripeClient StripeClient => new("sk_test_billing_tests", apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
+    public StripeClient StripeClient => new(Emulator.SecretKey, apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
 
     /// <summary>Chooses a plan on /billing the way the browser does: the page's form, its antiforgery token, a 303 to Checkout.</summary>
     public static async Task<string> ChooseAsync(HttpClient client, string planKey)

@@ -16,10 +16,7 @@ public sealed class BillingDisabledException() : Exception("Billing is not confi
 /// </summary>
 public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, IServiceProvider services, ILogger<StripeGateway> logger)
 {
-    /// <summary>The emulator accepts any test-mode key; a fresh one each start keeps secrets out of the repository.</summary>
-    private static readonly string EmulatorSecretKey = "sk_test_emu_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
-
-    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
+    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server, services));
 
     private StripeClient Client => mode.IsEnabled ? _client.Value : throw new BillingDisabledException();
 
@@ -31,12 +28,14 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
         _ => throw new BillingDisabledException(),
     };
 
-    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
+    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server, IServiceProvider services)
     {
         if (mode.Mode == BillingMode.Stripe)
             return new StripeClient(mode.SecretKey);
         var appBase = options.EmulatorBaseUrl is { Length: > 0 } configured ? configured : LocalAddress(server);
-        return new StripeClient(EmulatorSecretKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
+        // The emulator accepts only its own key (configured, or generated and kept in its database).
+        var emulatorKey = services.GetRequiredService<Emulator.StripeEmulator>().SecretKey;
+        return new StripeClient(emulatorKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
     }
 
     /// <summary>The emulator is served by this process; reach it on the address Kestrel listens on.</summary>

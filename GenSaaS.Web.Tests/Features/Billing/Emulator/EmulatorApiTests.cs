@@ -275,7 +275,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
     public async Task FormEncodedNestedParams_AreReadAsStripeSendsThem()
     {
         using var client = app.NewClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk_test_raw");
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.Emulator.SecretKey);
         var response = await client.PostAsync("/emulator/stripe/v1/customers", new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["email"] = "raw@example.com", ["metadata[a]"] = "1", ["metadata[b]"] = "2", ["expand[]"] = "invoice_settings.default_payment_method",

@@ -122,7 +122,7 @@ public sealed class EmulatorConformanceTests(EmulatorApp app) : IClassFixture<Em
     private async Task<List<(string Type, JsonElement Json)>> ProduceEveryObjectAsync()
     {
         using var raw = app.NewClient();
-        raw.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "sk_test_conformance");
+        raw.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", app.Emulator.SecretKey);
         async Task<JsonElement> Get(string path)
         {
             var response = await raw.GetAsync("/emulator/stripe/v1/" + path);

@@ -79,7 +79,7 @@ public sealed class EmulatorApp : TestApp
 {
     public EmulatorApp() : this(new Dictionary<string, string?>()) { }
 
-    internal EmulatorApp(Dictionary<string, string?> settings) : base(WithDefaults(settings)) { }
+    internal EmulatorApp(Dictionary<string, string?> settings, string? dataDir = null) : base(WithDefaults(settings), dataDir) { }
 
     private static Dictionary<string, string?> WithDefaults(Dictionary<string, string?> settings)
     {
@@ -94,7 +94,7 @@ public sealed class EmulatorApp : TestApp
         return all;
     }
 
-    public StripeClient Stripe => new("sk_test_emulator", apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
+    public StripeClient Stripe => new(Emulator.SecretKey, apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
 
     public StripeEmulator Emulator => Services.GetRequiredService<StripeEmulator>();
 

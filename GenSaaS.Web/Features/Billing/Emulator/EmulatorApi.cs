@@ -140,17 +140,10 @@ internal static class EmulatorApi
     private static async Task HandleAsync(HttpContext http, Handler handler)
     {
         var emulator = http.RequestServices.GetRequiredService<StripeEmulator>();
-        var authorization = http.Request.Headers.Authorization.ToString();
-        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal))
+        if (Authenticate(http.Request, emulator) is { } refusal)
         {
-            await Write(http, 401, Unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."), false);
-            return;
-        }
-        var key = authorization["Bearer ".Length..].Trim();
-        if (!key.StartsWith("sk_test_", StringComparison.Ordinal))
-        {
-            var shown = key.Length > 8 ? key[..8] + new string('*', Math.Min(key.Length - 12, 20)) + key[^4..] : key;
-            await Write(http, 401, Unauthorized($"Invalid API Key provided: {shown}"), false);
+            http.Response.Headers.WWWAuthenticate = "Basic realm=\"Stripe\"";
+            await Write(http, 401, Unauthorized(refusal), false);
             return;
         }
 
@@ -209,6 +202,46 @@ internal static class EmulatorApi
             return (status, body, false);
         }, http.RequestAborted);
         await Write(http, status, body, replayed);
+    }
+
+    private const string NoApiKey =
+        "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). "
+        + "See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.";
+
+    /// <summary>
+    /// Null when the call carries this emulator's secret key, as Stripe takes it: <c>Authorization: Bearer sk_...</c> or HTTP Basic
+    /// with the key as user name; otherwise Stripe's message for a missing or a wrong key. A key anywhere else (query, form) is no key.
+    /// </summary>
+    private static string? Authenticate(HttpRequest request, StripeEmulator emulator)
+    {
+        var header = request.Headers.Authorization.ToString().Trim();
+        string? key = null;
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+            key = header["Bearer ".Length..].Trim();
+        else if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            key = BasicUserName(header["Basic ".Length..].Trim());
+        if (string.IsNullOrEmpty(key))
+            return NoApiKey;
+        return emulator.IsSecretKey(key) ? null : $"Invalid API Key provided: {Mask(key)}";
+    }
+
+    private static string? BasicUserName(string encoded)
+    {
+        var bytes = new byte[encoded.Length];
+        if (!Convert.TryFromBase64String(encoded, bytes, out var length))
+            return null;
+        var credentials = Encoding.UTF8.GetString(bytes, 0, length);
+        var colon = credentials.IndexOf(':', StringComparison.Ordinal);
+        return (colon < 0 ? credentials : credentials[..colon]).Trim();
+    }
+
+    /// <summary>The key as Stripe echoes a wrong one: its prefix and last four characters, the rest starred.</summary>
+    internal static string Mask(string key)
+    {
+        if (key.Length > 12)
+            return key[..8] + new string('*', Math.Min(key.Length - 12, 20)) + key[^4..];
+        var shown = key.Length / 3;
+        return new string('*', key.Length - shown) + key[^shown..];
     }
 
     private static string Unauthorized(string message) =>

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 
@@ -12,6 +14,7 @@ public sealed partial class StripeEmulator
 {
     private const string ClockOffsetSetting = "clock_offset_seconds";
     private const string WebhookSecretSetting = "webhook_secret";
+    private const string SecretKeySetting = "secret_key";
     private const string FaultsSetting = "faults";
 
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -29,6 +32,11 @@ public sealed partial class StripeEmulator
         WebhookSecret = string.IsNullOrWhiteSpace(configured)
             ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
             : configured;
+        var configuredKey = configuration["Billing:Emulator:SecretKey"];
+        SecretKey = string.IsNullOrWhiteSpace(configuredKey)
+            ? store.GetOrAddSetting(SecretKeySetting, "sk_test_" + Ids.Random(48))
+            : configuredKey.Trim();
+        _secretKeyHash = SHA256.HashData(Encoding.UTF8.GetBytes(SecretKey));
         _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
         _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? (int)Enum.Parse<DeliveryFaults>(f) : -1;
     }
@@ -39,6 +47,18 @@ public sealed partial class StripeEmulator
 
     /// <summary>The signing secret of the emulated webhook endpoint; the app verifies <c>Stripe-Signature</c> with it.</summary>
     public string WebhookSecret { get; }
+
+    /// <summary>
+    /// The only key the emulated API accepts: <c>Billing:Emulator:SecretKey</c>, else one generated on first start and kept in the
+    /// emulator's own database, so every process sharing the data folder (the app, its CLI) uses the same one.
+    /// </summary>
+    public string SecretKey { get; }
+
+    private readonly byte[] _secretKeyHash;
+
+    /// <summary>True only for this emulator's secret key; compared in constant time over hashes, so neither length nor prefix leaks.</summary>
+    public bool IsSecretKey(string candidate) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(candidate)), _secretKeyHash);
 
     /// <summary>The API version events carry: the one Stripe.net pins, so <c>EventUtility.ConstructEvent</c> accepts them.</summary>
     public string ApiVersion => Stripe.StripeConfiguration.ApiVersion;
