@@ -1,18 +1,19 @@
+using GenSaaS.Web.Features.Shared;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace GenSaaS.Web.Features.Accounts;
 
-/// <summary>The development outbox, newest first. Development only: elsewhere it does not exist (404).</summary>
+/// <summary>The outbox, newest first: for admins, or a local caller in Development; to anyone else it does not exist (404).</summary>
 [AllowAnonymous]
-public sealed class DevMailbox(IWebHostEnvironment environment, OutboxEmailSender outbox) : PageModel
+public sealed class DevMailbox(OutboxEmailSender outbox) : PageModel
 {
     public IReadOnlyList<OutboxMessage> Messages { get; private set; } = [];
 
     public IActionResult OnGet()
     {
-        if (!environment.IsDevelopment())
+        if (!DevAccess.IsAllowed(HttpContext))
             return NotFound();
         Messages = outbox.List();
         return Page();

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using GenSaaS.Web.Data;
-using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Shared;
 using Microsoft.Extensions.Options;
 
 namespace GenSaaS.Web.Features.Billing.Emulator;
@@ -97,8 +97,7 @@ public static class EmulatorSetup
         return app;
     }
 
-    /// <summary>The dev controls move money-relevant state (the clock), so outside Development only admins reach them.</summary>
+    /// <summary>The dev controls move money-relevant state (the clock): admins, or a local caller in Development (<see cref="DevAccess"/>).</summary>
     public static bool CanUseDevControls(HttpContext http) =>
-        http.RequestServices.GetService<StripeEmulator>() is not null
-        && (http.RequestServices.GetRequiredService<IHostEnvironment>().IsDevelopment() || http.User.IsInRole(Roles.Admin));
+        http.RequestServices.GetService<StripeEmulator>() is not null && DevAccess.IsAllowed(http);
 }
