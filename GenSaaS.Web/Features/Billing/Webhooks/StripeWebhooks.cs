@@ -2,6 +2,7 @@ using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
+using Microsoft.AspNetCore.Http.Features;
 using System.Text.Json;
 using Stripe;
 
@@ -24,11 +25,97 @@ public sealed class StripeWebhooks(
     /// <summary>Delays between automatic retries of a failed apply, seconds.</summary>
     public static readonly int[] RetryDelays = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
 
-    public static async Task<IResult> HandleAsync(HttpRequest request, StripeWebhooks webhooks, CancellationToken ct)
+    /// <summary>Stripe's events are a few kilobytes; anything near this is not from Stripe.</summary>
+    public const int MaxBodyBytes = 1024 * 1024;
+
+    /// <summary>
+    /// Refuses what cannot be a Stripe delivery before reading its body (no well-formed <c>Stripe-Signature</c>: 400; a declared
+    /// length over <see cref="MaxBodyBytes"/>: 413), then reads at most that much, so no request can make the server buffer more.
+    /// </summary>
+    public static async Task<IResult> HandleAsync(HttpContext http, StripeWebhooks webhooks, ILogger<StripeWebhooks> log, CancellationToken ct)
     {
-        using var reader = new StreamReader(request.Body, System.Text.Encoding.UTF8);
-        var payload = await reader.ReadToEndAsync(ct);
-        return await webhooks.ReceiveAsync(payload, request.Headers["Stripe-Signature"].ToString(), ct);
+        var request = http.Request;
+        var signature = request.Headers["Stripe-Signature"].ToString();
+        if (!IsWellFormedSignature(signature))
+        {
+            log.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: no well-formed Stripe-Signature header");
+            return Refuse(http, StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.",
+                "A Stripe-Signature header of the form t=<timestamp>,v1=<signature> is required.");
+        }
+        if (request.ContentLength > MaxBodyBytes)
+            return TooLarge(http);
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            limit.MaxRequestBodySize = MaxBodyBytes;
+
+        var payload = await ReadBoundedAsync(request.Body, ct);
+        if (payload is null)
+            return TooLarge(http);
+        return await webhooks.ReceiveAsync(payload, signature, ct);
+    }
+
+    private static IResult TooLarge(HttpContext http) =>
+        Refuse(http, StatusCodes.Status413PayloadTooLarge, ProblemCodes.BadRequest, "The webhook body is too large.",
+            $"Stripe events are at most {MaxBodyBytes / 1024} KB here.");
+
+    /// <summary>Answers and closes the connection, so the rest of an unwanted body is not even drained.</summary>
+    private static IResult Refuse(HttpContext http, int status, string code, string title, string detail)
+    {
+        http.Response.Headers.Connection = "close";
+        return Problems.Result(status, code, title, detail);
+    }
+
+    /// <summary>The body as text, or null when it is longer than <see cref="MaxBodyBytes"/> (reading stops there).</summary>
+    private static async Task<string?> ReadBoundedAsync(Stream body, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > MaxBodyBytes)
+                    return null;
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return null;
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>
+    /// <c>t=&lt;unix seconds&gt;</c> and at least one <c>v1=&lt;64 hex&gt;</c> among comma-separated pairs, as Stripe sends it
+    /// (more than one <c>v1</c> while a secret is rolled, and a <c>v0</c> in test mode). Checked before the body is read.
+    /// </summary>
+    public static bool IsWellFormedSignature(string header)
+    {
+        if (header.Length is 0 or > 2048)
+            return false;
+        bool timestamp = false, v1 = false;
+        foreach (var part in header.Split(','))
+        {
+            var equals = part.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+                return false;
+            var key = part.AsSpan(0, equals).Trim();
+            var value = part.AsSpan(equals + 1).Trim();
+            if (key.SequenceEqual("t"))
+            {
+                if (value.Length is 0 or > 12 || value.IndexOfAnyExcept("0123456789") >= 0)
+                    return false;
+                timestamp = true;
+            }
+            else if (key.SequenceEqual("v1"))
+            {
+                if (value.Length != 64 || value.IndexOfAnyExcept("0123456789abcdefABCDEF") >= 0)
+                    return false;
+                v1 = true;
+            }
+        }
+        return timestamp && v1;
     }
 
     public async Task<IResult> ReceiveAsync(string payload, string signature, CancellationToken ct)
@@ -46,6 +133,13 @@ public sealed class StripeWebhooks(
             return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
         }
 
+        if (NotAnEvent(payload) is { } reason)
+        {
+            // Signed with our secret, so kept where an operator sees it; answered 2xx because sending it again cannot help.
+            await StoreNotAnEventAsync(payload, reason, ct);
+            return Results.Ok(new { received = true, applied = false });
+        }
+
         // A duplicate delivery is answered before the (costly) typed parse; Stripe retries and duplicates are common.
         if (TopLevelId(payload) is { } knownId && await StatusAsync(knownId, ct) is "applied" or "ignored")
             return Results.Ok(new { received = true, duplicate = true });
@@ -55,7 +149,7 @@ public sealed class StripeWebhooks(
         {
             stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: true);
         }
-        catch (Exception ex) when (ex is StripeException or JsonException)
+        catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
         {
             // Signed by Stripe but not readable by this Stripe.net (another API version, or a shape it cannot parse):
             // keep it for the admins rather than lose it, and do not make Stripe retry something that cannot succeed.
@@ -95,6 +189,44 @@ public sealed class StripeWebhooks(
     {
         await using var connection = await db.OpenAsync(ct);
         return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(StatusSql, new { id = eventId }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Why a signed body is not a Stripe event at all, or null when it has the shape of one: a JSON object with a string
+    /// <c>id</c> and <c>type</c> and a <c>data.object</c>.
+    /// </summary>
+    public static string? NotAnEvent(string payload)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                return $"the body is a JSON {root.ValueKind.ToString().ToLowerInvariant()}, not an event object";
+            if (!root.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 })
+                return "the body has no string id";
+            if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() is not { Length: > 0 })
+                return "the body has no string type";
+            if (!root.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Object
+                || !data.TryGetProperty("object", out var obj) || obj.ValueKind != JsonValueKind.Object)
+                return "the body has no data.object";
+            return null;
+        }
+        catch (JsonException ex)
+        {
+            return "the body is not JSON: " + ex.Message;
+        }
+    }
+
+    /// <summary>The id a signed non-event is kept under: the same body (a replay) always lands on the same row.</summary>
+    public static string UnreadableId(string payload) =>
+        "unreadable_" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(payload)))[..32];
+
+    private async Task StoreNotAnEventAsync(string payload, string reason, CancellationToken ct)
+    {
+        var id = UnreadableId(payload);
+        logger.LogError(BillingLogEvents.WebhookFailed, "Signed Stripe webhook is not an event ({Reason}); kept as {StripeEventId}", reason, id);
+        await db.ExecuteAsync(StoreUnreadableSql, new { id, type = "", created = 0L, payload, error = "Not a Stripe event: " + reason, now = clock.GetUtcNow().UtcDateTime }, ct);
     }
 
     private const string StoreUnreadableSql = """
@@ -191,7 +323,18 @@ public sealed class StripeWebhooks(
             payload = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(LoadSql, new { id = eventId }, cancellationToken: ct));
         if (payload is null)
             return null;
-        var stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
+        if (NotAnEvent(payload) is not null)
+            return false;
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
+        }
+        catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
+        {
+            logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stored Stripe event {StripeEventId} still cannot be read", eventId);
+            return false;
+        }
         return await ApplyAndRecordAsync(stripeEvent, payload, ct, scheduleRetry);
     }
 }
