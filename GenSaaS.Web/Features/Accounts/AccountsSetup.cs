@@ -64,8 +64,7 @@ public static class AccountsSetup
                 options.DefaultForbidScheme = AuthSchemes.Default;
             })
             .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
-                options.ForwardDefaultSelector = context =>
-                    AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
+                options.ForwardDefaultSelector = context => AuthSchemes.Select(context.Request))
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
             .AddExternalLogins(builder.Configuration);
 
@@ -87,7 +86,9 @@ public static class AccountsSetup
         services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
 
         services.AddAuthorizationBuilder()
-            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin));
+            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin))
+            .AddScopePolicies();
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeAwareAuthorizationResultHandler>();
         return builder;
     }
 
