@@ -17,7 +17,7 @@ public sealed class ApiKeyBoundaryTests(AccountsApp app) : IClassFixture<Account
 
     private static readonly string[] _signedInPages =
     [
-        "/generate", "/dashboard", "/billing", "/billing/success?session_id=cs_test_x", "/account/api-keys",
+        "/generate", "/dashboard", "/billing", "/billing/success?session_id=cs_test_x", "/account/api-keys", "/account/sessions",
         "/Identity/Account/Manage", "/Identity/Account/Manage/Email", "/Identity/Account/Manage/ChangePassword",
         "/Identity/Account/Manage/SetPassword", "/Identity/Account/Manage/PersonalData", "/Identity/Account/Manage/DeletePersonalData",
         "/Identity/Account/Manage/ExternalLogins", "/Identity/Account/Manage/TwoFactorAuthentication",
@@ -85,6 +85,7 @@ public sealed class ApiKeyBoundaryTests(AccountsApp app) : IClassFixture<Account
             ("/Identity/Account/Manage/SetPassword", new() { ["Input.NewPassword"] = "Thief-Owns-It-77", ["Input.ConfirmPassword"] = "Thief-Owns-It-77" }),
             ("/Identity/Account/Manage", new() { ["Input.PhoneNumber"] = "555-0100" }),
             ("/Identity/Account/Manage/DeletePersonalData", new() { ["Input.Password"] = Password }),
+            ("/account/sessions?handler=SignOutEverywhere", new() { ["RevokeApiKeys"] = "true" }),
             ("/api/billing/checkout", new() { ["plan"] = "pro" }),
             ("/api/billing/portal", []),
         };

@@ -31,13 +31,23 @@ public static class AccountsSetup
                 options.Password.RequireNonAlphanumeric = false;
             })
             .AddRoles<IdentityRole>()
-            .AddEntityFrameworkStores<AppDbContext>();
+            .AddEntityFrameworkStores<AppDbContext>()
+            .AddUserManager<SessionEndingUserManager>();
+        services.AddHttpContextAccessor();
+        services.AddSingleton<UserSessions>();
+        // Another device's cookie is re-checked against the user's security stamp at least once a minute.
+        services.Configure<SecurityStampValidatorOptions>(options =>
+        {
+            options.ValidationInterval = TimeSpan.FromMinutes(1);
+            options.OnRefreshingPrincipal = UserSessions.KeepSessionOnRefresh;
+        });
 
         services.ConfigureApplicationCookie(options =>
         {
             options.Cookie.Name = "gensaas.auth";
             options.SlidingExpiration = true;
             options.ExpireTimeSpan = TimeSpan.FromDays(14);
+            UserSessions.AttachTo(options.Events);
             options.Events.OnRedirectToLogin = async context =>
             {
                 if (Problems.IsApiRequest(context.Request))
