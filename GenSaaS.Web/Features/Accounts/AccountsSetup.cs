@@ -31,13 +31,23 @@ public static class AccountsSetup
                 options.Password.RequireNonAlphanumeric = false;
             })
             .AddRoles<IdentityRole>()
-            .AddEntityFrameworkStores<AppDbContext>();
+            .AddEntityFrameworkStores<AppDbContext>()
+            .AddUserManager<SessionEndingUserManager>();
+        services.AddHttpContextAccessor();
+        services.AddSingleton<UserSessions>();
+        // Another device's cookie is re-checked against the user's security stamp at least once a minute.
+        services.Configure<SecurityStampValidatorOptions>(options =>
+        {
+            options.ValidationInterval = TimeSpan.FromMinutes(1);
+            options.OnRefreshingPrincipal = UserSessions.KeepSessionOnRefresh;
+        });
 
         services.ConfigureApplicationCookie(options =>
         {
             options.Cookie.Name = "gensaas.auth";
             options.SlidingExpiration = true;
             options.ExpireTimeSpan = TimeSpan.FromDays(14);
+            UserSessions.AttachTo(options.Events);
             options.Events.OnRedirectToLogin = async context =>
             {
                 if (Problems.IsApiRequest(context.Request))
@@ -64,8 +74,7 @@ public static class AccountsSetup
                 options.DefaultForbidScheme = AuthSchemes.Default;
             })
             .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
-                options.ForwardDefaultSelector = context =>
-                    AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
+                options.ForwardDefaultSelector = context => AuthSchemes.Select(context.Request))
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
             .AddExternalLogins(builder.Configuration);
 
@@ -87,7 +96,9 @@ public static class AccountsSetup
         services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
 
         services.AddAuthorizationBuilder()
-            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin));
+            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin))
+            .AddScopePolicies();
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeAwareAuthorizationResultHandler>();
         return builder;
     }
 

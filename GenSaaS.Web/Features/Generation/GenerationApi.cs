@@ -26,14 +26,14 @@ public static class GenerationApi
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
-        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy);
-        api.MapGet("", List);
-        api.MapGet("/{id}", Get);
+        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
+        api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
+        api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
 
         app.MapGet("/images/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization();
+            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
         app.MapGet("/images/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization();
+            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
     }
 
     private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations, CancellationToken ct)

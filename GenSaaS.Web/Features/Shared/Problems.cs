@@ -7,6 +7,7 @@ public static class ProblemCodes
 {
     public const string Unauthenticated = "unauthenticated";
     public const string Forbidden = "forbidden";
+    public const string InsufficientScope = "insufficient_scope";
     public const string NotFound = "not_found";
     public const string InsufficientCredits = "insufficient_credits";
     public const string PaymentRequired = "payment_required";
