@@ -17,6 +17,7 @@ builder.AddGeneration();
 builder.AddCredits();
 builder.AddBilling();
 builder.AddTransportSecurity();
+builder.AddSecurityHeaders();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();

@@ -71,7 +71,7 @@ public static class QueryGuard
             var problem = Problems.Create(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The request is not valid.", message,
                 new Dictionary<string, string[]> { [name] = [message] });
             http.Response.StatusCode = StatusCodes.Status400BadRequest;
-            return http.Response.WriteAsJsonAsync(problem, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+            return http.Response.WriteAsJsonAsync(problem, problem.GetType(), options: null, contentType: "application/problem+json");
         }
         return FriendlyPage.WriteAsync(http, StatusCodes.Status400BadRequest, "That address is not valid.", message);
     }

@@ -34,13 +34,23 @@ public static class SecurityHeaders
 
     private static readonly string[] TokenQueryKeys = ["code", "token", "session_id"];
 
+    /// <summary>Pages rendered without inline styles the policy would refuse.</summary>
+    public static WebApplicationBuilder AddSecurityHeaders(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Mvc.ViewFeatures.IHtmlGenerator, CspHtmlGenerator>();
+        return builder;
+    }
+
     public static WebApplication UseSecurityHeaders(this WebApplication app)
     {
         app.Use((http, next) =>
         {
+            // Decided now: the job dashboard rewrites the path while it runs.
+            var dashboard = http.Request.Path.StartsWithSegments("/hangfire");
+            var carriesToken = CarriesToken(http.Request);
             http.Response.OnStarting(() =>
             {
-                Apply(http);
+                Apply(http.Response.Headers, dashboard, carriesToken);
                 return Task.CompletedTask;
             });
             return next(http);
@@ -48,14 +58,12 @@ public static class SecurityHeaders
         return app;
     }
 
-    private static void Apply(HttpContext http)
+    private static void Apply(IHeaderDictionary headers, bool dashboard, bool carriesToken)
     {
-        var headers = http.Response.Headers;
-        var request = http.Request;
-        headers.ContentSecurityPolicy = request.Path.StartsWithSegments("/hangfire") ? DashboardContentSecurityPolicy : ContentSecurityPolicy;
+        headers.ContentSecurityPolicy = dashboard ? DashboardContentSecurityPolicy : ContentSecurityPolicy;
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = CarriesToken(request) ? "no-referrer" : "strict-origin-when-cross-origin";
+        headers["Referrer-Policy"] = carriesToken ? "no-referrer" : "strict-origin-when-cross-origin";
         headers["Permissions-Policy"] = PermissionsPolicy;
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
     }

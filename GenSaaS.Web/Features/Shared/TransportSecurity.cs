@@ -47,7 +47,8 @@ public static class TransportSecurity
         });
         builder.Services.AddAntiforgery(options =>
         {
-            options.Cookie.SecurePolicy = secure;
+            // Antiforgery throws on every form over http when its own policy is Always; the cookie policy above marks it Secure instead.
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             options.Cookie.HttpOnly = true;
             options.Cookie.SameSite = SameSiteMode.Lax;
         });
