@@ -16,6 +16,8 @@ builder.AddAccounts();
 builder.AddGeneration();
 builder.AddCredits();
 builder.AddBilling();
+builder.AddTransportSecurity();
+builder.AddSecurityHeaders();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();
@@ -24,6 +26,8 @@ app.UseData();
 if (cli)
     return await app.RunCliAsync(args);
 
+app.UseTransportSecurity();
+app.UseSecurityHeaders();
 if (!app.Environment.IsDevelopment())
     app.UseErrorAnswers();
 app.UseOperations();
@@ -31,6 +35,8 @@ app.UseStaticFiles();
 app.UseRouting();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseCsrfProtection();
+app.UseQueryGuard();
 app.UseRateLimiter();
 
 app.MapOperations();

@@ -23,7 +23,11 @@ public class TestApp : WebApplicationFactory<Program>
     {
         DataDir = dataDir ?? Path.Combine(Path.GetTempPath(), "gensaas-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(DataDir);
-        _settings = new Dictionary<string, string?>(settings) { ["App:DataDir"] = DataDir };
+        // Tests that run as Production talk plain http to loopback; a Secure-only cookie would never come back to them.
+        _settings = new Dictionary<string, string?> { ["App:SecureCookies"] = "false" };
+        foreach (var (key, value) in settings)
+            _settings[key] = value;
+        _settings["App:DataDir"] = DataDir;
         UseKestrel(0);
     }
 
@@ -48,8 +52,19 @@ public class TestApp : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
     }
 
-    /// <summary>A client with its own cookie jar that does not follow redirects, so tests see them.</summary>
+    /// <summary>
+    /// A client with its own cookie jar that does not follow redirects, so tests see them. It sends <c>X-Requested-With</c> as a
+    /// same-site script would, so cookie-authenticated JSON calls pass the CSRF check; <see cref="NewCrossSiteClient"/> does not.
+    /// </summary>
     public HttpClient NewClient(bool followRedirects = false)
+    {
+        var client = NewCrossSiteClient(followRedirects);
+        client.DefaultRequestHeaders.Add("X-Requested-With", "XMLHttpRequest");
+        return client;
+    }
+
+    /// <summary>A client that sends only what a cross-site form or a plain browser navigation would: no custom header.</summary>
+    public HttpClient NewCrossSiteClient(bool followRedirects = false)
     {
         StartServer();
         var handler = new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = followRedirects, UseCookies = true };

@@ -16,9 +16,13 @@ public static class AccountsSetup
     {
         var services = builder.Services;
         var paths = AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath);
-        services.AddDataProtection()
+        var dataProtection = services.AddDataProtection()
             .PersistKeysToFileSystem(new DirectoryInfo(paths.Keys))
             .SetApplicationName("GenSaaS");
+        // With a certificate the keys (which sign cookies and emailed tokens) are stored encrypted, not as plain XML.
+        if (builder.Configuration["App:DataProtection:CertificatePath"] is { Length: > 0 } certificatePath)
+            dataProtection.ProtectKeysWithCertificate(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                certificatePath, builder.Configuration["App:DataProtection:CertificatePassword"]));
 
         services.AddDefaultIdentity<IdentityUser>(options =>
             {
