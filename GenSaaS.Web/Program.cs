@@ -9,6 +9,12 @@ using GenSaaS.Web.Features.Shared;
 Db.ConfigureSqlite();
 var cli = CliSetup.IsCli(args);
 var builder = WebApplication.CreateBuilder(args);
+if (!cli && PublicAddress.StartProblem(builder.Configuration, builder.Environment) is { } startProblem)
+{
+    Console.Error.WriteLine(startProblem);
+    return 1;
+}
+PublicAddress.DefaultAllowedHosts(builder);
 
 builder.AddData();
 builder.AddOperations(cli);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace GenSaaS.Web.Tests.Infrastructure;
 
@@ -45,9 +46,16 @@ public class TestApp : WebApplicationFactory<Program>
     /// <summary>The hosting environment the app runs in; Development unless a test needs what production does.</summary>
     protected virtual string EnvironmentName => "Development";
 
+    /// <summary>The public address Production test apps get unless a test sets its own (Production refuses to start without one).</summary>
+    public const string ProductionPublicBaseUrl = "https://gensaas.test";
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(EnvironmentName);
+        // Tests sign in many times from 127.0.0.1; the throttle tests set their own, lower allowance.
+        builder.UseSetting("Accounts:Throttle:PerIp", "1000000");
+        if (EnvironmentName == Environments.Production)
+            builder.UseSetting("App:PublicBaseUrl", ProductionPublicBaseUrl);
         foreach (var (key, value) in _settings)
             builder.UseSetting(key, value);
     }

@@ -31,8 +31,12 @@ public static class AccountsSetup
                 options.Lockout.AllowedForNewUsers = true;
                 options.Lockout.MaxFailedAccessAttempts = 5;
                 options.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
-                options.Password.RequiredLength = 8;
+                // Length and guessability are what count (StrongPasswordValidator); composition rules only annoy.
+                options.Password.RequiredLength = StrongPasswordValidator.MinLength;
                 options.Password.RequireNonAlphanumeric = false;
+                options.Password.RequireDigit = false;
+                options.Password.RequireLowercase = false;
+                options.Password.RequireUppercase = false;
             })
             .AddRoles<IdentityRole>()
             .AddEntityFrameworkStores<AppDbContext>()
@@ -93,8 +97,12 @@ public static class AccountsSetup
                 ? sp.GetRequiredService<OutboxEmailSender>()
                 : sp.GetRequiredService<SmtpEmailSender>()));
 
-        services.AddSingleton<AccountLinks>();
+        services.AddSingleton<PublicAddress>();
         services.AddSingleton<MagicLinks>();
+        services.AddScoped<AccountEmailJob>();
+        services.AddOptions<AccountThrottleOptions>().BindConfiguration("Accounts:Throttle").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<AccountThrottle>();
+        services.AddScoped<IPasswordValidator<IdentityUser>, StrongPasswordValidator>();
         services.AddSingleton<ApiKeyStore>();
         services.AddScoped<ICliCommand, UsersAddCommand>();
         services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
