@@ -144,6 +144,7 @@ internal static class EmulatorApi
         {
             http.Response.Headers.WWWAuthenticate = "Basic realm=\"Stripe\"";
             await Write(http, 401, Unauthorized(refusal), false);
+            emulator.LogRequest(http.Request.Method, http.Request.Path.Value![Prefix.Length..], 401);
             return;
         }
 
@@ -202,6 +203,7 @@ internal static class EmulatorApi
             return (status, body, false);
         }, http.RequestAborted);
         await Write(http, status, body, replayed);
+        emulator.LogRequest(http.Request.Method, "/v1" + path, status);
     }
 
     private const string NoApiKey =
