@@ -32,8 +32,10 @@ public sealed class StripeWebhooks(
     /// Refuses what cannot be a Stripe delivery before reading its body (no well-formed <c>Stripe-Signature</c>: 400; a declared
     /// length over <see cref="MaxBodyBytes"/>: 413), then reads at most that much, so no request can make the server buffer more.
     /// </summary>
-    public static async Task<IResult> HandleAsync(HttpContext http, StripeWebhooks webhooks, ILogger<StripeWebhooks> log, CancellationToken ct)
+    public static async Task<IResult> HandleAsync(HttpContext http, StripeWebhooks webhooks, BillingModeInfo billing, ILogger<StripeWebhooks> log, CancellationToken ct)
     {
+        if (!billing.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
         var request = http.Request;
         var signature = request.Headers["Stripe-Signature"].ToString();
         if (!IsWellFormedSignature(signature))
