@@ -27,6 +27,8 @@ public sealed class BillingWithoutWebhooksTests
         (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'bundle'", new { id = user.Id })).ShouldBe(1);
 
         var (_, stranger) = await app.SignedInUserAsync();
-        (await stranger.GetStringAsync(successPath)).ShouldNotContain("data-testid=\"purchase-confirmed\"");
+        var strangers = await stranger.GetAsync(successPath);
+        strangers.StatusCode.ShouldBe(HttpStatusCode.NotFound);
+        (await strangers.Content.ReadAsStringAsync()).ShouldNotContain("data-testid=\"purchase-confirmed\"");
     }
 }

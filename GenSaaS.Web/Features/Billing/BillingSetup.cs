@@ -27,6 +27,7 @@ public static class BillingSetup
         services.AddSingleton<BillingAccounts>();
         services.AddSingleton<BillingOverview>();
         services.AddScoped<Checkout>();
+        services.AddSingleton<CheckoutSessions>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();

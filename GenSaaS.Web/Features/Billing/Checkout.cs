@@ -7,7 +7,7 @@ using Stripe.Checkout;
 namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>Starts Stripe Checkout for a plan: payment mode for bundles, subscription mode for the monthly plan, setup mode to save a card.</summary>
-public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
+public sealed class Checkout(StripeGateway stripe, StripePrices prices, CheckoutSessions sessions, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, ILogger<Checkout> logger)
 {
     public sealed record Input(string? Plan);
@@ -50,6 +50,7 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, BillingA
                 break;
         }
         var session = await stripe.CreateCheckoutSessionAsync(create, $"checkout:{userId}:{Guid.NewGuid():N}", ct);
+        await sessions.RecordAsync(session.Id, userId, create.Mode, planKey, ct);
         logger.LogInformation(BillingLogEvents.CheckoutStarted, "Checkout session {SessionId} ({Mode}) for {UserId}, plan {PlanKey}", session.Id, create.Mode, userId, planKey);
         return session;
     }

@@ -10,45 +10,76 @@ namespace GenSaaS.Web.Features.Billing;
 /// <summary>
 /// Where Checkout sends the customer back. Fulfilment comes from the webhook; as Stripe recommends, this page also
 /// retrieves the session and runs the same idempotent fulfilment, so the balance is right even if the webhook is late.
+/// The <c>session_id</c> comes from the address bar, so Stripe is asked only about the signed-in customer's own pending
+/// session (<see cref="CheckoutSessions"/>); any other id gets the same "not found" page without a call.
 /// </summary>
 [Authorize]
-public sealed class Success(StripeGateway stripe, StripeEventApplier applier, BillingOverview overview, TimeProvider clock, ILogger<Success> logger) : PageModel
+public sealed class Success(StripeGateway stripe, StripeEventApplier applier, BillingOverview overview, CheckoutSessions sessions, TimeProvider clock, ILogger<Success> logger) : PageModel
 {
     [BindProperty(SupportsGet = true, Name = "session_id")]
     public string? SessionId { get; set; }
 
     /// <summary>Where the status partial polls while the purchase is not confirmed yet.</summary>
-    public string? PollUrl => Confirmed ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
+    public string? PollUrl => Confirmed || !Found || Expired ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
 
     public bool Confirmed { get; private set; }
+
+    /// <summary>False when the id is not one of this customer's checkouts: the page says so and asks Stripe nothing.</summary>
+    public bool Found { get; private set; } = true;
+
+    /// <summary>The checkout ended without a purchase (Stripe expired it).</summary>
+    public bool Expired { get; private set; }
 
     public BillingStatus Status { get; private set; } = new(0, 0, null, null, false, null, null);
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
         var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
-        if (SessionId is { Length: > 0 } && await overview.IsFulfilledAsync(SessionId, userId, ct))
+        var state = SessionId is null ? null : await sessions.StateAsync(SessionId, userId, ct);
+        if (state is null)
+        {
+            Found = false;
+            Response.StatusCode = StatusCodes.Status404NotFound;
+        }
+        else if (state == CheckoutSessions.State.Complete || await overview.IsFulfilledAsync(SessionId!, userId, ct))
         {
             Confirmed = true;
         }
-        else if (SessionId is { Length: > 0 })
+        else if (state == CheckoutSessions.State.Expired)
         {
-            try
-            {
-                var session = await stripe.GetCheckoutSessionAsync(SessionId, ct);
-                if (session.Metadata?.GetValueOrDefault("user_id") == userId && session.Status == "complete")
-                {
-                    await applier.ApplyCheckoutSessionAsync(session, clock.GetUtcNow().ToUnixTimeSeconds(), $"success-page:{session.Id}", ct);
-                    Confirmed = true;
-                }
-            }
-            catch (Exception ex) when (ex is Stripe.StripeException or WebhookNotReadyException or BillingDisabledException)
-            {
-                logger.LogInformation(ex, "Success page could not confirm checkout session {SessionId} yet", SessionId);
-            }
+            Expired = true;
+        }
+        else
+        {
+            await LookUpAsync(SessionId!, userId, ct);
         }
         Status = await overview.StatusAsync(userId, ct);
         Response.Headers.Vary = "HX-Request";
         return Request.IsHtmx() ? Partial("_SuccessStatus", this) : Page();
+    }
+
+    private async Task LookUpAsync(string sessionId, string userId, CancellationToken ct)
+    {
+        try
+        {
+            var session = await stripe.GetCheckoutSessionAsync(sessionId, ct);
+            if (session.Metadata?.GetValueOrDefault("user_id") != userId)
+                return;
+            if (session.Status == "complete")
+            {
+                await applier.ApplyCheckoutSessionAsync(session, clock.GetUtcNow().ToUnixTimeSeconds(), $"success-page:{session.Id}", ct);
+                await sessions.SetStateAsync(session.Id, CheckoutSessions.State.Complete, ct);
+                Confirmed = true;
+            }
+            else if (session.Status == "expired")
+            {
+                await sessions.SetStateAsync(session.Id, CheckoutSessions.State.Expired, ct);
+                Expired = true;
+            }
+        }
+        catch (Exception ex) when (ex is Stripe.StripeException or WebhookNotReadyException or BillingDisabledException)
+        {
+            logger.LogInformation(ex, "Success page could not confirm checkout session {SessionId} yet", sessionId);
+        }
     }
 }

@@ -37,6 +37,8 @@ public sealed class EmulatorAuthTests(EmulatorApp app) : IClassFixture<EmulatorA
     [InlineData("POST", "/emulator/stripe/v1/customers")]
     [InlineData("POST", "/emulator/stripe/v1/refunds")]
     [InlineData("GET", "/emulator/stripe/v1/events")]
+    [InlineData("GET", "/emulator/stripe/v1/no_such_resource")]
+    [InlineData("DELETE", "/emulator/stripe/v1/customers/cus_x/secret")]
     public async Task Anonymous_GetsStripes401_AndNothingIsCreated(string method, string path)
     {
         using var client = app.NewClient();

@@ -115,8 +115,14 @@ internal static class EmulatorApi
         Route(v1, "GET", "/events/{id}", (_, tx, _, c) => StripeEmulator.GetEventAsync(tx, c.Id));
         Route(v1, "GET", "/events", async (_, tx, p, c) => List(await StripeEmulator.ListEventsAsync(tx, p), p, c));
 
-        v1.Map("/{**rest}", (HttpContext http) => Write(http, 404, new StripeApiException(404, "invalid_request_error",
-            $"Unrecognized request URL ({http.Request.Method}: {http.Request.Path.Value?[Prefix.Length..]}).").ToJson().ToJsonString(), false));
+        v1.Map("/{**rest}", async (HttpContext http) =>
+        {
+            // As at Stripe, the key is checked before the path: without it, an unknown URL is a 401 too.
+            if (await RefuseUnauthenticatedAsync(http, http.RequestServices.GetRequiredService<StripeEmulator>()))
+                return;
+            await Write(http, 404, new StripeApiException(404, "invalid_request_error",
+                $"Unrecognized request URL ({http.Request.Method}: {http.Request.Path.Value?[Prefix.Length..]}).").ToJson().ToJsonString(), false);
+        });
     }
 
     private static List<JsonObject> Filter(List<JsonObject> items, Func<JsonObject, bool> keep) => items.Where(keep).ToList();
@@ -140,12 +146,8 @@ internal static class EmulatorApi
     private static async Task HandleAsync(HttpContext http, Handler handler)
     {
         var emulator = http.RequestServices.GetRequiredService<StripeEmulator>();
-        if (Authenticate(http.Request, emulator) is { } refusal)
-        {
-            http.Response.Headers.WWWAuthenticate = "Basic realm=\"Stripe\"";
-            await Write(http, 401, Unauthorized(refusal), false);
+        if (await RefuseUnauthenticatedAsync(http, emulator))
             return;
-        }
 
         var pairs = http.Request.Query.SelectMany(q => q.Value.Select(v => KeyValuePair.Create(q.Key, v ?? ""))).ToList();
         if (http.Request.HasFormContentType)
@@ -202,6 +204,18 @@ internal static class EmulatorApi
             return (status, body, false);
         }, http.RequestAborted);
         await Write(http, status, body, replayed);
+        emulator.LogRequest(http.Request.Method, "/v1" + path, status);
+    }
+
+    /// <summary>Answers Stripe's 401 and returns true unless the call carries the emulator's secret key.</summary>
+    private static async Task<bool> RefuseUnauthenticatedAsync(HttpContext http, StripeEmulator emulator)
+    {
+        if (Authenticate(http.Request, emulator) is not { } refusal)
+            return false;
+        http.Response.Headers.WWWAuthenticate = "Basic realm=\"Stripe\"";
+        await Write(http, 401, Unauthorized(refusal), false);
+        emulator.LogRequest(http.Request.Method, http.Request.Path.Value![Prefix.Length..], 401);
+        return true;
     }
 
     private const string NoApiKey =

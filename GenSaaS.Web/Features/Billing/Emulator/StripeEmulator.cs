@@ -60,6 +60,21 @@ public sealed partial class StripeEmulator
     public bool IsSecretKey(string candidate) =>
         CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(candidate)), _secretKeyHash);
 
+    /// <summary>One call to the emulated API, newest last in <see cref="RecentRequests"/>.</summary>
+    public sealed record ApiRequest(DateTimeOffset At, string Method, string Path, int Status);
+
+    private const int RequestLogSize = 500;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<ApiRequest> _requests = new();
+
+    /// <summary>The latest API calls (at most 500, in memory only), refused ones included, for the dev page and tests.</summary>
+    public IReadOnlyList<ApiRequest> RecentRequests => _requests.ToArray();
+
+    internal void LogRequest(string method, string path, int status)
+    {
+        _requests.Enqueue(new ApiRequest(DateTimeOffset.UtcNow, method, path, status));
+        while (_requests.Count > RequestLogSize && _requests.TryDequeue(out _)) { }
+    }
+
     /// <summary>The API version events carry: the one Stripe.net pins, so <c>EventUtility.ConstructEvent</c> accepts them.</summary>
     public string ApiVersion => Stripe.StripeConfiguration.ApiVersion;
 
