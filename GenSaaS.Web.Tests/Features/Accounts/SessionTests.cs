@@ -194,6 +194,34 @@ public sealed class SessionTests(AccountsApp app) : IClassFixture<AccountsApp>
     }
 
     [Fact]
+    public async Task EndingOneSession_EndsOnlyThatOne_AndNobodyCanEndAnotherUsersSession()
+    {
+        var email = await NewUserAsync();
+        var (laptop, _) = await SignInAsync(email, "Laptop/2.0");
+        var (phone, _) = await SignInAsync(email, "Phone/2.0");
+        var (here, _) = await SignInAsync(email, "Here/2.0");
+        var (stranger, _) = await SignInAsync(await NewUserAsync(), "Stranger/1.0");
+
+        var list = await here.GetStringAsync("/account/sessions");
+        var ids = Regex.Matches(list, "action=\"/account/sessions\\?id=([0-9a-f]+)&amp;handler=End\"").Select(m => m.Groups[1].Value).ToList();
+        ids.Count.ShouldBe(2, "every session but this one has its own sign-out button");
+        var laptopId = Regex.Match(list, "Laptop/2.0</td>(?:(?!</tr>).)*id=([0-9a-f]+)&amp;handler=End", RegexOptions.Singleline).Groups[1].Value;
+        laptopId.ShouldNotBeEmpty(list);
+
+        // Another user posting the id of someone else's session ends nothing.
+        (await TestApp.PostFormAsync(stranger, $"/account/sessions?id={laptopId}&handler=End", [])).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await stranger.GetStringAsync("/account/sessions")).ShouldContain("That session had already ended.");
+        await ShouldBeSignedInAsync(laptop);
+
+        (await TestApp.PostFormAsync(here, $"/account/sessions?id={laptopId}&handler=End", [])).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await here.GetStringAsync("/account/sessions")).ShouldContain("That session was signed out.");
+        await ShouldBeAnonymousAsync(laptop);
+        await ShouldBeSignedInAsync(phone);
+        await ShouldBeSignedInAsync(here);
+        await ShouldBeSignedInAsync(stranger);
+    }
+
+    [Fact]
     public async Task ForgedCookie_OpensNothing()
     {
         using var forged = Replaying("gensaas.auth=CfDJ8" + new string('A', 300));

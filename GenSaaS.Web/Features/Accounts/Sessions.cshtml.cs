@@ -20,6 +20,19 @@ public sealed class Sessions(UserSessions sessions, ApiKeyStore keys, ILogger<Se
     public async Task OnGetAsync(CancellationToken ct) =>
         Active = await sessions.ListAsync(GenerationApi.UserId(User), UserSessions.TokenOf(User), ct);
 
+    public async Task<IActionResult> OnPostEndAsync(string id, CancellationToken ct)
+    {
+        var userId = GenerationApi.UserId(User);
+        if (await sessions.EndOtherAsync(userId, id, UserSessions.TokenOf(User), ct))
+        {
+            logger.LogInformation("User {UserId} ended session {SessionId}", userId, id);
+            StatusMessage = "That session was signed out.";
+        }
+        else
+            StatusMessage = "That session had already ended.";
+        return RedirectToPage();
+    }
+
     public async Task<IActionResult> OnPostSignOutEverywhereAsync(CancellationToken ct)
     {
         var userId = GenerationApi.UserId(User);

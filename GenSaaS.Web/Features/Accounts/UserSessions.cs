@@ -87,6 +87,16 @@ public sealed class UserSessions(Db db, TimeProvider clock, ILogger<UserSessions
         return ended;
     }
 
+    private const string EndOtherSql = """
+        UPDATE user_sessions SET revoked_at = @now
+        WHERE id = @id AND user_id = @userId AND revoked_at IS NULL AND (@keepHash IS NULL OR token_hash <> @keepHash);
+        """;
+
+    /// <summary>Ends one other live session of the user; false when there is no such session of theirs (or it is the current one).</summary>
+    public async Task<bool> EndOtherAsync(string userId, string id, string? currentToken, CancellationToken ct) =>
+        await db.ExecuteAsync(EndOtherSql,
+            new { id, userId, keepHash = currentToken is null ? null : Secrets.Hash(currentToken), now = clock.GetUtcNow().UtcDateTime }, ct) == 1;
+
     private const string ListSql = """
         SELECT id, token_hash, user_agent, ip, created_at, last_seen_at
         FROM user_sessions WHERE user_id = @userId AND revoked_at IS NULL
