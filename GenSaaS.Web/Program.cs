@@ -24,6 +24,7 @@ builder.AddCredits();
 builder.AddBilling();
 builder.AddTransportSecurity();
 builder.AddSecurityHeaders();
+builder.AddCsrfProtection();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();

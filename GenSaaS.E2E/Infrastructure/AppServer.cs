@@ -85,6 +85,33 @@ public sealed class AppServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Runs the operator CLI (<c>GenSaaS.Web.dll users add ...</c>) on this app's data folder and returns its output.</summary>
+    public async Task<string> RunCliAsync(params string[] args)
+    {
+        var webDll = LocateWebDll();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(webDll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(webDll);
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Development";
+        start.Environment["App__DataDir"] = DataDir;
+        using var cli = Process.Start(start)!;
+        var stdout = cli.StandardOutput.ReadToEndAsync();
+        var stderr = cli.StandardError.ReadToEndAsync();
+        await cli.WaitForExitAsync();
+        var output = await stdout + await stderr;
+        if (cli.ExitCode != 0)
+            throw new InvalidOperationException($"CLI {string.Join(' ', args)} exited with {cli.ExitCode}: {output}");
+        return output;
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -112,6 +112,23 @@ public sealed class CsrfTests(BillingTestApp app) : IClassFixture<BillingTestApp
     }
 
     [Fact]
+    public async Task APageFormWithoutItsToken_IsRefusedWithAPageSayingSo()
+    {
+        var victim = await VictimAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/account/api-keys?handler=Create")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["Input.Name"] = "planted by another site" }),
+        };
+        request.Headers.Accept.ParseAdd("text/html");
+        var response = await victim.SendAsync(request);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        response.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
+        (await response.Content.ReadAsStringAsync()).ShouldContain("did not come from a page of this site");
+        (await victim.GetStringAsync("/account/api-keys")).ShouldNotContain("planted by another site");
+    }
+
+    [Fact]
     public async Task AnonymousCheckout_Is401_NotAnAntiforgeryError()
     {
         using var stranger = app.NewCrossSiteClient();

@@ -1,7 +1,11 @@
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Abstractions;
+using Microsoft.AspNetCore.Mvc.Core.Infrastructure;
+using Microsoft.AspNetCore.Mvc.Filters;
+using Microsoft.AspNetCore.Mvc.ViewFeatures;
 
 namespace GenSaaS.Web.Features.Shared;
 
@@ -20,6 +24,13 @@ public sealed class RequireSameSiteCallerAttribute : Attribute;
 public static class CsrfProtection
 {
     public const string CustomHeader = "X-Requested-With";
+
+    /// <summary>A page form posted without a valid token gets a page saying so, not an empty 400.</summary>
+    public static WebApplicationBuilder AddCsrfProtection(this WebApplicationBuilder builder)
+    {
+        builder.Services.Configure<MvcOptions>(options => options.Filters.Add(new AntiforgeryFailurePage()));
+        return builder;
+    }
 
     public static WebApplication UseCsrfProtection(this WebApplication app)
     {
@@ -79,5 +90,23 @@ public static class CsrfProtection
             await Problems.WriteAsync(http, StatusCodes.Status400BadRequest, ProblemCodes.AntiforgeryFailed, Title, Detail);
         else
             await FriendlyPage.WriteAsync(http, StatusCodes.Status400BadRequest, Title, "The form may have expired. Go back, reload the page and send it again.");
+    }
+
+    private sealed class AntiforgeryFailurePage : IAlwaysRunResultFilter
+    {
+        public void OnResultExecuting(ResultExecutingContext context)
+        {
+            if (context.Result is IAntiforgeryValidationFailedResult)
+                context.Result = new RefusalResult();
+        }
+
+        public void OnResultExecuted(ResultExecutedContext context)
+        {
+        }
+    }
+
+    private sealed class RefusalResult : IActionResult
+    {
+        public Task ExecuteResultAsync(ActionContext context) => RefuseAsync(context.HttpContext);
     }
 }

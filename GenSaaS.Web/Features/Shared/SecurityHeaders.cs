@@ -6,10 +6,17 @@ namespace GenSaaS.Web.Features.Shared;
 /// </summary>
 public static class SecurityHeaders
 {
+    /// <summary>
+    /// Where a form may send the browser. A form post that is answered with a redirect is checked too, so the plain (no-JavaScript)
+    /// checkout and portal forms need Stripe's hosted pages, and the external sign-in buttons need the providers' sign-in pages.
+    /// </summary>
+    private const string FormAction =
+        "form-action 'self' https://checkout.stripe.com https://billing.stripe.com https://accounts.google.com https://github.com";
+
     /// <summary>No inline script or style anywhere: scripts and styles come from the app's own files.</summary>
     public const string ContentSecurityPolicy =
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
-        + "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+        + "object-src 'none'; base-uri 'self'; " + FormAction + "; frame-ancestors 'none'";
 
     /// <summary>
     /// Hangfire's dashboard (admins only) renders inline <c>style</c> attributes (progress bars, graphs) that cannot be moved;
@@ -17,7 +24,7 @@ public static class SecurityHeaders
     /// </summary>
     public const string DashboardContentSecurityPolicy =
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
-        + "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+        + "object-src 'none'; base-uri 'self'; " + FormAction + "; frame-ancestors 'none'";
 
     public const string PermissionsPolicy =
         "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";

@@ -25,17 +25,24 @@ public static class TransportSecurity
     public static WebApplicationBuilder AddTransportSecurity(this WebApplicationBuilder builder)
     {
         var settings = builder.Configuration.GetSection("App:ForwardedHeaders").Get<ForwardedHeadersSettings>() ?? new();
+        // Parsed now so a typo stops the start with the setting's name instead of trusting nobody (or everybody) quietly.
+        var proxies = settings.KnownProxies.Where(p => !string.IsNullOrWhiteSpace(p))
+            .Select(p => IPAddress.TryParse(p.Trim(), out var address) ? address
+                : throw new InvalidOperationException($"App:ForwardedHeaders:KnownProxies: '{p}' is not an IP address.")).ToList();
+        var networks = settings.KnownNetworks.Where(n => !string.IsNullOrWhiteSpace(n))
+            .Select(n => System.Net.IPNetwork.TryParse(n.Trim(), out var network) ? network
+                : throw new InvalidOperationException($"App:ForwardedHeaders:KnownNetworks: '{n}' is not a CIDR network such as 10.0.0.0/8.")).ToList();
         builder.Services.Configure<ForwardedHeadersOptions>(options =>
         {
             options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
-            if (settings.KnownProxies.Length == 0 && settings.KnownNetworks.Length == 0)
+            if (proxies.Count == 0 && networks.Count == 0)
                 return;
             options.KnownProxies.Clear();
             options.KnownIPNetworks.Clear();
-            foreach (var proxy in settings.KnownProxies)
-                options.KnownProxies.Add(IPAddress.Parse(proxy));
-            foreach (var network in settings.KnownNetworks)
-                options.KnownIPNetworks.Add(System.Net.IPNetwork.Parse(network));
+            foreach (var proxy in proxies)
+                options.KnownProxies.Add(proxy);
+            foreach (var network in networks)
+                options.KnownIPNetworks.Add(network);
         });
 
         var secureAlways = builder.Configuration.GetValue<bool?>("App:SecureCookies") ?? builder.Environment.IsProduction();
