@@ -30,9 +30,17 @@ public static class AccountSteps
     public static async Task ConfirmFromMailboxAsync(Journey journey, string email)
     {
         var page = journey.Page;
-        await journey.GotoAsync("/dev/mailbox");
-        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Development mailbox" })).ToBeVisibleAsync();
         var message = page.GetByTestId("mailbox-message").Filter(new() { HasText = email }).First;
+        // The mail is sent by a background job, a moment after the form answered: look again until it is there.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await journey.GotoAsync("/dev/mailbox");
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Development mailbox" })).ToBeVisibleAsync();
+            if (await message.CountAsync() > 0 || DateTime.UtcNow > deadline)
+                break;
+            await Task.Delay(500);
+        }
         await Expect(message).ToBeVisibleAsync();
         await journey.ShotAsync("mailbox");
 

@@ -18,6 +18,10 @@ public class TestApp : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
 
+    // Each app watches its configuration files; with inotify, dozens of apps in one test run (and other runs on the
+    // machine) exhaust the per-user limit of 128 instances. Polling needs none.
+    static TestApp() => Environment.SetEnvironmentVariable("DOTNET_USE_POLLING_FILE_WATCHER", "true");
+
     public TestApp() : this(new Dictionary<string, string?>()) { }
 
     internal TestApp(Dictionary<string, string?> settings, string? dataDir = null)
@@ -43,7 +47,10 @@ public class TestApp : WebApplicationFactory<Program>
         }
     }
 
-    /// <summary>The hosting environment the app runs in; Development unless a test needs what production does.</summary>
+    /// <summary>
+    /// The hosting environment the app runs in; Development unless a test needs what production does. Override this
+    /// rather than calling UseEnvironment, so that Production apps get <see cref="ProductionPublicBaseUrl"/>.
+    /// </summary>
     protected virtual string EnvironmentName => "Development";
 
     /// <summary>The public address Production test apps get unless a test sets its own (Production refuses to start without one).</summary>

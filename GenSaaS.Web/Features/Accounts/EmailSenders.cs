@@ -52,7 +52,10 @@ public sealed class OutboxEmailSender(AppPaths paths, TimeProvider clock, IHostE
         // The id sorts by time, so listing the folder in reverse name order is newest first.
         var id = $"{sentAt:yyyyMMddHHmmssfffffff}-{Guid.NewGuid():N}";
         var message = new OutboxMessage(id, email, subject, htmlMessage, sentAt);
-        await File.WriteAllTextAsync(Path.Combine(paths.Outbox, id + ".json"), JsonSerializer.Serialize(message));
+        // Written aside and then renamed, so the mailbox never reads a half-written message (mail comes from background jobs).
+        var temporary = Path.Combine(paths.Outbox, id + ".tmp");
+        await File.WriteAllTextAsync(temporary, JsonSerializer.Serialize(message));
+        File.Move(temporary, Path.Combine(paths.Outbox, id + ".json"));
         if (environment.IsDevelopment())
             logger.LogInformation("Wrote email {Subject} to {Recipient} into the outbox as {OutboxId}", subject, email, id);
         else

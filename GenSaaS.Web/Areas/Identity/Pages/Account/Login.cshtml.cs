@@ -23,8 +23,11 @@ public sealed class Login(
     AccountThrottle throttle,
     ILogger<Login> logger) : PageModel
 {
-    /// <summary>Shortest time a refused sign-in takes, so that database work on known accounts cannot be timed.</summary>
-    public static readonly TimeSpan RefusalFloor = TimeSpan.FromMilliseconds(300);
+    /// <summary>
+    /// Shortest time a refused sign-in takes, so that database work on known accounts cannot be timed. Well above one
+    /// password hash (about 100 ms on a small machine), so that a busy machine still ends both kinds of refusal on it.
+    /// </summary>
+    public static readonly TimeSpan RefusalFloor = TimeSpan.FromMilliseconds(500);
 
     // A hash of the current format and cost, verified for addresses that have no usable password hash.
     private static readonly Lazy<string> DummyHash = new(() => new PasswordHasher<IdentityUser>().HashPassword(new IdentityUser(), Guid.NewGuid().ToString()));
@@ -71,8 +74,34 @@ public sealed class Login(
         if (!ModelState.IsValid)
             return Page();
 
+        // Every refusal costs exactly one password hash: the account's own, or a dummy one for an unknown address or an
+        // account without a password. What is said about an unconfirmed or locked-out account is said only to whoever
+        // proved they know its password.
         var user = await users.FindByEmailAsync(Input.Email!);
-        var result = user is null ? Microsoft.AspNetCore.Identity.SignInResult.Failed : await signIn.PasswordSignInAsync(user, Input.Password!, Input.RememberMe, lockoutOnFailure: true);
+        var passwordRight = false;
+        if (user?.PasswordHash is null)
+            hasher.VerifyHashedPassword(new IdentityUser(), DummyHash.Value, Input.Password!);
+        else
+            passwordRight = await users.CheckPasswordAsync(user, Input.Password!);
+
+        if (user is not null && !await signIn.CanSignInAsync(user))
+            return await RefuseAsync(started, passwordRight
+                ? "Confirm your email address first: follow the link we sent you, or ask for a new one below."
+                : null);
+        if (user is not null && await users.IsLockedOutAsync(user))
+        {
+            logger.LogWarning("Sign-in refused for user {UserId}: account locked out", user.Id);
+            return passwordRight ? RedirectToPage("./Lockout") : await RefuseAsync(started, null);
+        }
+        if (user is null || !passwordRight)
+        {
+            if (user is not null)
+                await users.AccessFailedAsync(user);
+            return await RefuseAsync(started, null);
+        }
+
+        // The password is right: Identity signs in, or asks for the second factor.
+        var result = await signIn.PasswordSignInAsync(user, Input.Password!, Input.RememberMe, lockoutOnFailure: true);
         if (result.Succeeded)
         {
             logger.LogInformation("User signed in with a password");
@@ -80,24 +109,14 @@ public sealed class Login(
         }
         if (result.RequiresTwoFactor)
             return RedirectToPage("./LoginWith2fa", new { ReturnUrl, Input.RememberMe });
+        return await RefuseAsync(started, null);
+    }
 
-        // Identity refuses unknown, unconfirmed and locked-out accounts without hashing: do it here, so every
-        // refusal costs one hash, and say why only to whoever proved they know the password.
-        var passwordRight = false;
-        if (user is null)
-            hasher.VerifyHashedPassword(new IdentityUser(), DummyHash.Value, Input.Password!);
-        else if (result.IsLockedOut || result.IsNotAllowed)
-            passwordRight = await users.CheckPasswordAsync(user, Input.Password!);
+    private async Task<IActionResult> RefuseAsync(long started, string? reason)
+    {
         throttle.SignInFailed(Input.Email);
         await WaitForFloorAsync(started);
-        if (result.IsLockedOut && passwordRight)
-        {
-            logger.LogWarning("Sign-in refused: account locked out");
-            return RedirectToPage("./Lockout");
-        }
-        ModelState.AddModelError(string.Empty, result.IsNotAllowed && passwordRight
-            ? "Confirm your email address first: follow the link we sent you, or ask for a new one below."
-            : "Invalid login attempt.");
+        ModelState.AddModelError(string.Empty, reason ?? "Invalid login attempt.");
         return Page();
     }
 

@@ -63,12 +63,11 @@ public sealed class ResetPassword(UserManager<IdentityUser> users) : PageModel
         if (!ModelState.IsValid)
             return Page();
 
+        // An unknown address gets the answer of a wrong code, so the page cannot be used to learn who has an account.
         var user = await users.FindByEmailAsync(email);
-        if (user is null)
-            // Don't reveal that the user does not exist.
-            return RedirectToPage("./ResetPasswordConfirmation");
-
-        var result = await users.ResetPasswordAsync(user, Input.Code!, Input.Password!);
+        var result = user is null
+            ? IdentityResult.Failed(users.ErrorDescriber.InvalidToken())
+            : await users.ResetPasswordAsync(user, Input.Code!, Input.Password!);
         if (result.Succeeded)
             return RedirectToPage("./ResetPasswordConfirmation");
         foreach (var error in result.Errors)
