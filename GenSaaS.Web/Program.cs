@@ -9,6 +9,12 @@ using GenSaaS.Web.Features.Shared;
 Db.ConfigureSqlite();
 var cli = CliSetup.IsCli(args);
 var builder = WebApplication.CreateBuilder(args);
+if (!cli && PublicAddress.StartProblem(builder.Configuration, builder.Environment) is { } startProblem)
+{
+    Console.Error.WriteLine(startProblem);
+    return 1;
+}
+PublicAddress.DefaultAllowedHosts(builder);
 
 builder.AddData();
 builder.AddOperations(cli);
@@ -16,6 +22,8 @@ builder.AddAccounts();
 builder.AddGeneration();
 builder.AddCredits();
 builder.AddBilling();
+builder.AddTransportSecurity();
+builder.AddSecurityHeaders();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();
@@ -24,6 +32,8 @@ app.UseData();
 if (cli)
     return await app.RunCliAsync(args);
 
+app.UseTransportSecurity();
+app.UseSecurityHeaders();
 if (!app.Environment.IsDevelopment())
     app.UseErrorAnswers();
 app.UseOperations();
@@ -31,6 +41,8 @@ app.UseStaticFiles();
 app.UseRouting();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseCsrfProtection();
+app.UseQueryGuard();
 app.UseRateLimiter();
 
 app.MapOperations();

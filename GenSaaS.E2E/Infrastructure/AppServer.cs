@@ -59,6 +59,8 @@ public sealed class AppServer : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         start.Environment["DOTNET_ENVIRONMENT"] = "Development";
         start.Environment["App__DataDir"] = dataDir;
+        // Every journey signs in from 127.0.0.1; the per-IP allowance is for the open internet.
+        start.Environment["Accounts__Throttle__PerIp"] = "100000";
         // An inherited URL setting would fight with --urls.
         start.Environment.Remove("ASPNETCORE_URLS");
         start.Environment.Remove("ASPNETCORE_HTTP_PORTS");

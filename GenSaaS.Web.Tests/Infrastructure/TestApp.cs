@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace GenSaaS.Web.Tests.Infrastructure;
 
@@ -23,7 +24,11 @@ public class TestApp : WebApplicationFactory<Program>
     {
         DataDir = dataDir ?? Path.Combine(Path.GetTempPath(), "gensaas-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(DataDir);
-        _settings = new Dictionary<string, string?>(settings) { ["App:DataDir"] = DataDir };
+        // Tests that run as Production talk plain http to loopback; a Secure-only cookie would never come back to them.
+        _settings = new Dictionary<string, string?> { ["App:SecureCookies"] = "false" };
+        foreach (var (key, value) in settings)
+            _settings[key] = value;
+        _settings["App:DataDir"] = DataDir;
         UseKestrel(0);
     }
 
@@ -41,15 +46,33 @@ public class TestApp : WebApplicationFactory<Program>
     /// <summary>The hosting environment the app runs in; Development unless a test needs what production does.</summary>
     protected virtual string EnvironmentName => "Development";
 
+    /// <summary>The public address Production test apps get unless a test sets its own (Production refuses to start without one).</summary>
+    public const string ProductionPublicBaseUrl = "https://gensaas.test";
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(EnvironmentName);
+        // Tests sign in many times from 127.0.0.1; the throttle tests set their own, lower allowance.
+        builder.UseSetting("Accounts:Throttle:PerIp", "1000000");
+        if (EnvironmentName == Environments.Production)
+            builder.UseSetting("App:PublicBaseUrl", ProductionPublicBaseUrl);
         foreach (var (key, value) in _settings)
             builder.UseSetting(key, value);
     }
 
-    /// <summary>A client with its own cookie jar that does not follow redirects, so tests see them.</summary>
+    /// <summary>
+    /// A client with its own cookie jar that does not follow redirects, so tests see them. It sends <c>X-Requested-With</c> as a
+    /// same-site script would, so cookie-authenticated JSON calls pass the CSRF check; <see cref="NewCrossSiteClient"/> does not.
+    /// </summary>
     public HttpClient NewClient(bool followRedirects = false)
+    {
+        var client = NewCrossSiteClient(followRedirects);
+        client.DefaultRequestHeaders.Add("X-Requested-With", "XMLHttpRequest");
+        return client;
+    }
+
+    /// <summary>A client that sends only what a cross-site form or a plain browser navigation would: no custom header.</summary>
+    public HttpClient NewCrossSiteClient(bool followRedirects = false)
     {
         StartServer();
         var handler = new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = followRedirects, UseCookies = true };

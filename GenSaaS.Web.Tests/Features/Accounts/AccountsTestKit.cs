@@ -36,11 +36,11 @@ public sealed class AccountsApp : TestApp
     /// <summary>Extra service registrations applied after the app's own, e.g. a fake provider backchannel.</summary>
     public Action<IServiceCollection>? TestServices { get; init; }
 
+    protected override string EnvironmentName => _environment ?? base.EnvironmentName;
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         base.ConfigureWebHost(builder);
-        if (_environment is not null)
-            builder.UseEnvironment(_environment);
         builder.ConfigureTestServices(services =>
         {
             services.AddSingleton<TimeProvider>(Clock);
@@ -51,6 +51,19 @@ public sealed class AccountsApp : TestApp
     /// <summary>Messages the development outbox holds for one address, newest first.</summary>
     public IReadOnlyList<OutboxMessage> OutboxFor(string email) =>
         Services.GetRequiredService<OutboxEmailSender>().List().Where(m => m.To == email).ToList();
+
+    /// <summary>Mail is sent by a background job: waits until the outbox holds <paramref name="count"/> messages for the address.</summary>
+    public async Task<IReadOnlyList<OutboxMessage>> WaitForOutboxAsync(string email, int count = 1, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var messages = OutboxFor(email);
+            if (messages.Count >= count || DateTime.UtcNow > deadline)
+                return messages;
+            await Task.Delay(100);
+        }
+    }
 }
 
 public static class AccountsTestKit
@@ -67,6 +80,19 @@ public static class AccountsTestKit
 
     /// <summary>The path and query of an absolute link, so any client of the same app can follow it.</summary>
     public static string PathAndQuery(string url) => new Uri(url).PathAndQuery;
+
+    /// <summary>Waits until <paramref name="read"/> yields at least <paramref name="count"/> items (mail arrives from a background job).</summary>
+    public static async Task<IReadOnlyList<T>> EventuallyAsync<T>(Func<IEnumerable<T>> read, int count = 1, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var items = read().ToList();
+            if (items.Count >= count || DateTime.UtcNow > deadline)
+                return items;
+            await Task.Delay(100);
+        }
+    }
 
     public static int FreeTcpPort()
     {

@@ -94,7 +94,7 @@ public sealed class ApiKeyTests(AccountsApp app) : IClassFixture<AccountsApp>
     }
 
     [Fact]
-    public async Task LockedOutOrDeletedUsersKeys_StopWorking()
+    public async Task DeletedUsersKeys_StopWorking()
     {
         var (user, browser) = await app.SignedInUserAsync();
         var key = await CreateKeyOnPageAsync(browser, "ci");
@@ -104,32 +104,11 @@ public sealed class ApiKeyTests(AccountsApp app) : IClassFixture<AccountsApp>
         await using (var scope = app.Services.CreateAsyncScope())
         {
             var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
-            (await users.SetLockoutEndDateAsync((await users.FindByIdAsync(user.Id))!, DateTimeOffset.UtcNow.AddHours(1))).Succeeded.ShouldBeTrue();
-        }
-        await ShouldBeUnauthenticatedAsync(await api.GetAsync("/api/v1/generations"));
-
-        await using (var scope = app.Services.CreateAsyncScope())
-        {
-            var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
             (await users.DeleteAsync((await users.FindByIdAsync(user.Id))!)).Succeeded.ShouldBeTrue();
         }
         await ShouldBeUnauthenticatedAsync(await api.GetAsync("/api/v1/generations"));
         await using var connection = await app.Db.OpenAsync();
         (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM api_keys WHERE user_id = @id", new { id = user.Id })).ShouldBe(0);
-    }
-
-    [Fact]
-    public async Task AdminsKey_CarriesTheAdminRole_AndTheUsersClaims()
-    {
-        var (admin, browser) = await app.SignedInUserAsync(admin: true);
-        var (_, other) = await app.SignedInUserAsync();
-        var created = await (await other.PostAsJsonAsync("/api/v1/generations", new { prompt = "someone else's" })).Content.ReadFromJsonAsync<JsonElement>();
-
-        using var api = ApiClient(await CreateKeyOnPageAsync(browser, "admin tools"));
-        // Admins may read anyone's generation; this only works if the key's principal has the Admin role.
-        (await api.GetAsync($"/api/v1/generations/{created.GetProperty("id").GetString()}")).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await api.GetAsync("/hangfire")).StatusCode.ShouldBe(HttpStatusCode.OK);
-        admin.Email.ShouldNotBeNull();
     }
 
     [Fact]

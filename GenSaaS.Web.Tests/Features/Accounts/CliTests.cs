@@ -34,7 +34,7 @@ public sealed class CliTests : IDisposable
         var email = NewEmail();
         var weak = await RunAsync("users", "add", "--email", email, "--password", "short");
         weak.ExitCode.ShouldNotBe(0);
-        weak.Error.ShouldContain("Passwords must be at least 8 characters");
+        weak.Error.ShouldContain("Passwords must be at least 10 characters");
 
         (await RunAsync("users", "add", "--email", email, "--password", "Operator-Pass-42")).ExitCode.ShouldBe(0);
         var duplicate = await RunAsync("users", "add", "--email", email, "--password", "Operator-Pass-42");

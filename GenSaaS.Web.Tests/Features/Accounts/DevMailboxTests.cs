@@ -15,7 +15,7 @@ public sealed class DevMailboxTests
         using var client = app.NewClient();
         (await TestApp.PostFormAsync(client, "/account/magic-link", new() { ["Input.Email"] = email })).StatusCode.ShouldBe(HttpStatusCode.Redirect);
 
-        var outbox = Directory.GetFiles(Path.Combine(app.DataDir, "outbox"), "*.json");
+        var outbox = (await EventuallyAsync(() => Directory.GetFiles(Path.Combine(app.DataDir, "outbox"), "*.json"))).ToArray();
         outbox.Length.ShouldBe(1);
 
         var list = await client.GetStringAsync("/dev/mailbox");
@@ -41,8 +41,10 @@ public sealed class DevMailboxTests
         await app.CreateUserAsync(second);
         using var client = app.NewClient();
         await TestApp.PostFormAsync(client, "/account/magic-link", new() { ["Input.Email"] = first });
+        (await app.WaitForOutboxAsync(first)).ShouldHaveSingleItem();
         app.Clock.Advance(TimeSpan.FromSeconds(1));
         await TestApp.PostFormAsync(client, "/account/magic-link", new() { ["Input.Email"] = second });
+        (await app.WaitForOutboxAsync(second)).ShouldHaveSingleItem();
 
         var list = await client.GetStringAsync("/dev/mailbox");
         list.IndexOf(second, StringComparison.Ordinal).ShouldBeLessThan(list.IndexOf(first, StringComparison.Ordinal));

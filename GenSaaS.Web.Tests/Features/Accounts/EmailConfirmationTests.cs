@@ -32,9 +32,9 @@ public sealed class EmailConfirmationTests : IDisposable
         _smtp.Dispose();
     }
 
-    private MimeMessage SingleMessageTo(string email)
+    private async Task<MimeMessage> SingleMessageTo(string email)
     {
-        var raw = _smtp.ReceivedEmail.Where(m => m.ToAddresses.Any(a => a.Address == email)).ShouldHaveSingleItem();
+        var raw = (await EventuallyAsync(() => _smtp.ReceivedEmail.Where(m => m.ToAddresses.Any(a => a.Address == email)))).ShouldHaveSingleItem();
         return MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw.Data)));
     }
 
@@ -54,7 +54,7 @@ public sealed class EmailConfirmationTests : IDisposable
         var confirmationPage = await browser.GetStringAsync(registered.Headers.Location!.ToString());
         confirmationPage.ShouldContain("Please check your email");
 
-        var message = SingleMessageTo(email);
+        var message = await SingleMessageTo(email);
         message.From.Mailboxes.Single().Address.ShouldBe("no-reply@gensaas.test");
         message.Subject.ShouldBe("Confirm your email");
 
@@ -82,7 +82,7 @@ public sealed class EmailConfirmationTests : IDisposable
         var asked = await TestApp.PostFormAsync(browser, "/Identity/Account/ForgotPassword", new() { ["Input.Email"] = email });
         asked.StatusCode.ShouldBe(HttpStatusCode.Redirect);
 
-        var message = SingleMessageTo(email);
+        var message = await SingleMessageTo(email);
         message.Subject.ShouldBe("Reset your password");
         var resetPath = PathAndQuery(FirstLink(message.HtmlBody ?? ""));
         var resetPage = await browser.GetStringAsync(resetPath);

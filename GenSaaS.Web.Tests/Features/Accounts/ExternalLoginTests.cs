@@ -179,7 +179,7 @@ public sealed class ExternalLoginTests
         created.Headers.Location!.ToString().ShouldContain("RegisterConfirmation");
         (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.Redirect, "not signed in before confirming");
         (await EmailOfGitHubUserAsync(app)).ShouldBe("octo-typed@example.com");
-        app.OutboxFor("octo-typed@example.com").ShouldHaveSingleItem().Subject.ShouldBe("Confirm your email");
+        (await app.WaitForOutboxAsync("octo-typed@example.com")).ShouldHaveSingleItem().Subject.ShouldBe("Confirm your email");
 
         var (again, refused) = await GitHubSignInAsync(app);
         using (again)

@@ -11,11 +11,7 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 /// <summary>The app as Production runs it: no emulator unless asked for, and then never silently.</summary>
 internal sealed class ProductionApp(Dictionary<string, string?> settings) : TestApp(settings)
 {
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
-    {
-        base.ConfigureWebHost(builder);
-        builder.UseEnvironment("Production");
-    }
+    protected override string EnvironmentName => "Production";
 }
 
 [Collection(BillingCollection.Name)]

@@ -42,25 +42,45 @@ public sealed class UsersAddCommand(UserManager<IdentityUser> users, RoleManager
     private static string Describe(IdentityResult result) => string.Join(" ", result.Errors.Select(e => e.Description));
 }
 
-/// <summary><c>GenSaaS.Web apikeys create --email E --name N</c>: prints the new key once.</summary>
+/// <summary><c>GenSaaS.Web apikeys create --email E --name N [--scopes generate,read,admin]</c>: prints the new key once.</summary>
 public sealed class ApiKeysCreateCommand(UserManager<IdentityUser> users, ApiKeyStore keys, ILogger<ApiKeysCreateCommand> logger) : ICliCommand
 {
     public string Name => "apikeys create";
 
-    public string Usage => "apikeys create --email E --name N";
+    public string Usage => "apikeys create --email E --name N [--scopes generate,read,admin]   (default scopes: generate,read; admin only for admins)";
 
     public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
     {
         var email = args.Required("email");
         var name = args.Required("name");
+        var scopes = ApiKeyScopes.Default;
+        if (args.Has("scopes"))
+        {
+            var (parsed, unknown) = ApiKeyScopes.ParseInput([args.Required("scopes")]);
+            if (unknown.Count > 0)
+                throw new CliUsageException($"unknown scope '{string.Join("', '", unknown)}'; the scopes are {string.Join(", ", ApiKeyScopes.All)}");
+            if (parsed.Count == 0)
+                throw new CliUsageException($"--scopes needs at least one of {string.Join(", ", ApiKeyScopes.All)}");
+            scopes = parsed;
+        }
         var user = await users.FindByEmailAsync(email);
         if (user is null)
         {
             await Console.Error.WriteLineAsync($"error: no user with email {email}");
             return 1;
         }
-        var (record, key) = await keys.CreateAsync(user.Id, name, ct);
-        logger.LogInformation("Operator created API key {ApiKeyId} for user {UserId}", record.Id, user.Id);
+        if (scopes.Contains(ApiKeyScopes.Admin) && !await users.IsInRoleAsync(user, Roles.Admin))
+        {
+            await Console.Error.WriteLineAsync($"error: {email} is not an admin; only admins' keys may have the admin scope");
+            return 1;
+        }
+        if (await keys.CreateAsync(user.Id, name, scopes, ct) is not { } created)
+        {
+            await Console.Error.WriteLineAsync($"error: {email} already has {ApiKeyStore.MaxActiveKeysPerUser} active keys, the most one account can hold; revoke one first");
+            return 1;
+        }
+        var (record, key) = created;
+        logger.LogInformation("Operator created API key {ApiKeyId} for user {UserId} with scopes {ApiKeyScopes}", record.Id, user.Id, record.Scopes);
         await output.WriteLineAsync(key);
         return 0;
     }

@@ -1,19 +1,30 @@
+using System.Text;
 using System.Text.Encodings.Web;
-using GenSaaS.Web.Data;
-using Microsoft.Extensions.Options;
+using Microsoft.AspNetCore.WebUtilities;
 
 namespace GenSaaS.Web.Features.Accounts;
 
-/// <summary>Absolute links for emails: the configured public address when set, else the request's own.</summary>
-public sealed class AccountLinks(IOptions<AppOptions> options)
+/// <summary>Absolute links for emails, each on a base address taken from <see cref="Shared.PublicAddress"/>.</summary>
+public static class AccountLinks
 {
-    public string BaseUrl(HttpRequest request) =>
-        string.IsNullOrWhiteSpace(options.Value.PublicBaseUrl)
-            ? $"{request.Scheme}://{request.Host}{request.PathBase}"
-            : options.Value.PublicBaseUrl.TrimEnd('/');
+    public static string MagicLink(string baseUrl, string token, string returnUrl) =>
+        $"{baseUrl}/account/magic-link/sign-in?token={UrlEncoder.Default.Encode(token)}&returnUrl={UrlEncoder.Default.Encode(returnUrl)}";
 
-    public string MagicLink(HttpRequest request, string token, string returnUrl) =>
-        $"{BaseUrl(request)}/account/magic-link/sign-in?token={UrlEncoder.Default.Encode(token)}&returnUrl={UrlEncoder.Default.Encode(returnUrl)}";
+    public static string ConfirmEmail(string baseUrl, string userId, string code) =>
+        $"{baseUrl}/Identity/Account/ConfirmEmail?userId={UrlEncoder.Default.Encode(userId)}&code={Encode(code)}";
+
+    public static string ConfirmEmailChange(string baseUrl, string userId, string email, string code) =>
+        $"{baseUrl}/Identity/Account/ConfirmEmailChange?userId={UrlEncoder.Default.Encode(userId)}&email={UrlEncoder.Default.Encode(email)}&code={Encode(code)}";
+
+    public static string ResetPassword(string baseUrl, string code) =>
+        $"{baseUrl}/Identity/Account/ResetPassword?code={Encode(code)}";
+
+    public static string SignIn(string baseUrl) => $"{baseUrl}/Identity/Account/Login";
+
+    public static string ForgotPassword(string baseUrl) => $"{baseUrl}/Identity/Account/ForgotPassword";
+
+    // Identity UI's pages expect their codes Base64Url-encoded.
+    private static string Encode(string code) => WebEncoders.Base64UrlEncode(Encoding.UTF8.GetBytes(code));
 
     /// <summary>Only paths of this site, so a crafted link cannot send a freshly signed-in user elsewhere.</summary>
     public static string SafeReturnUrl(string? returnUrl) =>

@@ -16,9 +16,13 @@ public static class AccountsSetup
     {
         var services = builder.Services;
         var paths = AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath);
-        services.AddDataProtection()
+        var dataProtection = services.AddDataProtection()
             .PersistKeysToFileSystem(new DirectoryInfo(paths.Keys))
             .SetApplicationName("GenSaaS");
+        // With a certificate the keys (which sign cookies and emailed tokens) are stored encrypted, not as plain XML.
+        if (builder.Configuration["App:DataProtection:CertificatePath"] is { Length: > 0 } certificatePath)
+            dataProtection.ProtectKeysWithCertificate(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                certificatePath, builder.Configuration["App:DataProtection:CertificatePassword"]));
 
         services.AddDefaultIdentity<IdentityUser>(options =>
             {
@@ -27,17 +31,31 @@ public static class AccountsSetup
                 options.Lockout.AllowedForNewUsers = true;
                 options.Lockout.MaxFailedAccessAttempts = 5;
                 options.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
-                options.Password.RequiredLength = 8;
+                // Length and guessability are what count (StrongPasswordValidator); composition rules only annoy.
+                options.Password.RequiredLength = StrongPasswordValidator.MinLength;
                 options.Password.RequireNonAlphanumeric = false;
+                options.Password.RequireDigit = false;
+                options.Password.RequireLowercase = false;
+                options.Password.RequireUppercase = false;
             })
             .AddRoles<IdentityRole>()
-            .AddEntityFrameworkStores<AppDbContext>();
+            .AddEntityFrameworkStores<AppDbContext>()
+            .AddUserManager<SessionEndingUserManager>();
+        services.AddHttpContextAccessor();
+        services.AddSingleton<UserSessions>();
+        // Another device's cookie is re-checked against the user's security stamp at least once a minute.
+        services.Configure<SecurityStampValidatorOptions>(options =>
+        {
+            options.ValidationInterval = TimeSpan.FromMinutes(1);
+            options.OnRefreshingPrincipal = UserSessions.KeepSessionOnRefresh;
+        });
 
         services.ConfigureApplicationCookie(options =>
         {
             options.Cookie.Name = "gensaas.auth";
             options.SlidingExpiration = true;
             options.ExpireTimeSpan = TimeSpan.FromDays(14);
+            UserSessions.AttachTo(options.Events);
             options.Events.OnRedirectToLogin = async context =>
             {
                 if (Problems.IsApiRequest(context.Request))
@@ -64,8 +82,7 @@ public static class AccountsSetup
                 options.DefaultForbidScheme = AuthSchemes.Default;
             })
             .AddPolicyScheme(AuthSchemes.Default, displayName: null, options =>
-                options.ForwardDefaultSelector = context =>
-                    AuthSchemes.HasBearer(context.Request) ? AuthSchemes.ApiKey : IdentityConstants.ApplicationScheme)
+                options.ForwardDefaultSelector = context => AuthSchemes.Select(context.Request))
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
             .AddExternalLogins(builder.Configuration);
 
@@ -80,14 +97,20 @@ public static class AccountsSetup
                 ? sp.GetRequiredService<OutboxEmailSender>()
                 : sp.GetRequiredService<SmtpEmailSender>()));
 
-        services.AddSingleton<AccountLinks>();
+        services.AddSingleton<PublicAddress>();
         services.AddSingleton<MagicLinks>();
+        services.AddScoped<AccountEmailJob>();
+        services.AddOptions<AccountThrottleOptions>().BindConfiguration("Accounts:Throttle").ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<AccountThrottle>();
+        services.AddScoped<IPasswordValidator<IdentityUser>, StrongPasswordValidator>();
         services.AddSingleton<ApiKeyStore>();
         services.AddScoped<ICliCommand, UsersAddCommand>();
         services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
 
         services.AddAuthorizationBuilder()
-            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin));
+            .AddPolicy(Roles.Admin, policy => policy.RequireRole(Roles.Admin))
+            .AddScopePolicies();
+        services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, ScopeAwareAuthorizationResultHandler>();
         return builder;
     }
 

@@ -3,10 +3,10 @@ using GenSaaS.Web.Data;
 
 namespace GenSaaS.Web.Features.Accounts;
 
-public sealed record ApiKeyRecord(string Id, string Name, string Prefix, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
+public sealed record ApiKeyRecord(string Id, string Name, string Prefix, string Scopes, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
 
 /// <summary>The owner of a live key, as the authentication handler needs it.</summary>
-public sealed record ApiKeyOwner(string KeyId, string UserId, string? UserName, string? Email, string Roles, DateTime? LastUsedAt, long LockoutEnabled, string? LockoutEnd);
+public sealed record ApiKeyOwner(string KeyId, string UserId, string? UserName, string? Email, string Roles, string Scopes, DateTime? LastUsedAt);
 
 /// <summary>Personal API keys: <c>gsk_</c> + 43 random characters, stored as a SHA-256 hash and a visible prefix.</summary>
 public sealed class ApiKeyStore(Db db, TimeProvider clock)
@@ -19,24 +19,35 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
     /// <summary>A key's last-used time is written at most this often, so a busy key costs one read per request, not a write.</summary>
     public static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
 
+    /// <summary>Live (unrevoked) keys one user may hold at once.</summary>
+    public const int MaxActiveKeysPerUser = 25;
+
+    // One statement counts and inserts, so parallel creations cannot pass the cap between a count and an insert.
     private const string InsertSql = """
-        INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
-        VALUES (@id, @userId, @name, @prefix, @hash, @now);
+        INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at)
+        SELECT @id, @userId, @name, @prefix, @hash, @scopes, @now
+        WHERE (SELECT count(*) FROM api_keys WHERE user_id = @userId AND revoked_at IS NULL) < @max;
         """;
 
-    /// <summary>Creates a key and returns it in full: the only time it is ever available.</summary>
-    public async Task<(ApiKeyRecord Record, string Key)> CreateAsync(string userId, string name, CancellationToken ct)
+    /// <summary>
+    /// Creates a key with these scopes and returns it in full: the only time it is ever available. Null when the user
+    /// already holds <see cref="MaxActiveKeysPerUser"/> live keys. Whether the user may hold the scopes is the caller's check.
+    /// </summary>
+    public async Task<(ApiKeyRecord Record, string Key)?> CreateAsync(string userId, string name, IEnumerable<string> scopes, CancellationToken ct)
     {
         var key = KeyPrefix + Secrets.NewToken();
-        var record = new ApiKeyRecord(Guid.NewGuid().ToString("N"), name.Trim(), key[..VisibleLength], clock.GetUtcNow().UtcDateTime, null, null);
-        await using var connection = await db.OpenAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(InsertSql,
-            new { id = record.Id, userId, name = record.Name, prefix = record.Prefix, hash = Secrets.Hash(key), now = record.CreatedAt }, cancellationToken: ct));
-        return (record, key);
+        var record = new ApiKeyRecord(Guid.NewGuid().ToString("N"), name.Trim(), key[..VisibleLength], ApiKeyScopes.Format(scopes),
+            clock.GetUtcNow().UtcDateTime, null, null);
+        var inserted = await db.ExecuteAsync(InsertSql, new
+        {
+            id = record.Id, userId, name = record.Name, prefix = record.Prefix, hash = Secrets.Hash(key), scopes = record.Scopes,
+            now = record.CreatedAt, max = MaxActiveKeysPerUser,
+        }, ct);
+        return inserted == 1 ? (record, key) : null;
     }
 
     private const string ListSql = """
-        SELECT id AS Id, name AS Name, prefix AS Prefix, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt
+        SELECT id AS Id, name AS Name, prefix AS Prefix, scopes AS Scopes, created_at AS CreatedAt, last_used_at AS LastUsedAt, revoked_at AS RevokedAt
         FROM api_keys WHERE user_id = @userId
         ORDER BY created_at DESC;
         """;
@@ -51,6 +62,14 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
         UPDATE api_keys SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL;
         """;
 
+    private const string RevokeAllSql = """
+        UPDATE api_keys SET revoked_at = @now WHERE user_id = @userId AND revoked_at IS NULL;
+        """;
+
+    /// <summary>Revokes every live key of the user; returns how many.</summary>
+    public Task<int> RevokeAllAsync(string userId, CancellationToken ct) =>
+        db.ExecuteAsync(RevokeAllSql, new { userId, now = clock.GetUtcNow().UtcDateTime }, ct);
+
     /// <summary>Revokes one of the user's own keys; false when there is no such live key of theirs.</summary>
     public async Task<bool> RevokeAsync(string userId, string id, CancellationToken ct)
     {
@@ -62,7 +81,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
     private const string FindOwnerSql = """
         SELECT k.id AS KeyId, u.Id AS UserId, u.UserName, u.Email,
                coalesce((SELECT group_concat(r.Name, ',') FROM AspNetUserRoles ur JOIN AspNetRoles r ON r.Id = ur.RoleId WHERE ur.UserId = u.Id), '') AS Roles,
-               k.last_used_at AS LastUsedAt, u.LockoutEnabled, u.LockoutEnd
+               k.scopes AS Scopes, k.last_used_at AS LastUsedAt
         FROM api_keys k JOIN AspNetUsers u ON u.Id = k.user_id
         WHERE k.key_hash = @hash AND k.revoked_at IS NULL;
         """;
@@ -83,7 +102,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
             using var r = connection.Prepared(null, FindOwnerSql, ("@hash", hash)).ExecuteReader();
             return r.Read()
                 ? new ApiKeyOwner(r.GetString(0), r.GetString(1), r.GetNullableString(2), r.GetNullableString(3), r.GetString(4),
-                    r.IsDBNull(5) ? null : r.GetUtcDateTime(5), r.GetInt64(6), r.GetNullableString(7))
+                    r.GetString(5), r.IsDBNull(6) ? null : r.GetUtcDateTime(6))
                 : null;
         }, ct);
         if (owner is not null && (owner.LastUsedAt is not { } last || now - last >= LastUsedResolution))

@@ -1,8 +1,8 @@
 using System.ComponentModel.DataAnnotations;
-using System.Text.Encodings.Web;
+using GenSaaS.Web.Features.Shared;
+using Hangfire;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
@@ -10,7 +10,7 @@ namespace GenSaaS.Web.Features.Accounts;
 
 /// <summary>Asks for a one-time sign-in link by email. The answer is the same whether or not the address has an account.</summary>
 [AllowAnonymous]
-public sealed class MagicLink(UserManager<IdentityUser> users, MagicLinks links, AccountLinks urls, IEmailSender email, ILogger<MagicLink> logger) : PageModel
+public sealed class MagicLink(UserManager<IdentityUser> users, AccountThrottle throttle, PublicAddress publicAddress, IBackgroundJobClient jobs, ILogger<MagicLink> logger) : PageModel
 {
     public sealed record InputModel
     {
@@ -28,8 +28,10 @@ public sealed class MagicLink(UserManager<IdentityUser> users, MagicLinks links,
     {
     }
 
-    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
+    public async Task<IActionResult> OnPostAsync()
     {
+        if (throttle.TryAttempt(HttpContext, AccountAction.MagicLink, Input.Email) is { } wait)
+            return await AccountThrottle.RefuseAsync(this, wait);
         if (!ModelState.IsValid)
             return Page();
 
@@ -37,21 +39,8 @@ public sealed class MagicLink(UserManager<IdentityUser> users, MagicLinks links,
         var user = await users.FindByEmailAsync(Input.Email!);
         if (user is null)
             logger.LogInformation("Sign-in link asked for an address without an account");
-        else if (await users.IsLockedOutAsync(user))
-            logger.LogWarning("Sign-in link asked for locked-out user {UserId}", user.Id);
-        else if (await links.CreateAsync(user.Id, ct) is not { } token)
-            logger.LogWarning("Sign-in link refused for user {UserId}: too many asked for recently", user.Id);
         else
-        {
-            var link = urls.MagicLink(Request, token, returnUrl);
-            await email.SendEmailAsync(user.Email!, "Your GenSaaS sign-in link",
-                $"""
-                <p>Hello,</p>
-                <p><a href="{HtmlEncoder.Default.Encode(link)}">Sign in to GenSaaS</a></p>
-                <p>The link works once and for {MagicLinks.Lifetime.TotalMinutes:0} minutes. If you did not ask for it, ignore this email.</p>
-                """);
-            logger.LogInformation("Sent a sign-in link to user {UserId}", user.Id);
-        }
+            jobs.Enqueue<AccountEmailJob>(job => job.MagicLinkAsync(user.Id, publicAddress.BaseUrl(Request), returnUrl));
         return RedirectToPage("/Accounts/MagicLinkSent");
     }
 }

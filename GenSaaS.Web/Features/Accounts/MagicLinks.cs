@@ -9,27 +9,20 @@ public sealed class MagicLinks(Db db, TimeProvider clock)
     /// <summary>OWASP ASVS 5.0 6.5.5: out-of-band codes live at most ten minutes.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(10);
 
-    /// <summary>Links a user may ask for within one lifetime; more would only fill their inbox.</summary>
-    public const int MaxPerLifetime = 5;
-
-    private const string CountRecentSql = """
-        SELECT count(*) FROM magic_links WHERE user_id = @userId AND created_at > @since;
-        """;
-
     // Spent and expired links are useless; the user's own old rows go whenever they ask for a new one.
     private const string InsertSql = """
         DELETE FROM magic_links WHERE user_id = @userId AND expires_at < @now;
         INSERT INTO magic_links (token_hash, user_id, created_at, expires_at) VALUES (@hash, @userId, @now, @expires);
         """;
 
-    /// <summary>Returns the token to put in the link, or null when the user has asked for too many just now.</summary>
-    public async Task<string?> CreateAsync(string userId, CancellationToken ct)
+    /// <summary>
+    /// Returns the token to put in the link. How often an address may ask is limited by <see cref="AccountThrottle"/>
+    /// (<c>Accounts:Throttle:PerAddress</c> per <c>WindowMinutes</c>), as for every account form.
+    /// </summary>
+    public async Task<string> CreateAsync(string userId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var connection = await db.OpenAsync(ct);
-        var recent = await connection.ExecuteScalarAsync<long>(new CommandDefinition(CountRecentSql, new { userId, since = now - Lifetime }, cancellationToken: ct));
-        if (recent >= MaxPerLifetime)
-            return null;
         var token = Secrets.NewToken();
         await connection.ExecuteAsync(new CommandDefinition(InsertSql, new { hash = Secrets.Hash(token), userId, now, expires = now + Lifetime }, cancellationToken: ct));
         return token;

@@ -86,7 +86,7 @@ public static class CreditsSetup
                 period = new { start = s.PeriodStart, end = s.PeriodEnd, softLimit = s.SoftLimit, hardCap = s.HardCap, cancelAtPeriodEnd = s.CancelAtPeriodEnd },
                 ratePerMinute = s.RatePerMinute,
             });
-        }).RequireAuthorization();
+        }).RequireAuthorization(Accounts.ApiKeyScopes.Policy(Accounts.ApiKeyScopes.Read));
         return app;
     }
 }

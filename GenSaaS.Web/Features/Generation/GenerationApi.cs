@@ -26,37 +26,72 @@ public static class GenerationApi
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
-        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy);
-        api.MapGet("", List);
-        api.MapGet("/{id}", Get);
+        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
+        api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
+        api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
 
         app.MapGet("/images/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization();
+            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
         app.MapGet("/images/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization();
+            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
     }
 
     private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations, CancellationToken ct)
     {
-        CreateRequest? body;
+        if (!request.HasJsonContentType())
+            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
+        JsonDocument document;
         try
         {
-            body = await request.ReadFromJsonAsync<CreateRequest>(ct);
+            document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
         }
-        catch (JsonException ex)
+        catch (JsonException)
         {
-            return Problems.Validation("body", $"The body is not valid JSON: {ex.Message}");
+            return Problems.Validation("body", "The body is not valid JSON. Send { \"prompt\": \"...\" }.");
         }
-        catch (InvalidOperationException)
+        using (document)
         {
-            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
+            var (body, field, message) = ReadCreateRequest(document.RootElement);
+            if (body is null)
+                return Problems.Validation(field!, message!);
+            var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, request.Headers["Idempotency-Key"].FirstOrDefault(), ct);
+            return ToResult(outcome, request.HttpContext);
         }
+    }
 
-        if (body is null)
-            return Problems.Validation("body", "Send a JSON body: { \"prompt\": \"...\" }.");
-
-        var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, request.Headers["Idempotency-Key"].FirstOrDefault(), ct);
-        return ToResult(outcome, request.HttpContext);
+    /// <summary>
+    /// Reads the body by hand so that an unknown field (a client that thinks it can send <c>width</c>) or a wrong type is refused
+    /// before anything is charged, naming the field, and no error message carries the name of a .NET type.
+    /// </summary>
+    private static (CreateRequest? Body, string? Field, string? Message) ReadCreateRequest(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            return (null, "body", "Send a JSON object: { \"prompt\": \"...\" }.");
+        string? prompt = null;
+        long? seed = null;
+        foreach (var property in root.EnumerateObject())
+        {
+            if (string.Equals(property.Name, "prompt", StringComparison.OrdinalIgnoreCase))
+            {
+                if (property.Value.ValueKind is not (JsonValueKind.String or JsonValueKind.Null))
+                    return (null, "prompt", "'prompt' must be a string.");
+                prompt = property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : null;
+            }
+            else if (string.Equals(property.Name, "seed", StringComparison.OrdinalIgnoreCase))
+            {
+                if (property.Value.ValueKind == JsonValueKind.Null)
+                    seed = null;
+                else if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt64(out var whole))
+                    return (null, "seed", "'seed' must be a whole number of at most 19 digits.");
+                else
+                    seed = whole;
+            }
+            else
+            {
+                return (null, property.Name, $"'{property.Name}' is not a field of this request; send only 'prompt' and 'seed'.");
+            }
+        }
+        return (new CreateRequest(prompt, seed), null, null);
     }
 
     public static IResult ToResult(GenerationOutcome outcome, HttpContext http)

@@ -68,8 +68,15 @@ public static class OperationsSetup
     {
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
         {
+            // Anyone may ask whether the app is up; what each check found (versions, queue sizes, errors) is for admins only.
             ResponseWriter = async (http, report) =>
             {
+                if (!http.User.IsInRole(Accounts.Roles.Admin))
+                {
+                    http.Response.ContentType = "text/plain; charset=utf-8";
+                    await http.Response.WriteAsync(report.Status == HealthStatus.Unhealthy ? "unhealthy" : "healthy");
+                    return;
+                }
                 http.Response.ContentType = "application/json";
                 await http.Response.WriteAsJsonAsync(new
                 {

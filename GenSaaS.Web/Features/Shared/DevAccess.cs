@@ -23,7 +23,7 @@ public static class DevAccess
         if (http.Connection.RemoteIpAddress is not { } remote)
             return false;
         var headers = http.Request.Headers;
-        if (headers.ContainsKey("X-Forwarded-For") || headers.ContainsKey("Forwarded") || headers.ContainsKey("X-Real-IP"))
+        if (headers.ContainsKey("X-Forwarded-For") || headers.ContainsKey("X-Original-For") || headers.ContainsKey("Forwarded") || headers.ContainsKey("X-Real-IP"))
             return false;
         return IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
     }

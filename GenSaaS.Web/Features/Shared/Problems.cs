@@ -7,6 +7,7 @@ public static class ProblemCodes
 {
     public const string Unauthenticated = "unauthenticated";
     public const string Forbidden = "forbidden";
+    public const string InsufficientScope = "insufficient_scope";
     public const string NotFound = "not_found";
     public const string InsufficientCredits = "insufficient_credits";
     public const string PaymentRequired = "payment_required";
@@ -20,6 +21,7 @@ public static class ProblemCodes
     public const string GenerationFailed = "generation_failed";
     public const string BadRequest = "bad_request";
     public const string InternalError = "internal_error";
+    public const string AntiforgeryFailed = "antiforgery_failed";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

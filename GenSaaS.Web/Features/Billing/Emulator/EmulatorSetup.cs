@@ -72,7 +72,8 @@ public static class EmulatorSetup
         app.Services.GetRequiredService<StripeEmulator>();
         EmulatorApi.Map(app);
 
-        var dev = app.MapGroup("/emulator/dev").ExcludeFromDescription().AddEndpointFilter(async (context, next) =>
+        // Callable by a loopback address in Development: that is ambient, so even an anonymous POST must come from a same-site caller.
+        var dev = app.MapGroup("/emulator/dev").ExcludeFromDescription().WithMetadata(new Shared.RequireSameSiteCallerAttribute()).AddEndpointFilter(async (context, next) =>
             CanUseDevControls(context.HttpContext) ? await next(context) : Results.NotFound());
         dev.MapGet("/clock", (StripeEmulator emulator) => Results.Json(new { now = emulator.Now, unix = emulator.Now.ToUnixTimeSeconds() }));
         dev.MapPost("/advance", async (StripeEmulator emulator, double? days, double? hours, double? minutes) =>

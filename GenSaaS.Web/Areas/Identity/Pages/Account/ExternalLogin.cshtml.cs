@@ -1,15 +1,13 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
-using System.Text;
-using System.Text.Encodings.Web;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Shared;
+using Hangfire;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using Microsoft.AspNetCore.WebUtilities;
 
 namespace GenSaaS.Web.Areas.Identity.Pages.Account;
 
@@ -20,7 +18,7 @@ namespace GenSaaS.Web.Areas.Identity.Pages.Account;
 /// </summary>
 [AllowAnonymous]
 public sealed class ExternalLogin(
-    SignInManager<IdentityUser> signIn, UserManager<IdentityUser> users, IEmailSender email, ILogger<ExternalLogin> logger) : PageModel
+    SignInManager<IdentityUser> signIn, UserManager<IdentityUser> users, PublicAddress publicAddress, IBackgroundJobClient jobs, ILogger<ExternalLogin> logger) : PageModel
 {
     public sealed record InputModel
     {
@@ -132,10 +130,7 @@ public sealed class ExternalLogin(
             return LocalRedirect(ReturnUrl);
         }
 
-        var code = WebEncoders.Base64UrlEncode(Encoding.UTF8.GetBytes(await users.GenerateEmailConfirmationTokenAsync(user)));
-        var callbackUrl = Url.Page("/Account/ConfirmEmail", pageHandler: null, values: new { area = "Identity", userId = user.Id, code }, protocol: Request.Scheme)!;
-        await email.SendEmailAsync(address, "Confirm your email",
-            $"Please confirm your account by <a href='{HtmlEncoder.Default.Encode(callbackUrl)}'>clicking here</a>.");
-        return RedirectToPage("./RegisterConfirmation", new { Email = address });
+        jobs.Enqueue<AccountEmailJob>(job => job.ConfirmEmailAsync(user.Id, publicAddress.BaseUrl(Request)));
+        return RedirectToPage("./RegisterConfirmation");
     }
 }

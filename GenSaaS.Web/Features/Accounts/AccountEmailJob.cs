@@ -1,0 +1,93 @@
+using System.Text.Encodings.Web;
+using Hangfire;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.UI.Services;
+
+namespace GenSaaS.Web.Features.Accounts;
+
+/// <summary>
+/// Every account email, sent by a background job: the form that asked answers at once and the same way whether or not
+/// the address has an account, and an SMTP outage only delays the message (Hangfire retries) instead of failing the
+/// request. Arguments are ids and strings only; tokens are made when the mail is sent, so none sits in the job store.
+/// <paramref name="baseUrl"/> of each method is <see cref="Shared.PublicAddress.BaseUrl"/> at the time of asking:
+/// <c>App:PublicBaseUrl</c> whenever it is configured.
+/// </summary>
+public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks magicLinks, IEmailSender email, ILogger<AccountEmailJob> logger)
+{
+    private const int Attempts = 10;
+
+    [AutomaticRetry(Attempts = Attempts, DelaysInSeconds = [5, 15, 60, 120, 300, 600, 1800, 3600, 7200, 14400])]
+    public async Task ConfirmEmailAsync(string userId, string baseUrl)
+    {
+        if (await users.FindByIdAsync(userId) is not { Email: { } to } user || user.EmailConfirmed)
+            return;
+        var code = await users.GenerateEmailConfirmationTokenAsync(user);
+        var link = AccountLinks.ConfirmEmail(baseUrl, user.Id, code);
+        await email.SendEmailAsync(to, "Confirm your email",
+            $"Please confirm your account by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        logger.LogInformation("Sent an email confirmation to user {UserId}", user.Id);
+    }
+
+    [AutomaticRetry(Attempts = Attempts, DelaysInSeconds = [5, 15, 60, 120, 300, 600, 1800, 3600, 7200, 14400])]
+    public async Task ResetPasswordAsync(string userId, string baseUrl)
+    {
+        if (await users.FindByIdAsync(userId) is not { Email: { } to } user || !user.EmailConfirmed)
+            return;
+        var code = await users.GeneratePasswordResetTokenAsync(user);
+        var link = AccountLinks.ResetPassword(baseUrl, code);
+        await email.SendEmailAsync(to, "Reset your password",
+            $"Please reset your password by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        logger.LogInformation("Sent a password reset link to user {UserId}", user.Id);
+    }
+
+    [AutomaticRetry(Attempts = Attempts, DelaysInSeconds = [5, 15, 60, 120, 300, 600, 1800, 3600, 7200, 14400])]
+    public async Task MagicLinkAsync(string userId, string baseUrl, string returnUrl)
+    {
+        if (await users.FindByIdAsync(userId) is not { Email: { } to } user || await users.IsLockedOutAsync(user))
+            return;
+        var token = await magicLinks.CreateAsync(user.Id, CancellationToken.None);
+        var link = AccountLinks.MagicLink(baseUrl, token, AccountLinks.SafeReturnUrl(returnUrl));
+        await email.SendEmailAsync(to, "Your GenSaaS sign-in link",
+            $"""
+            <p>Hello,</p>
+            <p><a href="{HtmlEncoder.Default.Encode(link)}">Sign in to GenSaaS</a></p>
+            <p>The link works once and for {MagicLinks.Lifetime.TotalMinutes:0} minutes. If you did not ask for it, ignore this email.</p>
+            """);
+        logger.LogInformation("Sent a sign-in link to user {UserId}", user.Id);
+    }
+
+    [AutomaticRetry(Attempts = Attempts, DelaysInSeconds = [5, 15, 60, 120, 300, 600, 1800, 3600, 7200, 14400])]
+    public async Task ChangeEmailAsync(string userId, string newEmail, string baseUrl)
+    {
+        if (await users.FindByIdAsync(userId) is not { } user)
+            return;
+        var code = await users.GenerateChangeEmailTokenAsync(user, newEmail);
+        var link = AccountLinks.ConfirmEmailChange(baseUrl, user.Id, newEmail, code);
+        await email.SendEmailAsync(newEmail, "Confirm your email",
+            $"Please confirm your account by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        logger.LogInformation("Sent an email change confirmation for user {UserId}", user.Id);
+    }
+
+    /// <summary>Someone asked to register an address that already has an account: its owner hears of it, the asker learns nothing.</summary>
+    [AutomaticRetry(Attempts = Attempts, DelaysInSeconds = [5, 15, 60, 120, 300, 600, 1800, 3600, 7200, 14400])]
+    public async Task AlreadyRegisteredAsync(string userId, string baseUrl)
+    {
+        if (await users.FindByIdAsync(userId) is not { Email: { } to } user)
+            return;
+        if (!user.EmailConfirmed)
+        {
+            // The owner may have lost the first confirmation mail; a fresh one is what they need.
+            await ConfirmEmailAsync(userId, baseUrl);
+            return;
+        }
+        await email.SendEmailAsync(to, "You already have a GenSaaS account",
+            $"""
+            <p>Hello,</p>
+            <p>Someone, perhaps you, tried to register a new GenSaaS account with this address, which already has one.</p>
+            <p><a href="{HtmlEncoder.Default.Encode(AccountLinks.SignIn(baseUrl))}">Sign in</a>, or
+            <a href="{HtmlEncoder.Default.Encode(AccountLinks.ForgotPassword(baseUrl))}">reset your password</a> if you have forgotten it.
+            If it was not you, you can ignore this email.</p>
+            """);
+        logger.LogInformation("Told user {UserId} of a registration attempt for their address", user.Id);
+    }
+}
