@@ -28,14 +28,16 @@ public sealed class StripeWebhooks(
     /// <summary>Stripe's events are a few kilobytes; anything near this is not from Stripe.</summary>
     public const int MaxBodyBytes = 1024 * 1024;
 
+    private bool Enabled => mode.IsEnabled;
+
     /// <summary>
     /// Refuses what cannot be a Stripe delivery before reading its body (no well-formed <c>Stripe-Signature</c>: 400; a declared
     /// length over <see cref="MaxBodyBytes"/>: 413), then reads at most that much, so no request can make the server buffer more.
     /// </summary>
-    public static async Task<IResult> HandleAsync(HttpContext http, StripeWebhooks webhooks, BillingModeInfo billing, ILogger<StripeWebhooks> log, CancellationToken ct)
+    public static async Task<IResult> HandleAsync(HttpContext http, StripeWebhooks webhooks, ILogger<StripeWebhooks> log, CancellationToken ct)
     {
-        if (!billing.IsEnabled)
-            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+        if (!webhooks.Enabled)
+            return BillingDisabled();
         var request = http.Request;
         var signature = request.Headers["Stripe-Signature"].ToString();
         if (!IsWellFormedSignature(signature))
@@ -54,6 +56,9 @@ public sealed class StripeWebhooks(
             return TooLarge(http);
         return await webhooks.ReceiveAsync(payload, signature, ct);
     }
+
+    private static IResult BillingDisabled() =>
+        Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
 
     private static IResult TooLarge(HttpContext http) =>
         Refuse(http, StatusCodes.Status413PayloadTooLarge, ProblemCodes.BadRequest, "The webhook body is too large.",
@@ -123,7 +128,7 @@ public sealed class StripeWebhooks(
     public async Task<IResult> ReceiveAsync(string payload, string signature, CancellationToken ct)
     {
         if (!mode.IsEnabled)
-            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+            return BillingDisabled();
 
         try
         {
