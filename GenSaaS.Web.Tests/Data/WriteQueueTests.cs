@@ -27,11 +27,11 @@ public sealed class WriteQueueTests : IAsyncLifetime
     [Fact]
     public async Task AFailingWrite_IsUndoneAlone_AndTheOthersInItsBatchCommit()
     {
-        var writes = Enumerable.Range(0, 200).Select(i => _db.WriteAsync(async (connection, tx) =>
+        var writes = Enumerable.Range(0, 200).Select(i => _db.WriteAsync((connection, tx) =>
         {
-            await connection.ExecuteAsync("INSERT INTO items (id, n) VALUES (@i, @i)", new { i }, tx);
+            connection.Execute("INSERT INTO items (id, n) VALUES (@i, @i)", new { i }, tx);
             if (i % 50 == 7)
-                await connection.ExecuteAsync("UPDATE items SET n = -1 WHERE id = @i", new { i }, tx);
+                connection.Execute("UPDATE items SET n = -1 WHERE id = @i", new { i }, tx);
             return i;
         })).ToList();
 
@@ -54,13 +54,13 @@ public sealed class WriteQueueTests : IAsyncLifetime
         await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (1, 0)", null);
         using var gate = new ManualResetEventSlim();
         // The first write holds the loop until the others are queued behind it, so they all share one batch.
-        var holder = _db.WriteAsync((_, _) => Task.FromResult(gate.Wait(TimeSpan.FromSeconds(10))));
-        var writes = Enumerable.Range(1, 30).Select(i => _db.WriteAsync(async (connection, tx) =>
+        var holder = _db.WriteAsync((_, _) => gate.Wait(TimeSpan.FromSeconds(10)));
+        var writes = Enumerable.Range(1, 30).Select(i => _db.WriteAsync((connection, tx) =>
         {
-            var n = await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
-            await connection.ExecuteAsync("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
+            var n = connection.ExecuteScalar<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
+            connection.Execute("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
             if (i % 10 == 0) // fails after its update has been made
-                await connection.ExecuteAsync("INSERT INTO items (id, n) VALUES (@id, -1)", new { id = 100 + i }, tx);
+                connection.Execute("INSERT INTO items (id, n) VALUES (@id, -1)", new { id = 100 + i }, tx);
             return n + 1;
         })).ToList();
         gate.Set();
@@ -86,10 +86,10 @@ public sealed class WriteQueueTests : IAsyncLifetime
     public async Task EachWriteSeesTheOnesBeforeIt_SoAReadThenWriteNeverLosesAnUpdate()
     {
         await _db.ExecuteAsync("INSERT INTO items (id, n) VALUES (1, 0)", null);
-        await Task.WhenAll(Enumerable.Range(0, 500).Select(_ => _db.WriteAsync(async (connection, tx) =>
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(_ => _db.WriteAsync((connection, tx) =>
         {
-            var n = await connection.ExecuteScalarAsync<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
-            return await connection.ExecuteAsync("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
+            var n = connection.ExecuteScalar<long>("SELECT n FROM items WHERE id = 1", transaction: tx);
+            return connection.Execute("UPDATE items SET n = @n WHERE id = 1", new { n = n + 1 }, tx);
         })));
 
         await using var connection = await _db.OpenAsync();

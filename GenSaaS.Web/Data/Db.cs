@@ -92,12 +92,13 @@ public sealed class Db : IAsyncDisposable
     /// Runs <paramref name="work"/> inside a <c>BEGIN IMMEDIATE</c> transaction, committed together with the other
     /// writes queued at the same moment (group commit). The result is returned only after the commit. If the work
     /// throws, its writes are rolled back and the exception is rethrown here; the other work in the batch is unaffected.
-    /// The work must only use the connection and transaction it is given, and must not wait for anything else
-    /// (no HTTP, no other write): everyone else's writes wait behind it. It may run more than once (when a later item in
+    /// The work is synchronous on purpose: it runs on the queue's one thread, so it must only use the connection and
+    /// transaction it is given and never wait for anything else (no HTTP, no other write): everyone else's writes wait
+    /// behind it. A <c>Task</c>-returning delegate would invite exactly that <c>await</c>. It may run more than once (when a later item in
     /// its batch fails, the batch is rolled back and run again), so it must have no effect outside the database; only the
     /// result of the run that was committed is returned.
     /// </summary>
-    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken ct = default) =>
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct = default) =>
         _queue.EnqueueAsync(work, ct);
 
     public string ConnectionString { get; }
@@ -107,11 +108,11 @@ public sealed class Db : IAsyncDisposable
 
     /// <summary>One statement (or a few, in one command) as its own unit of work on the write queue; returns the rows changed.</summary>
     public Task<int> ExecuteAsync(string sql, object? args, CancellationToken ct = default) =>
-        WriteAsync((connection, tx) => connection.ExecuteAsync(sql, args, tx), ct);
+        WriteAsync((connection, tx) => connection.Execute(sql, args, tx), ct);
 
     /// <summary>Like <see cref="ExecuteAsync"/>, returning the first column of the first row (e.g. from <c>RETURNING</c>).</summary>
     public Task<T?> ExecuteScalarAsync<T>(string sql, object? args, CancellationToken ct = default) =>
-        WriteAsync((connection, tx) => connection.ExecuteScalarAsync<T>(sql, args, tx), ct);
+        WriteAsync((connection, tx) => connection.ExecuteScalar<T>(sql, args, tx), ct);
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _prepared = new();
 

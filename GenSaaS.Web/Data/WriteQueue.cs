@@ -37,7 +37,7 @@ internal sealed class WriteQueue : IAsyncDisposable
         _checkpoints.Start();
     }
 
-    public Task<T> EnqueueAsync<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken ct)
+    public Task<T> EnqueueAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         var item = new WorkItem<T>(work, ct);
@@ -226,7 +226,7 @@ internal sealed class WriteQueue : IAsyncDisposable
 
         /// <summary>
         /// Runs the work on the loop's thread and keeps its result for <see cref="Publish"/>; null, or the error it failed
-        /// with. SQLite's async methods complete synchronously, so this does not block. A replay runs it again.
+        /// with. A replay runs it again.
         /// </summary>
         public abstract Exception? TryRun(SqliteConnection connection, SqliteTransaction tx);
 
@@ -235,7 +235,7 @@ internal sealed class WriteQueue : IAsyncDisposable
         public abstract void Publish();
     }
 
-    private sealed class WorkItem<T>(Func<SqliteConnection, SqliteTransaction, Task<T>> work, CancellationToken ct) : WorkItem
+    private sealed class WorkItem<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct) : WorkItem
     {
         private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _staged;
@@ -257,7 +257,7 @@ internal sealed class WriteQueue : IAsyncDisposable
         {
             try
             {
-                _staged = work(connection, tx).GetAwaiter().GetResult();
+                _staged = work(connection, tx);
                 return null;
             }
             catch (Exception ex)

@@ -108,9 +108,9 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// none): nothing can have used it, so it is not looked up. The unique index still stands behind it.
     /// </summary>
     public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, bool keyIsNew = false, CancellationToken ct = default) =>
-        db.WriteAsync((connection, tx) => ReserveAsync(connection, tx, userId, idempotencyKey, requestHash, keyIsNew), ct);
+        db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, keyIsNew), ct);
 
-    private async Task<Reservation> ReserveAsync(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, bool keyIsNew)
+    private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, bool keyIsNew)
     {
         var existing = keyIsNew ? null : ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
@@ -120,7 +120,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
                     Message: "This Idempotency-Key was already used for a different request.");
 
         var now = Now;
-        var balance = await BalanceAsync(connection, tx, userId, now);
+        var balance = Balance(connection, tx, userId, now);
         var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now) { PeriodKey = PeriodKey(null, now) };
 
         if (balance.Trial > 0 || balance.Prepaid > 0)
@@ -128,18 +128,18 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             var bucket = balance.Trial > 0 ? CreditBucket.Trial : CreditBucket.Prepaid;
             usage = usage with { FundingSource = BucketName(bucket) };
             InsertUsage(connection, tx, usage);
-            await ApplyChangeAsync(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
+            ApplyChange(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
-        var subscription = await CurrentSubscriptionAsync(connection, tx, userId);
+        var subscription = CurrentSubscription(connection, tx, userId);
         if (subscription is not null && subscription.IsActiveAt(now))
-            return await ReserveOnSubscriptionAsync(connection, tx, usage, subscription);
+            return ReserveOnSubscription(connection, tx, usage, subscription);
         if (subscription is not null && subscription.IsUnpaid)
             return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.SubscriptionInactive,
                 $"Your monthly plan is {subscription.Status.Replace('_', ' ')}: update your payment method to continue.");
 
-        if (await HasSavedCardAsync(connection, tx, userId) && plans.Find(PlanCatalog.PayPerUse) is { } perUse)
+        if (HasSavedCard(connection, tx, userId) && plans.Find(PlanCatalog.PayPerUse) is { } perUse)
         {
             usage = usage with { FundingSource = "pay_per_use", AmountMinor = perUse.PriceMinor, Currency = perUse.Currency, ChargeState = "pending" };
             InsertUsage(connection, tx, usage);
@@ -151,11 +151,11 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     }
 
     /// <summary>The balances, creating the account (with its trial credits) the first time.</summary>
-    private async Task<(long Trial, long Prepaid)> BalanceAsync(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now)
+    private (long Trial, long Prepaid) Balance(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now)
     {
         if (ReadBalance(connection, tx, userId) is { } balance)
             return balance;
-        await EnsureAccountAsync(connection, tx, userId, now);
+        EnsureAccount(connection, tx, userId, now);
         return ReadBalance(connection, tx, userId) ?? throw new InvalidOperationException($"No balance row for {userId}");
     }
 
@@ -191,7 +191,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         ON CONFLICT DO NOTHING;
         """;
 
-    private async Task<Reservation> ReserveOnSubscriptionAsync(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionRow subscription)
+    private Reservation ReserveOnSubscription(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionRow subscription)
     {
         var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
         var periodStart = subscription.CurrentPeriodStart!.Value;
@@ -211,7 +211,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         {
             if (count * 100 < (long)plan.SoftLimit * threshold)
                 continue;
-            if (await connection.ExecuteAsync(InsertNoticeSql, new { userId = usage.UserId, periodStart, threshold, now = usage.Now }, tx) == 1)
+            if (connection.Execute(InsertNoticeSql, new { userId = usage.UserId, periodStart, threshold, now = usage.Now }, tx) == 1)
                 notices.Add(threshold);
         }
 
@@ -234,14 +234,14 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// discards the image, nothing is charged.
     /// </summary>
     public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, StoredImage image, CancellationToken ct = default) =>
-        db.WriteAsync(async (connection, tx) =>
+        db.WriteAsync((connection, tx) =>
         {
             var updated = connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generation.Id), ("@now", Db.FormatTime(Now))).ExecuteNonQuery();
             if (updated != 1)
                 return false;
             GenerationStore.Insert(connection, tx, generation);
             ImageStore.Record(connection, tx, generation.Id, image);
-            return await Task.FromResult(true);
+            return true;
         }, ct);
 
     private const string ReleaseSql = """
@@ -257,7 +257,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// <summary>Releases a reservation and gives its credit back. Safe to call twice: only a reserved usage is released.</summary>
     public async Task<bool> ReleaseAsync(string usageId, string error, CancellationToken ct = default)
     {
-        var released = await db.WriteAsync(async (connection, tx) =>
+        var released = await db.WriteAsync((connection, tx) =>
         {
             var now = Now;
             ReleasedUsage? row;
@@ -269,7 +269,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
             {
                 var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
-                await ApplyChangeAsync(connection, tx, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
+                ApplyChange(connection, tx, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
             }
             return true;
         }, ct);
@@ -308,13 +308,13 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
 
     private async Task<LedgerResult> ChangeAsync(string userId, CreditBucket bucket, string kind, int amount, string reason, string? reference, string actor, bool clampToBalance, CancellationToken ct)
     {
-        var result = await db.WriteAsync(async (connection, tx) =>
+        var result = await db.WriteAsync((connection, tx) =>
         {
-            if (reference is not null && await connection.QuerySingleOrDefaultAsync<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
+            if (reference is not null && connection.QuerySingleOrDefault<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
                 return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
 
             var now = Now;
-            var balance = await BalanceAsync(connection, tx, userId, now);
+            var balance = Balance(connection, tx, userId, now);
             var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
             var change = clampToBalance ? (int)Math.Max(amount, -current) : amount;
             if (current + change < 0)
@@ -322,7 +322,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             if (change == 0)
                 return new LedgerResult(false, null, 0, (int)current);
 
-            var entry = await ApplyChangeAsync(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
+            var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
             return new LedgerResult(true, entry, change, (int)(current + change));
         }, ct);
         if (result.Applied)
@@ -349,7 +349,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     /// is the connection's last inserted row, not a <c>RETURNING</c> clause: SQLite gathers returned rows in a temporary
     /// table, which every reservation would pay for.
     /// </summary>
-    private static Task<long> ApplyChangeAsync(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
+    private static long ApplyChange(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
         string reason, string? reference, string actor, DateTime now)
     {
         var inserted = connection.Prepared(tx, ApplyChangeSql,
@@ -358,7 +358,7 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         // The update and the insert each change one row; anything else means the balance row is missing.
         if (inserted != 2)
             throw new InvalidOperationException($"No balance row for {userId}");
-        return Task.FromResult(SQLitePCL.raw.sqlite3_last_insert_rowid(connection.Handle));
+        return SQLitePCL.raw.sqlite3_last_insert_rowid(connection.Handle);
     }
 
     private const string EnsureAccountSql = """
@@ -372,8 +372,8 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         """;
 
     /// <summary>Creates the balance row on first use, with the trial credits and their ledger line.</summary>
-    private Task EnsureAccountAsync(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now) =>
-        connection.ExecuteAsync(EnsureAccountSql, new { userId, trial = options.Value.TrialCredits, now }, tx);
+    private void EnsureAccount(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now) =>
+        connection.Execute(EnsureAccountSql, new { userId, trial = options.Value.TrialCredits, now }, tx);
 
     /// <summary>Creates the balance row (with trial credits) if the user has none yet; cheap when it exists.</summary>
     public async Task EnsureAccountAsync(string userId, CancellationToken ct = default)
@@ -383,9 +383,9 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
             if (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM credit_balances WHERE user_id = @userId", new { userId }) > 0)
                 return;
         }
-        await db.WriteAsync(async (connection, tx) =>
+        await db.WriteAsync((connection, tx) =>
         {
-            await EnsureAccountAsync(connection, tx, userId, Now);
+            EnsureAccount(connection, tx, userId, Now);
             return true;
         }, ct);
     }
@@ -405,12 +405,15 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     public static Task<SubscriptionRow?> CurrentSubscriptionAsync(SqliteConnection connection, SqliteTransaction? tx, string userId) =>
         connection.QuerySingleOrDefaultAsync<SubscriptionRow>(CurrentSubscriptionSql, new { userId }, tx);
 
+    private static SubscriptionRow? CurrentSubscription(SqliteConnection connection, SqliteTransaction tx, string userId) =>
+        connection.QuerySingleOrDefault<SubscriptionRow>(CurrentSubscriptionSql, new { userId }, tx);
+
     private const string SavedCardSql = """
         SELECT count(*) FROM billing_customers WHERE user_id = @userId AND default_payment_method IS NOT NULL;
         """;
 
-    private static async Task<bool> HasSavedCardAsync(SqliteConnection connection, SqliteTransaction tx, string userId) =>
-        await connection.ExecuteScalarAsync<long>(SavedCardSql, new { userId }, tx) > 0;
+    private static bool HasSavedCard(SqliteConnection connection, SqliteTransaction tx, string userId) =>
+        connection.ExecuteScalar<long>(SavedCardSql, new { userId }, tx) > 0;
 
     public async Task<UsageRow?> GetUsageAsync(string usageId, CancellationToken ct = default)
     {
