@@ -8,7 +8,7 @@ namespace GenSaaS.Web.Data;
 public sealed class Db : IAsyncDisposable
 {
     // Checkpoints (copying the WAL back into the database, with an fsync) are never taken on commit
-    // (wal_autocheckpoint = 0): the write queue's checkpoint thread takes them beside the writes (see WriteQueue).
+    // (wal_autocheckpoint = 0): the Checkpointer's thread takes them beside the writes.
     // synchronous=NORMAL in WAL mode survives an application crash; only a power loss can drop the last commits.
     // Stripe stays the record of money and the webhooks replay, so the 3-4x write rate is worth it.
     // journal_size_limit: a log that once grew long is cut back to 64 MB when it starts again.
@@ -45,17 +45,21 @@ public sealed class Db : IAsyncDisposable
     public Db(string file)
     {
         ConnectionString = new SqliteConnectionStringBuilder { DataSource = file, Pooling = true, DefaultTimeout = 30 }.ToString();
-        _queue = new WriteQueue(OpenAsync);
+        _checkpointer = new Checkpointer(Open);
+        _queue = new WriteQueue(Open, _checkpointer.FinishIfAsked);
     }
 
+    /// <summary>Lets the writes already queued finish, then stops the checkpoints (the write loop uses them to the end).</summary>
     public async ValueTask DisposeAsync()
     {
         await _queue.DisposeAsync();
+        _checkpointer.Dispose();
         while (_readers.TryTake(out var connection))
             connection.Dispose();
     }
 
     private readonly WriteQueue _queue;
+    private readonly Checkpointer _checkpointer;
 
     /// <summary>Read connections kept open between reads, so their prepared statements stay compiled.</summary>
     private readonly System.Collections.Concurrent.ConcurrentBag<SqliteConnection> _readers = [];
@@ -116,19 +120,54 @@ public sealed class Db : IAsyncDisposable
 
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _prepared = new();
 
+    /// <summary>A new connection, set up like every other (see <see cref="ConnectionPragmas"/>).</summary>
     public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
     {
         var connection = new SqliteConnection(ConnectionString);
-        await connection.OpenAsync(ct);
-        // The pool hands back the same native connection many times; its pragmas stay set, so set them once.
-        if (!_prepared.TryGetValue(connection.Handle!, out _))
+        try
         {
-            await using var command = connection.CreateCommand();
-            command.CommandText = ConnectionPragmas;
-            await command.ExecuteNonQueryAsync(ct);
-            _prepared.AddOrUpdate(connection.Handle!, _prepared);
+            await connection.OpenAsync(ct);
+            // The pool hands back the same native connection many times; its pragmas stay set, so set them once.
+            if (!_prepared.TryGetValue(connection.Handle!, out _))
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = ConnectionPragmas;
+                await command.ExecuteNonQueryAsync(ct);
+                _prepared.AddOrUpdate(connection.Handle!, _prepared);
+            }
+            return connection;
         }
-        return connection;
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="OpenAsync"/> for the threads of the write queue and the checkpointer, which have nothing else to do
+    /// while they wait and must not block on a task.
+    /// </summary>
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(ConnectionString);
+        try
+        {
+            connection.Open();
+            if (!_prepared.TryGetValue(connection.Handle!, out _))
+            {
+                using var command = connection.CreateCommand();
+                command.CommandText = ConnectionPragmas;
+                command.ExecuteNonQuery();
+                _prepared.AddOrUpdate(connection.Handle!, _prepared);
+            }
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Times are stored as UTC text that sorts as it reads: <c>2026-11-25 04:03:31.1234567</c>.</summary>

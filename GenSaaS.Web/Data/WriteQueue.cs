@@ -12,29 +12,24 @@ namespace GenSaaS.Web.Data;
 /// </summary>
 internal sealed class WriteQueue : IAsyncDisposable
 {
-    private const int MaxBatch = 128;
+    /// <summary>The most items one transaction runs, so that a long queue still commits (and answers) in steps.</summary>
+    public const int MaxBatch = 128;
 
-    /// <summary>How often the checkpoint thread copies the WAL back into the database.</summary>
-    public static readonly TimeSpan CheckpointInterval = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>A log this long (about 4 MB) is finished by the write loop so that it starts again from its beginning.</summary>
-    public const long RestartFrames = 1000;
-
-    private readonly Func<CancellationToken, Task<SqliteConnection>> _open;
+    private readonly Func<SqliteConnection> _open;
+    private readonly Action<SqliteConnection> _betweenBatches;
     private readonly BlockingCollection<WorkItem> _items = new(new ConcurrentQueue<WorkItem>());
     private readonly TaskCompletionSource _loopStopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly ManualResetEventSlim _stopping = new();
-    private readonly Thread _checkpoints;
-    private int _finishCheckpoint;
 
-    public WriteQueue(Func<CancellationToken, Task<SqliteConnection>> open)
+    /// <param name="open">Opens the loop's connection (again, after a failure), on the loop's thread.</param>
+    /// <param name="betweenBatches">Runs on the loop's connection after each batch is answered, with no transaction open
+    /// (the <see cref="Checkpointer"/> finishes a long log there).</param>
+    public WriteQueue(Func<SqliteConnection> open, Action<SqliteConnection> betweenBatches)
     {
         _open = open;
-        // Threads of their own, not the thread pool: every write waits for this loop, so it must wake as soon as work
+        _betweenBatches = betweenBatches;
+        // A thread of its own, not the thread pool: every write waits for this loop, so it must wake as soon as work
         // arrives instead of queueing behind the requests in the pool. The callers' continuations run on the pool.
         new Thread(Run) { IsBackground = true, Name = "GenSaaS write queue" }.Start();
-        _checkpoints = new Thread(RunCheckpoints) { IsBackground = true, Name = "GenSaaS checkpoints" };
-        _checkpoints.Start();
     }
 
     public Task<T> EnqueueAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct)
@@ -62,7 +57,7 @@ internal sealed class WriteQueue : IAsyncDisposable
             {
                 try
                 {
-                    connection ??= _open(CancellationToken.None).GetAwaiter().GetResult();
+                    connection ??= _open();
                 }
                 catch (Exception ex)
                 {
@@ -88,8 +83,8 @@ internal sealed class WriteQueue : IAsyncDisposable
                 foreach (var item in batch)
                     item.Publish();
 
-                if (connection is not null && Interlocked.Exchange(ref _finishCheckpoint, 0) == 1)
-                    FinishCheckpoint(connection);
+                if (connection is not null)
+                    _betweenBatches(connection);
             }
         }
         finally
@@ -157,67 +152,11 @@ internal sealed class WriteQueue : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// Copies the WAL back into the database without holding up writers (PASSIVE), on a connection of its own: the
-    /// copy and its fsync, the slow part, happen beside the writes. Under a steady stream of writes the copy never
-    /// catches up with the end of the log, and SQLite starts the log again from its beginning only once a checkpoint
-    /// has, so the log would grow without end and every read would search a longer index. Once it is
-    /// <see cref="RestartFrames"/> long, the write loop finishes the copy between two batches (see
-    /// <see cref="FinishCheckpoint"/>).
-    /// </summary>
-    private void RunCheckpoints()
-    {
-        SqliteConnection? connection = null;
-        try
-        {
-            while (!_stopping.Wait(CheckpointInterval))
-            {
-                try
-                {
-                    connection ??= _open(CancellationToken.None).GetAwaiter().GetResult();
-                    using var reader = connection.Prepared(null, "PRAGMA wal_checkpoint(PASSIVE);").ExecuteReader();
-                    // One row: busy, frames in the log, frames copied to the database.
-                    if (reader.Read() && reader.GetInt64(1) >= RestartFrames)
-                        Volatile.Write(ref _finishCheckpoint, 1);
-                }
-                catch (SqliteException)
-                {
-                    // Busy, or the database is not there yet: the next pass tries again.
-                }
-            }
-        }
-        finally
-        {
-            connection?.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// A PASSIVE checkpoint with no write in flight: only the frames written since the background pass are left, and
-    /// with no writer in the way it reaches the end of the log, so the next write starts the log again from its
-    /// beginning. Measured at full load: about 4 ms, under once a second. It never waits for readers: one still on an
-    /// old part of the log leaves that part for the next pass.
-    /// </summary>
-    private static void FinishCheckpoint(SqliteConnection connection)
-    {
-        try
-        {
-            connection.Prepared(null, "PRAGMA wal_checkpoint(PASSIVE);").ExecuteNonQuery();
-        }
-        catch (SqliteException)
-        {
-            // The background pass holds the checkpoint lock: it asks again once the log is still long.
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
-        _stopping.Set();
         _items.CompleteAdding();
         await _loopStopped.Task;
-        _checkpoints.Join();
         _items.Dispose();
-        _stopping.Dispose();
     }
 
     private abstract class WorkItem
