@@ -73,8 +73,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
     /// <summary>Revokes one of the user's own keys; false when there is no such live key of theirs.</summary>
     public async Task<bool> RevokeAsync(string userId, string id, CancellationToken ct)
     {
-        await using var connection = await db.OpenAsync(ct);
-        return await connection.ExecuteAsync(new CommandDefinition(RevokeSql, new { id, userId, now = clock.GetUtcNow().UtcDateTime }, cancellationToken: ct)) == 1;
+        return await db.ExecuteAsync(RevokeSql, new { id, userId, now = clock.GetUtcNow().UtcDateTime }, ct) == 1;
     }
 
     // One indexed lookup (the unique index on key_hash) brings the key, its user and the user's roles.

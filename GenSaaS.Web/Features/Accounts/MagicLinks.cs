@@ -22,9 +22,8 @@ public sealed class MagicLinks(Db db, TimeProvider clock)
     public async Task<string> CreateAsync(string userId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        await using var connection = await db.OpenAsync(ct);
         var token = Secrets.NewToken();
-        await connection.ExecuteAsync(new CommandDefinition(InsertSql, new { hash = Secrets.Hash(token), userId, now, expires = now + Lifetime }, cancellationToken: ct));
+        await db.ExecuteAsync(InsertSql, new { hash = Secrets.Hash(token), userId, now, expires = now + Lifetime }, ct);
         return token;
     }
 
@@ -53,7 +52,7 @@ public sealed class MagicLinks(Db db, TimeProvider clock)
     {
         if (string.IsNullOrEmpty(token))
             return null;
-        await using var connection = await db.OpenAsync(ct);
-        return await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(ConsumeSql, new { hash = Secrets.Hash(token), now = clock.GetUtcNow().UtcDateTime }, cancellationToken: ct));
+        var args = new { hash = Secrets.Hash(token), now = clock.GetUtcNow().UtcDateTime };
+        return await db.WriteAsync((connection, tx) => connection.QuerySingleOrDefault<string>(ConsumeSql, args, tx), ct);
     }
 }
