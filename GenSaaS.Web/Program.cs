@@ -47,7 +47,6 @@ app.UseQueryGuard();
 app.UseRateLimiter();
 
 app.MapOperations();
-app.MapAccounts();
 app.MapGeneration();
 app.MapCredits();
 app.MapBilling();

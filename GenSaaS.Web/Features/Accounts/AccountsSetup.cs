@@ -104,6 +104,7 @@ public static class AccountsSetup
         services.AddSingleton<AccountThrottle>();
         services.AddScoped<IPasswordValidator<IdentityUser>, StrongPasswordValidator>();
         services.AddSingleton<ApiKeyStore>();
+        services.AddHostedService<AdminRoleSetup>();
         services.AddScoped<ICliCommand, UsersAddCommand>();
         services.AddScoped<ICliCommand, ApiKeysCreateCommand>();
 
@@ -114,14 +115,18 @@ public static class AccountsSetup
         return builder;
     }
 
-    public static WebApplication MapAccounts(this WebApplication app)
+}
+
+/// <summary>Creates the admin role when the app starts, if it is not there yet (users get it from the <c>users add</c> command).</summary>
+internal sealed class AdminRoleSetup(IServiceScopeFactory scopes) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
     {
-        using (var scope = app.Services.CreateScope())
-        {
-            var roles = scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
-            if (!roles.RoleExistsAsync(Roles.Admin).GetAwaiter().GetResult())
-                roles.CreateAsync(new IdentityRole(Roles.Admin)).GetAwaiter().GetResult();
-        }
-        return app;
+        await using var scope = scopes.CreateAsyncScope();
+        var roles = scope.ServiceProvider.GetRequiredService<RoleManager<IdentityRole>>();
+        if (!await roles.RoleExistsAsync(Roles.Admin))
+            await roles.CreateAsync(new IdentityRole(Roles.Admin));
     }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }
