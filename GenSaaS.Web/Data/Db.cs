@@ -4,7 +4,14 @@ using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Data;
 
-/// <summary>Opens connections to the app database, each set up the same way.</summary>
+/// <summary>
+/// Opens connections to the app database, each set up the same way, and owns its write path: every write of ours goes
+/// through <see cref="WriteAsync{T}"/> (the <see cref="WriteQueue"/>), with the <see cref="Checkpointer"/> beside it.
+/// Outside the queue, on purpose: DbUp's migrations at start (<see cref="Migrator"/>) and Identity's EF Core store
+/// (<see cref="AppDbContext"/>), whose short transactions wait for the queue's through <c>busy_timeout</c>. Hangfire,
+/// the Data Protection keys and the Stripe emulator keep files of their own. docs/data.md has the list and why.
+/// Connections opened here are for reads; a write on one would bypass the queue.
+/// </summary>
 public sealed class Db : IAsyncDisposable
 {
     // Checkpoints (copying the WAL back into the database, with an fsync) are never taken on commit
