@@ -11,6 +11,7 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
     private string _connectionString = null!;
     private WriteQueue _queue = null!;
     private int _opens;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<SqliteConnection> _opened = new();
     private int _batches;
     private bool _disposed;
     private Func<int, Exception?> _openFails = _ => null;
@@ -48,7 +49,9 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
         var attempt = Interlocked.Increment(ref _opens);
         if (_openFails(attempt) is { } error)
             throw error;
-        return Connect();
+        var connection = Connect();
+        _opened.Enqueue(connection);
+        return connection;
     }
 
     private Task<T> Write<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct = default) => _queue.EnqueueAsync(work, ct);
@@ -146,10 +149,22 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
     }
 
     [Fact]
-    public void AWriteWhoseTokenIsAlreadyCancelled_IsRefusedAtOnce()
+    public void AWriteWhoseTokenIsAlreadyCancelled_IsRefusedAtOnce_WithoutBeingQueued()
     {
         var ran = false;
-        Should.Throw<OperationCanceledException>(() => Write((_, _) => ran = true, new CancellationToken(canceled: true)));
+        Task<bool>? queued = null;
+        var refused = false;
+        try
+        {
+            queued = Write((_, _) => ran = true, new CancellationToken(canceled: true));
+        }
+        catch (OperationCanceledException)
+        {
+            refused = true;
+        }
+
+        refused.ShouldBeTrue();
+        queued.ShouldBeNull();
         ran.ShouldBeFalse();
     }
 
@@ -199,6 +214,8 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
         (await Insert(3)).ShouldBe(1);
         Ids().ShouldBe([3]);
         _opens.ShouldBe(2);
+        _opened.First().State.ShouldBe(System.Data.ConnectionState.Closed);
+        _opened.Last().State.ShouldBe(System.Data.ConnectionState.Open);
         // No step between batches on a connection that was thrown away.
         Volatile.Read(ref _batches).ShouldBe(batchesSoFar + 1);
     }
@@ -217,6 +234,7 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
         (await holder).ShouldBeTrue();
         (await Task.WhenAll(queued)).ShouldAllBe(rows => rows == 1);
         Ids().Count.ShouldBe(10);
+        _opened.ShouldAllBe(connection => connection.State == System.Data.ConnectionState.Closed);
         await Should.ThrowAsync<ObjectDisposedException>(() => Insert(11));
     }
 

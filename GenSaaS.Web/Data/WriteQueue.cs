@@ -106,11 +106,12 @@ internal sealed class WriteQueue : IAsyncDisposable
         var tx = connection.BeginTransaction();
         try
         {
-            for (var item = first; item is not null; item = batch.Count < MaxBatch && _items.TryTake(out var next) ? next : null)
+            for (var item = first; item is not null; item = Next(batch))
             {
                 if (item.IsCanceled)
                     continue;
-                if (item.TryRun(connection, tx) is not { } error)
+                var error = item.TryRun(connection, tx);
+                if (error is null)
                 {
                     batch.Add(item);
                     continue;
@@ -124,6 +125,17 @@ internal sealed class WriteQueue : IAsyncDisposable
         {
             tx.Dispose();
         }
+    }
+
+    /// <summary>The next item waiting, if the batch has room for it; null ends the batch.</summary>
+    private WorkItem? Next(List<WorkItem> batch)
+    {
+        if (batch.Count >= MaxBatch)
+            return null;
+        // Not `out var` inside a condition: mutation testing could not compile its variants.
+        WorkItem? next = null;
+        _items.TryTake(out next);
+        return next;
     }
 
     /// <summary>
@@ -140,7 +152,8 @@ internal sealed class WriteQueue : IAsyncDisposable
             var failed = -1;
             for (var i = 0; i < batch.Count && failed < 0; i++)
             {
-                if (batch[i].TryRun(connection, tx) is { } error)
+                var error = batch[i].TryRun(connection, tx);
+                if (error is not null)
                 {
                     batch[i].Fail(error);
                     failed = i;
