@@ -6,8 +6,10 @@ WORKDIR /src
 # Restore first so that the package layer is reused while only code changes.
 COPY Directory.Build.props ./
 COPY GenSaaS.Web/GenSaaS.Web.csproj GenSaaS.Web/
+COPY GenSaaS.StripeEmulator/GenSaaS.StripeEmulator.csproj GenSaaS.StripeEmulator/
 RUN dotnet restore GenSaaS.Web/GenSaaS.Web.csproj
 COPY wwwroot-assets/ wwwroot-assets/
+COPY GenSaaS.StripeEmulator/ GenSaaS.StripeEmulator/
 COPY GenSaaS.Web/ GenSaaS.Web/
 RUN dotnet publish GenSaaS.Web/GenSaaS.Web.csproj -c Release -o /app --no-restore
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using GenSaaS.Web.Features.Billing;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Features.Operations;
 using Microsoft.Extensions.DependencyInjection;
 using Stripe;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Stripe;
@@ -34,7 +34,7 @@ public class BillingTestApp : TestApp
         return settings;
     }
 
-    public StripeEmulator Emulator => Services.GetRequiredService<StripeEmulator>();
+    public EmulatedStripe Emulator => Services.GetRequiredService<EmulatedStripe>();
 
     /// <summary>Stripe.net pointed at the emulator over HTTP, as an operator's script would be.</summary>
     public StripeClient StripeClient => new(Emulator.SecretKey, apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");

@@ -13,7 +13,7 @@ public sealed class BillingWithoutWebhooksTests
         using var app = new BillingTestApp(new() { ["Billing:Emulator:WebhookUrl"] = "http://127.0.0.1:9/api/billing/webhook" });
         var (user, client) = await app.SignedInUserAsync();
         var url = await BillingTestApp.ChooseAsync(client, "bundle_25");
-        var outcome = await app.PayAsync(url, GenSaaS.Web.Features.Billing.Emulator.TestCard.Visa);
+        var outcome = await app.PayAsync(url, GenSaaS.StripeEmulator.TestCard.Visa);
         outcome.Completed.ShouldBeTrue(outcome.Error);
         await Task.Delay(500);
         (await app.PrepaidAsync(user.Id)).ShouldBe(0);

@@ -1,6 +1,6 @@
 using System.Net;
 using GenSaaS.Web.Features.Accounts;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Features.Accounts;
 using Microsoft.Extensions.DependencyInjection;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
@@ -33,7 +33,7 @@ public sealed class DevAccessTests
     {
         using var app = App("Production");
         var mailId = await MailAsync(app);
-        var clockBefore = app.Services.GetRequiredService<StripeEmulator>().Now;
+        var clockBefore = app.Services.GetRequiredService<EmulatedStripe>().Now;
 
         using var anonymous = app.NewClient();
         await ShouldAllBeAsync(anonymous, mailId, HttpStatusCode.NotFound);
@@ -45,7 +45,7 @@ public sealed class DevAccessTests
         (await customer.PostAsync("/emulator/dev/advance?days=400", null)).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await customer.GetStringAsync("/generate")).ShouldNotContain("Reset your password");
 
-        var emulator = app.Services.GetRequiredService<StripeEmulator>();
+        var emulator = app.Services.GetRequiredService<EmulatedStripe>();
         (emulator.Now - clockBefore).ShouldBeLessThan(TimeSpan.FromDays(1));
         emulator.Faults.ShouldBe(DeliveryFaults.None);
     }
@@ -80,11 +80,11 @@ public sealed class DevAccessTests
     {
         using var app = App("Development");
         var mailId = await MailAsync(app);
-        var clockBefore = app.Services.GetRequiredService<StripeEmulator>().Now;
+        var clockBefore = app.Services.GetRequiredService<EmulatedStripe>().Now;
         using var relayed = app.NewClient();
         relayed.DefaultRequestHeaders.TryAddWithoutValidation(header, value);
         await ShouldAllBeAsync(relayed, mailId, HttpStatusCode.NotFound);
         (await relayed.PostAsync("/emulator/dev/advance?days=400", null)).StatusCode.ShouldBe(HttpStatusCode.NotFound);
-        (app.Services.GetRequiredService<StripeEmulator>().Now - clockBefore).ShouldBeLessThan(TimeSpan.FromDays(1));
+        (app.Services.GetRequiredService<EmulatedStripe>().Now - clockBefore).ShouldBeLessThan(TimeSpan.FromDays(1));
     }
 }

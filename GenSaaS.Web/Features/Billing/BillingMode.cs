@@ -29,6 +29,19 @@ public sealed class BillingOptions
 
     /// <summary>Seconds a webhook signature stays valid (Stripe's default tolerance is 300).</summary>
     [Range(1, 3600)] public int WebhookToleranceSeconds { get; set; } = 300;
+
+    /// <summary>Emulator mode only: the emulator's keys, configured or published by the emulator at start.</summary>
+    public EmulatorKeys Emulator { get; set; } = new();
+}
+
+/// <summary>The keys of <c>Billing:Emulator</c> that a client of the emulator needs; the rest of that section is the emulator's own.</summary>
+public sealed class EmulatorKeys
+{
+    /// <summary>The only key the emulator's API accepts (sk_test_...).</summary>
+    public string? SecretKey { get; set; }
+
+    /// <summary>The secret the emulator signs webhooks with (whsec_...).</summary>
+    public string? WebhookSecret { get; set; }
 }
 
 /// <summary>
@@ -58,8 +71,10 @@ public sealed class BillingModeInfo
     /// <summary>Production running on the emulator: payments are not real, and the layout says so.</summary>
     public bool ShowEmulatorBanner { get; }
 
+    /// <summary>Stripe's key, or in Emulator mode the emulator's (as it published it at start).</summary>
     internal string? SecretKey { get; }
 
+    /// <summary>Stripe's webhook signing secret, or in Emulator mode the emulator's.</summary>
     internal string? WebhookSecret { get; }
 
     /// <summary>Decides the mode from configuration, the environment variables Stripe's tools use, and the host environment.</summary>
@@ -71,6 +86,8 @@ public sealed class BillingModeInfo
             ?? (secretKey is not null ? BillingMode.Stripe
                 : environment.IsDevelopment() || environment.IsEnvironment("Testing") ? BillingMode.Emulator
                 : BillingMode.Disabled);
+        if (mode == BillingMode.Emulator)
+            (secretKey, webhookSecret) = (NullIfEmpty(options.Emulator.SecretKey), NullIfEmpty(options.Emulator.WebhookSecret));
         var bannered = mode == BillingMode.Emulator && environment.IsProduction();
         return new BillingModeInfo(mode, bannered, secretKey, webhookSecret);
     }

@@ -1,6 +1,8 @@
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
+using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing.Webhooks;
 using GenSaaS.Web.Features.Operations;
+using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.Extensions.Options;
 
@@ -17,10 +19,22 @@ public static class BillingSetup
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
 
         // Decided once, here, because it also decides whether the emulator is part of the app at all.
-        var mode = BillingModeInfo.Resolve(builder.Configuration.GetSection("Billing").Get<BillingOptions>() ?? new BillingOptions(), builder.Environment);
-        services.AddSingleton(mode);
+        var mode = BillingModeInfo.Resolve(BillingConfiguration(builder), builder.Environment);
         if (mode.IsEmulator)
-            builder.AddStripeEmulator();
+        {
+            builder.AddStripeEmulator(emulator =>
+            {
+                emulator.DatabaseFile = AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath).EmulatorDb;
+                emulator.PublicBaseUrl ??= builder.Configuration["App:PublicBaseUrl"];
+                emulator.WebhookPath = WebhookPath;
+                // The signing secret a developer set for the app (scripts/bench-webhooks.sh does) is the emulator's too.
+                emulator.WebhookSecret ??= builder.Configuration["Billing:WebhookSecret"];
+                emulator.CanUseDevControls = DevAccess.IsAllowed;
+            });
+            // Again, now that the emulator has published its keys into configuration.
+            mode = BillingModeInfo.Resolve(BillingConfiguration(builder), builder.Environment);
+        }
+        services.AddSingleton(mode);
 
         services.AddSingleton<StripeGateway>();
         services.AddSingleton<StripePrices>();
@@ -41,17 +55,23 @@ public static class BillingSetup
         return builder;
     }
 
+    private const string WebhookPath = "/api/billing/webhook";
+
+    private static BillingOptions BillingConfiguration(WebApplicationBuilder builder) =>
+        builder.Configuration.GetSection("Billing").Get<BillingOptions>() ?? new BillingOptions();
+
     public static WebApplication MapBilling(this WebApplication app)
     {
         var mode = app.Services.GetRequiredService<BillingModeInfo>();
+        // Callable by a loopback address in Development: that is ambient, so even an anonymous POST must come from a same-site caller.
         if (mode.IsEmulator)
-            app.MapStripeEmulator();
+            app.MapStripeEmulator().WithMetadata(new RequireSameSiteCallerAttribute());
         if (mode.ShowEmulatorBanner)
             app.Logger.LogWarning("Billing runs on the Stripe emulator in Production because Billing:Mode=Emulator is set; no payment is real");
 
         app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/portal", Checkout.PortalAsync).RequireAuthorization().DisableAntiforgery();
-        app.MapPost("/api/billing/webhook", StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();
+        app.MapPost(WebhookPath, StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();
 
         app.Logger.LogInformation("Billing mode: {BillingMode}", mode.Mode);
         if (mode.IsEnabled && app.Configuration.GetValue("Jobs:RunServer", true))

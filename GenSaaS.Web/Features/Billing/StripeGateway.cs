@@ -14,27 +14,24 @@ public sealed class BillingDisabledException() : Exception("Billing is not confi
 /// emulator over HTTP, so what works there is what Stripe.net sends and parses against Stripe.
 /// Never call it inside an open database transaction.
 /// </summary>
-public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, IServiceProvider services, ILogger<StripeGateway> logger)
+public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, ILogger<StripeGateway> logger)
 {
-    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server, services));
+    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
 
     private StripeClient Client => mode.IsEnabled ? _client.Value : throw new BillingDisabledException();
 
-    /// <summary>The secret webhooks are signed with: configured for Stripe, generated at start by the emulator.</summary>
-    public string WebhookSecret => mode.Mode switch
-    {
-        BillingMode.Stripe => mode.WebhookSecret!,
-        BillingMode.Emulator => services.GetRequiredService<Emulator.StripeEmulator>().WebhookSecret,
-        _ => throw new BillingDisabledException(),
-    };
+    /// <summary>The secret webhooks are signed with: configured for Stripe, published into configuration at start by the emulator.</summary>
+    public string WebhookSecret => mode.IsEnabled
+        ? mode.WebhookSecret ?? throw new InvalidOperationException($"Billing mode {mode.Mode} has no webhook secret.")
+        : throw new BillingDisabledException();
 
-    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server, IServiceProvider services)
+    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
     {
         if (mode.Mode == BillingMode.Stripe)
             return new StripeClient(mode.SecretKey);
         var appBase = options.EmulatorBaseUrl is { Length: > 0 } configured ? configured : LocalAddress(server);
         // The emulator accepts only its own key (configured, or generated and kept in its database).
-        var emulatorKey = services.GetRequiredService<Emulator.StripeEmulator>().SecretKey;
+        var emulatorKey = mode.SecretKey ?? throw new InvalidOperationException("The Stripe emulator published no secret key (Billing:Emulator:SecretKey).");
         return new StripeClient(emulatorKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
     }
 

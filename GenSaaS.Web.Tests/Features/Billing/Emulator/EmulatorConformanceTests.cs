@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using Stripe;
 using Stripe.Checkout;
 

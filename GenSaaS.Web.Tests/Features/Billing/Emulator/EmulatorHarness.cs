@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -96,7 +96,7 @@ public sealed class EmulatorApp : TestApp
 
     public StripeClient Stripe => new(Emulator.SecretKey, apiBase: BaseAddress.ToString().TrimEnd('/') + "/emulator/stripe");
 
-    public StripeEmulator Emulator => Services.GetRequiredService<StripeEmulator>();
+    public EmulatedStripe Emulator => Services.GetRequiredService<EmulatedStripe>();
 
     public async Task<Price> PriceAsync(long unitAmount, string? interval = null, string? lookupKey = null) =>
         await new PriceService(Stripe).CreateAsync(new PriceCreateOptions

@@ -1,5 +1,5 @@
 using System.Net;
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
 using Stripe;
 
 namespace GenSaaS.Web.Tests.Features.Billing.Emulator;

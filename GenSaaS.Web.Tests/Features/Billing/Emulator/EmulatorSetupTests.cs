@@ -1,4 +1,5 @@
-using GenSaaS.Web.Features.Billing.Emulator;
+using GenSaaS.StripeEmulator;
+using GenSaaS.Web.Features.Billing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
@@ -25,7 +26,8 @@ public sealed class EmulatorSetupTests
     public void IsEnabled_OnlyInDevelopmentByDefault_OrWhenModeSaysEmulator(string? mode, string environment, bool expected)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Billing:Mode"] = mode }).Build();
-        EmulatorSetup.IsEnabled(configuration, new Environment(environment)).ShouldBe(expected);
+        var options = configuration.GetSection("Billing").Get<BillingOptions>() ?? new BillingOptions();
+        BillingModeInfo.Resolve(options, new Environment(environment)).IsEmulator.ShouldBe(expected);
     }
 
     [Fact]

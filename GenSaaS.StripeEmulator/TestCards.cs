@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>Stripe-style identifiers: a type prefix and a random base-62 suffix.</summary>
 internal static class Ids

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
-public sealed partial class StripeEmulator
+public sealed partial class EmulatedStripe
 {
     internal static long AddPeriod(long start, JsonObject price)
     {

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
-public sealed partial class StripeEmulator
+public sealed partial class EmulatedStripe
 {
     /// <summary>Stripe's test payment method tokens, usable wherever a payment method id is.</summary>
     private static readonly Dictionary<string, string> TestTokens = new(StringComparer.Ordinal)

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// Stripe's form encoding turned into a tree: <c>line_items[0][price]=x</c>, <c>expand[]=y</c> and

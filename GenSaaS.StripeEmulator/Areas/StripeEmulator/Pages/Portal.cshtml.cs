@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>The emulator's stand-in for Stripe's customer portal: change the card, cancel or renew the plan.</summary>
 public sealed class Portal(IServiceProvider services) : PageModel
@@ -20,7 +20,7 @@ public sealed class Portal(IServiceProvider services) : PageModel
         [Display(Name = "Card number")] public string? CardNumber { get; set; }
     }
 
-    private StripeEmulator? Emulator => services.GetService<StripeEmulator>();
+    private EmulatedStripe? Emulator => services.GetService<EmulatedStripe>();
 
     public async Task<IActionResult> OnGetAsync(string id)
     {

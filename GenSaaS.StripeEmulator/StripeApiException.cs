@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>An error the emulator answers in Stripe's <c>{"error": {...}}</c> format with Stripe's status code.</summary>
 internal sealed class StripeApiException(int status, string type, string message, string? code = null, string? param = null, string? declineCode = null)

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// Stripe's object shapes as the API version Stripe.net pins returns them. Every field Stripe sends is here,

@@ -1,13 +1,13 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>What the hosted portal page shows: the customer, their default card and their subscriptions.</summary>
 public sealed record PortalView(string Id, string CustomerId, string? Email, string? CardBrand, string? CardLast4, string? ReturnUrl, IReadOnlyList<PortalSubscription> Subscriptions);
 
 public sealed record PortalSubscription(string Id, string Status, bool CancelAtPeriodEnd, DateTimeOffset CurrentPeriodEnd, long AmountMinor, string Currency, string? Interval);
 
-public sealed partial class StripeEmulator
+public sealed partial class EmulatedStripe
 {
     internal static async Task<JsonObject> CreatePortalSessionAsync(EmulatorTx tx, FormParams p, string baseUrl)
     {

@@ -2,12 +2,12 @@ using Dapper;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>Developer controls of the emulator: its clock, delivery faults, and the latest events and deliveries.</summary>
 public sealed class Dev(IServiceProvider services) : PageModel
 {
-    public StripeEmulator? Emulator { get; private set; }
+    public EmulatedStripe? Emulator { get; private set; }
 
     public IReadOnlyList<DeliveryRow> Deliveries { get; private set; } = [];
 
@@ -17,7 +17,7 @@ public sealed class Dev(IServiceProvider services) : PageModel
 
     private bool Allowed()
     {
-        Emulator = services.GetService<StripeEmulator>();
+        Emulator = services.GetService<EmulatedStripe>();
         return EmulatorSetup.CanUseDevControls(HttpContext);
     }
 

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>The emulator's stand-in for Stripe's hosted Checkout page.</summary>
 public sealed class Checkout(IServiceProvider services) : PageModel
@@ -22,7 +22,7 @@ public sealed class Checkout(IServiceProvider services) : PageModel
 
     public async Task<IActionResult> OnGetAsync(string id)
     {
-        if (services.GetService<StripeEmulator>() is not { } emulator) return NotFound();
+        if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
         Session = await emulator.GetCheckoutViewAsync(id);
         if (Session is null) return NotFound();
         Input.Email = Session.Email;
@@ -31,7 +31,7 @@ public sealed class Checkout(IServiceProvider services) : PageModel
 
     public async Task<IActionResult> OnPostAsync(string id)
     {
-        if (services.GetService<StripeEmulator>() is not { } emulator) return NotFound();
+        if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
         var outcome = await emulator.CompleteCheckoutAsync(id, Input.CardNumber, Input.Email);
         if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
         Session = await emulator.GetCheckoutViewAsync(id);

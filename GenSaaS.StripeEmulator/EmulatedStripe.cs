@@ -4,13 +4,13 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// The emulated Stripe account: its objects, clock, webhook secret and delivery faults. All changes go through
 /// <see cref="WriteAsync{T}"/>, one at a time, so each API call is one consistent step as it is at Stripe.
 /// </summary>
-public sealed partial class StripeEmulator
+public sealed partial class EmulatedStripe
 {
     private const string ClockOffsetSetting = "clock_offset_seconds";
     private const string WebhookSecretSetting = "webhook_secret";
@@ -18,27 +18,35 @@ public sealed partial class StripeEmulator
     private const string FaultsSetting = "faults";
 
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly ILogger<StripeEmulator> _logger;
+    private readonly ILogger<EmulatedStripe> _logger;
     private long _clockOffsetSeconds;
     // -1 when the configured faults apply; an int so the delivery loop reads it without tearing.
     private int _faultsOverride = -1;
 
-    internal StripeEmulator(EmulatorStore store, IOptions<EmulatorOptions> options, IConfiguration configuration, ILogger<StripeEmulator> logger)
+    internal EmulatedStripe(EmulatorStore store, IOptions<EmulatorOptions> options, ILogger<EmulatedStripe> logger)
     {
         Store = store;
         Options = options.Value;
         _logger = logger;
-        var configured = configuration["Billing:WebhookSecret"];
-        WebhookSecret = string.IsNullOrWhiteSpace(configured)
-            ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
-            : configured;
-        var configuredKey = configuration["Billing:Emulator:SecretKey"];
-        SecretKey = string.IsNullOrWhiteSpace(configuredKey)
-            ? store.GetOrAddSetting(SecretKeySetting, "sk_test_" + Ids.Random(48))
-            : configuredKey.Trim();
+        (SecretKey, WebhookSecret) = ResolveKeys(store, Options);
         _secretKeyHash = SHA256.HashData(Encoding.UTF8.GetBytes(SecretKey));
         _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
         _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? (int)Enum.Parse<DeliveryFaults>(f) : -1;
+    }
+
+    /// <summary>
+    /// The configured keys, else those kept in the emulator's database (generated on first start), so every process sharing
+    /// the file (the app, its CLI) uses the same ones.
+    /// </summary>
+    internal static (string SecretKey, string WebhookSecret) ResolveKeys(EmulatorStore store, EmulatorOptions options)
+    {
+        var secretKey = string.IsNullOrWhiteSpace(options.SecretKey)
+            ? store.GetOrAddSetting(SecretKeySetting, "sk_test_" + Ids.Random(48))
+            : options.SecretKey.Trim();
+        var webhookSecret = string.IsNullOrWhiteSpace(options.WebhookSecret)
+            ? store.GetOrAddSetting(WebhookSecretSetting, "whsec_" + Ids.Random(32))
+            : options.WebhookSecret.Trim();
+        return (secretKey, webhookSecret);
     }
 
     internal EmulatorStore Store { get; }
@@ -48,10 +56,7 @@ public sealed partial class StripeEmulator
     /// <summary>The signing secret of the emulated webhook endpoint; the app verifies <c>Stripe-Signature</c> with it.</summary>
     public string WebhookSecret { get; }
 
-    /// <summary>
-    /// The only key the emulated API accepts: <c>Billing:Emulator:SecretKey</c>, else one generated on first start and kept in the
-    /// emulator's own database, so every process sharing the data folder (the app, its CLI) uses the same one.
-    /// </summary>
+    /// <summary>The only key the emulated API accepts (see <see cref="ResolveKeys"/>).</summary>
     public string SecretKey { get; }
 
     private readonly byte[] _secretKeyHash;

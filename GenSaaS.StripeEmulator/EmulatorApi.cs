@@ -2,10 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Dapper;
-using GenSaaS.Web.Data;
-using Microsoft.Extensions.Options;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// Stripe's REST API under <c>/emulator/stripe/v1</c>, as Stripe.net calls it: form-encoded bodies, bearer test keys,
@@ -15,7 +13,7 @@ internal static class EmulatorApi
 {
     public const string Prefix = "/emulator/stripe";
 
-    private delegate Task<JsonObject> Handler(StripeEmulator emulator, EmulatorTx tx, FormParams p, ApiCall call);
+    private delegate Task<JsonObject> Handler(EmulatedStripe emulator, EmulatorTx tx, FormParams p, ApiCall call);
 
     /// <summary>The parts of the HTTP call a handler needs besides its parameters.</summary>
     private sealed record ApiCall(string Id, string BaseUrl, string Path);
@@ -39,12 +37,12 @@ internal static class EmulatorApi
         Route(v1, "GET", "/products", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("product"), o => p.Bool("active") is not { } active || o["active"]!.GetValue<bool>() == active), p, c));
         Route(v1, "GET", "/products/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "product"));
-        Route(v1, "POST", "/products/{id}", (_, tx, p, c) => StripeEmulator.UpdateProductAsync(tx, c.Id, p));
+        Route(v1, "POST", "/products/{id}", (_, tx, p, c) => EmulatedStripe.UpdateProductAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/prices", (e, tx, p, _) => e.CreatePriceAsync(tx, p));
-        Route(v1, "GET", "/prices", async (_, tx, p, c) => List(StripeEmulator.FilterPrices(await tx.ListAsync("price"), p).ToList(), p, c));
+        Route(v1, "GET", "/prices", async (_, tx, p, c) => List(EmulatedStripe.FilterPrices(await tx.ListAsync("price"), p).ToList(), p, c));
         Route(v1, "GET", "/prices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "price"));
-        Route(v1, "POST", "/prices/{id}", (_, tx, p, c) => StripeEmulator.UpdatePriceAsync(tx, c.Id, p));
+        Route(v1, "POST", "/prices/{id}", (_, tx, p, c) => EmulatedStripe.UpdatePriceAsync(tx, c.Id, p));
 
         Route(v1, "POST", "/checkout/sessions", (e, tx, p, c) => e.CreateCheckoutSessionAsync(tx, p, c.BaseUrl));
         Route(v1, "GET", "/checkout/sessions", async (_, tx, p, c) =>
@@ -53,7 +51,7 @@ internal static class EmulatorApi
                 && (p.Str("subscription") is not { Length: > 0 } sub || o["subscription"]?.GetValue<string>() == sub)), p, c));
         Route(v1, "GET", "/checkout/sessions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "checkout.session"));
         Route(v1, "GET", "/checkout/sessions/{id}/line_items", async (_, tx, _, c) =>
-            await StripeEmulator.CheckoutLineItemsAsync(tx, await tx.GetAsync(c.Id, "checkout.session")));
+            await EmulatedStripe.CheckoutLineItemsAsync(tx, await tx.GetAsync(c.Id, "checkout.session")));
         Route(v1, "POST", "/checkout/sessions/{id}/expire", async (_, tx, _, c) =>
         {
             var session = await tx.GetAsync(c.Id, "checkout.session");
@@ -74,20 +72,20 @@ internal static class EmulatorApi
         Route(v1, "GET", "/payment_methods", async (_, tx, p, c) =>
             List(await tx.ListAsync("payment_method", p.Str("customer") is { Length: > 0 } customer ? customer : throw StripeApiException.MissingParam("customer")), p, c));
         Route(v1, "POST", "/payment_methods/{id}/attach", (e, tx, p, c) => e.AttachPaymentMethodAsync(tx, c.Id, p.Required("customer")));
-        Route(v1, "POST", "/payment_methods/{id}/detach", (_, tx, _, c) => StripeEmulator.DetachPaymentMethodAsync(tx, c.Id));
+        Route(v1, "POST", "/payment_methods/{id}/detach", (_, tx, _, c) => EmulatedStripe.DetachPaymentMethodAsync(tx, c.Id));
 
         Route(v1, "POST", "/payment_intents", (e, tx, p, _) => e.CreatePaymentIntentAsync(tx, p));
         Route(v1, "GET", "/payment_intents", async (_, tx, p, c) => List(await tx.ListAsync("payment_intent", p.Str("customer")), p, c));
         Route(v1, "GET", "/payment_intents/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "payment_intent"));
         Route(v1, "POST", "/payment_intents/{id}/confirm", (e, tx, p, c) => e.ConfirmPaymentIntentAsync(tx, c.Id, p));
-        Route(v1, "POST", "/payment_intents/{id}/capture", (_, tx, p, c) => StripeEmulator.CapturePaymentIntentAsync(tx, c.Id, p));
-        Route(v1, "POST", "/payment_intents/{id}/cancel", (_, tx, p, c) => StripeEmulator.CancelPaymentIntentAsync(tx, c.Id, p));
+        Route(v1, "POST", "/payment_intents/{id}/capture", (_, tx, p, c) => EmulatedStripe.CapturePaymentIntentAsync(tx, c.Id, p));
+        Route(v1, "POST", "/payment_intents/{id}/cancel", (_, tx, p, c) => EmulatedStripe.CancelPaymentIntentAsync(tx, c.Id, p));
 
         Route(v1, "GET", "/charges/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "charge"));
         Route(v1, "GET", "/charges", async (_, tx, p, c) =>
             List(await tx.ListAsync("charge", p.Str("customer"), p.Str("payment_intent")), p, c));
 
-        Route(v1, "POST", "/refunds", (_, tx, p, _) => StripeEmulator.CreateRefundAsync(tx, p));
+        Route(v1, "POST", "/refunds", (_, tx, p, _) => EmulatedStripe.CreateRefundAsync(tx, p));
         Route(v1, "GET", "/refunds/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "refund"));
         Route(v1, "GET", "/refunds", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("refund", parent: p.Str("charge")), o =>
@@ -102,23 +100,23 @@ internal static class EmulatorApi
                 "all" => true,
                 var status => o["status"]!.GetValue<string>() == status,
             }), p, c));
-        Route(v1, "POST", "/subscriptions/{id}", (_, tx, p, c) => StripeEmulator.UpdateSubscriptionAsync(tx, c.Id, p));
-        Route(v1, "DELETE", "/subscriptions/{id}", (_, tx, p, c) => StripeEmulator.CancelSubscriptionAsync(tx, c.Id, p));
+        Route(v1, "POST", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.UpdateSubscriptionAsync(tx, c.Id, p));
+        Route(v1, "DELETE", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.CancelSubscriptionAsync(tx, c.Id, p));
 
         Route(v1, "GET", "/invoices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "invoice"));
         Route(v1, "GET", "/invoices", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("invoice", p.Str("customer"), p.Str("subscription")), o =>
                 p.Str("status") is not { Length: > 0 } status || o["status"]!.GetValue<string>() == status), p, c));
 
-        Route(v1, "POST", "/billing_portal/sessions", (_, tx, p, c) => StripeEmulator.CreatePortalSessionAsync(tx, p, c.BaseUrl));
+        Route(v1, "POST", "/billing_portal/sessions", (_, tx, p, c) => EmulatedStripe.CreatePortalSessionAsync(tx, p, c.BaseUrl));
 
-        Route(v1, "GET", "/events/{id}", (_, tx, _, c) => StripeEmulator.GetEventAsync(tx, c.Id));
-        Route(v1, "GET", "/events", async (_, tx, p, c) => List(await StripeEmulator.ListEventsAsync(tx, p), p, c));
+        Route(v1, "GET", "/events/{id}", (_, tx, _, c) => EmulatedStripe.GetEventAsync(tx, c.Id));
+        Route(v1, "GET", "/events", async (_, tx, p, c) => List(await EmulatedStripe.ListEventsAsync(tx, p), p, c));
 
         v1.Map("/{**rest}", async (HttpContext http) =>
         {
             // As at Stripe, the key is checked before the path: without it, an unknown URL is a 401 too.
-            if (await RefuseUnauthenticatedAsync(http, http.RequestServices.GetRequiredService<StripeEmulator>()))
+            if (await RefuseUnauthenticatedAsync(http, http.RequestServices.GetRequiredService<EmulatedStripe>()))
                 return;
             await Write(http, 404, new StripeApiException(404, "invalid_request_error",
                 $"Unrecognized request URL ({http.Request.Method}: {http.Request.Path.Value?[Prefix.Length..]}).").ToJson().ToJsonString(), false);
@@ -145,7 +143,7 @@ internal static class EmulatorApi
 
     private static async Task HandleAsync(HttpContext http, Handler handler)
     {
-        var emulator = http.RequestServices.GetRequiredService<StripeEmulator>();
+        var emulator = http.RequestServices.GetRequiredService<EmulatedStripe>();
         if (await RefuseUnauthenticatedAsync(http, emulator))
             return;
 
@@ -208,7 +206,7 @@ internal static class EmulatorApi
     }
 
     /// <summary>Answers Stripe's 401 and returns true unless the call carries the emulator's secret key.</summary>
-    private static async Task<bool> RefuseUnauthenticatedAsync(HttpContext http, StripeEmulator emulator)
+    private static async Task<bool> RefuseUnauthenticatedAsync(HttpContext http, EmulatedStripe emulator)
     {
         if (Authenticate(http.Request, emulator) is not { } refusal)
             return false;
@@ -226,7 +224,7 @@ internal static class EmulatorApi
     /// Null when the call carries this emulator's secret key, as Stripe takes it: <c>Authorization: Bearer sk_...</c> or HTTP Basic
     /// with the key as user name; otherwise Stripe's message for a missing or a wrong key. A key anywhere else (query, form) is no key.
     /// </summary>
-    private static string? Authenticate(HttpRequest request, StripeEmulator emulator)
+    private static string? Authenticate(HttpRequest request, EmulatedStripe emulator)
     {
         var header = request.Headers.Authorization.ToString().Trim();
         string? key = null;
@@ -274,7 +272,7 @@ internal static class EmulatorApi
     /// <summary>Where the hosted pages are reached: the configured public address, else the address this call came to.</summary>
     internal static string BaseUrl(HttpContext http)
     {
-        var configured = http.RequestServices.GetRequiredService<IOptions<AppOptions>>().Value.PublicBaseUrl;
+        var configured = http.RequestServices.GetRequiredService<EmulatedStripe>().Options.PublicBaseUrl;
         return string.IsNullOrWhiteSpace(configured) ? $"{http.Request.Scheme}://{http.Request.Host}" : configured.TrimEnd('/');
     }
 
@@ -297,7 +295,7 @@ internal static class EmulatorApi
         if (node is not JsonObject obj || index >= segments.Length) return;
         var name = segments[index];
         if (name == "line_items" && obj["object"]?.GetValue<string>() == "checkout.session")
-            obj["line_items"] = await StripeEmulator.CheckoutLineItemsAsync(tx, obj);
+            obj["line_items"] = await EmulatedStripe.CheckoutLineItemsAsync(tx, obj);
         else if (obj[name] is JsonValue value && value.TryGetValue<string>(out var id) && await tx.FindAsync(id) is { } expanded)
             obj[name] = expanded;
         else if (!obj.ContainsKey(name))

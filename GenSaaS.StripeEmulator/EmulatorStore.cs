@@ -1,29 +1,60 @@
 using System.Text.Json.Nodes;
 using Dapper;
-using GenSaaS.Web.Data;
 using Microsoft.Data.Sqlite;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// The emulator's own SQLite file: Stripe objects as JSON with the columns lists filter on, the event log,
 /// pending webhook deliveries, idempotency records and a few settings (clock offset, webhook secret).
 /// </summary>
-internal sealed class EmulatorStore
+internal sealed class EmulatorStore : IDisposable
 {
-    private readonly Db _db;
+    // No write queue and no checkpoint thread: the emulator is no hot path. Its writes take turns in EmulatedStripe.WriteAsync
+    // (one BEGIN IMMEDIATE transaction at a time) and SQLite checkpoints the log itself on commit.
+    // synchronous=NORMAL in WAL mode survives a crash of the process; a power loss may drop the last emulated calls, which is fine for test money.
+    private const string ConnectionPragmas = """
+        PRAGMA busy_timeout = 5000;
+        PRAGMA synchronous = NORMAL;
+        PRAGMA foreign_keys = ON;
+        """;
 
     public EmulatorStore(string file)
     {
-        _db = new Db(file);
-        ConnectionString = _db.ConnectionString;
+        ConnectionString = new SqliteConnectionStringBuilder { DataSource = file, Pooling = true, DefaultTimeout = 30 }.ToString();
         CreateSchema();
     }
 
     public string ConnectionString { get; }
 
-    /// <summary>A connection set up as the app's own (busy timeout, WAL-friendly synchronous level).</summary>
-    public Task<SqliteConnection> OpenAsync(CancellationToken ct = default) => _db.OpenAsync(ct);
+    public bool IsDisposed { get; private set; }
+
+    /// <summary>A connection with the emulator's pragmas (busy timeout, foreign keys); the caller disposes it.</summary>
+    public async Task<SqliteConnection> OpenAsync(CancellationToken ct = default)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        var connection = new SqliteConnection(ConnectionString);
+        try
+        {
+            await connection.OpenAsync(ct);
+            await connection.ExecuteAsync(ConnectionPragmas);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Closes the pooled connections to the file, so nothing of the emulator stays open once its app has stopped.</summary>
+    public void Dispose()
+    {
+        if (IsDisposed) return;
+        IsDisposed = true;
+        using var connection = new SqliteConnection(ConnectionString);
+        SqliteConnection.ClearPool(connection);
+    }
 
     private const string Schema = """
         PRAGMA journal_mode = WAL;
@@ -80,7 +111,7 @@ internal sealed class EmulatorStore
     {
         var connection = new SqliteConnection(ConnectionString);
         connection.Open();
-        connection.Execute("PRAGMA busy_timeout = 5000;");
+        connection.Execute(ConnectionPragmas);
         return connection;
     }
 
@@ -112,13 +143,13 @@ internal sealed class EmulatorStore
 }
 
 /// <summary>One write transaction of the emulator: reads, writes and the events they cause commit together.</summary>
-internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction transaction, StripeEmulator emulator, long now, RequestInfo? request)
+internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction transaction, EmulatedStripe emulator, long now, RequestInfo? request)
 {
     public long Now { get; } = now;
 
     public RequestInfo? Request { get; } = request;
 
-    public StripeEmulator Emulator { get; } = emulator;
+    public EmulatedStripe Emulator { get; } = emulator;
 
     /// <summary>A card error to answer once this transaction has committed: Stripe keeps the failed attempt and still answers 402.</summary>
     public StripeApiException? DeferredError { get; set; }

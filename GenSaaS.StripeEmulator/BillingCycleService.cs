@@ -1,10 +1,10 @@
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// Lets real time end subscription periods too, as it does at Stripe; advancing the clock from the dev controls
 /// does the same at once.
 /// </summary>
-internal sealed class BillingCycleService(StripeEmulator emulator, ILogger<BillingCycleService> logger) : BackgroundService
+internal sealed class BillingCycleService(EmulatedStripe emulator, ILogger<BillingCycleService> logger) : BackgroundService
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
 

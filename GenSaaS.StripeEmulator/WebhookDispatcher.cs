@@ -2,22 +2,19 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Dapper;
-using GenSaaS.Web.Data;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Options;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>
 /// Delivers the emulator's events to the webhook endpoint as Stripe does: signed JSON POSTs, retried with
 /// exponential back-off until a 2xx or the attempts run out, every attempt recorded in <c>deliveries</c>.
 /// </summary>
 internal sealed partial class WebhookDispatcher(
-    StripeEmulator emulator,
+    EmulatedStripe emulator,
     IHttpClientFactory httpClients,
     IServer server,
-    IOptions<AppOptions> appOptions,
     ILogger<WebhookDispatcher> logger) : BackgroundService
 {
     public const string HttpClientName = "StripeEmulatorWebhooks";
@@ -88,7 +85,7 @@ internal sealed partial class WebhookDispatcher(
         int? status = null;
         string? error = null;
         if (url is null)
-            error = "No webhook URL: set Billing:Emulator:WebhookUrl or App:PublicBaseUrl.";
+            error = "No webhook URL: set Billing:Emulator:WebhookUrl, or WebhookPath and PublicBaseUrl.";
         else
         {
             try
@@ -144,11 +141,13 @@ internal sealed partial class WebhookDispatcher(
         return $"t={timestamp},v1={Convert.ToHexStringLower(mac)}";
     }
 
-    /// <summary>The configured endpoint, else the app's own webhook route at its public or listening address.</summary>
+    /// <summary>The configured endpoint, else the host's webhook path at its public or listening address.</summary>
     private string? WebhookUrl()
     {
-        if (!string.IsNullOrWhiteSpace(emulator.Options.WebhookUrl)) return emulator.Options.WebhookUrl;
-        var baseUrl = appOptions.Value.PublicBaseUrl;
+        var options = emulator.Options;
+        if (!string.IsNullOrWhiteSpace(options.WebhookUrl)) return options.WebhookUrl;
+        if (string.IsNullOrWhiteSpace(options.WebhookPath)) return null;
+        var baseUrl = options.PublicBaseUrl;
         if (string.IsNullOrWhiteSpace(baseUrl))
         {
             var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
@@ -158,7 +157,7 @@ internal sealed partial class WebhookDispatcher(
                 .Replace("://+", "://127.0.0.1", StringComparison.Ordinal)
                 .Replace("://*", "://127.0.0.1", StringComparison.Ordinal);
         }
-        return baseUrl.TrimEnd('/') + "/api/billing/webhook";
+        return baseUrl.TrimEnd('/') + "/" + options.WebhookPath.TrimStart('/');
     }
 
     [LoggerMessage(EventId = 4701, Level = LogLevel.Information, Message = "Stripe emulator delivered {StripeEventId} to {WebhookUrl} on attempt {Attempt}")]

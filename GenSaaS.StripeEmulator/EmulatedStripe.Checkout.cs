@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
 
-namespace GenSaaS.Web.Features.Billing.Emulator;
+namespace GenSaaS.StripeEmulator;
 
 /// <summary>What paying on the hosted checkout page came to.</summary>
 public sealed record CheckoutOutcome(bool Completed, string? RedirectUrl, string? Error);
 
-public sealed partial class StripeEmulator
+public sealed partial class EmulatedStripe
 {
     internal async Task<JsonObject> CreateCheckoutSessionAsync(EmulatorTx tx, FormParams p, string baseUrl)
     {
