@@ -28,6 +28,7 @@ public static class BillingSetup
         services.AddSingleton<BillingOverview>();
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
+        services.AddSingleton<Payments>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();
