@@ -38,7 +38,6 @@ public static class BillingSetup
         services.AddScoped<PayPerUseSweepJob>();
         services.AddScoped<ICliCommand, StripeSyncCommand>();
         services.AddScoped<ICliCommand, RefundCommand>();
-        services.AddScoped<ICliCommand, WebhookBenchCommand>();
         return builder;
     }
 
