@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Webhook throughput: starts the app (Release, Emulator mode, a throwaway data folder) on loopback, sends signed
-# Stripe events with duplicates through `GenSaaS.Web billing bench-webhooks`, prints the figures, stops the app.
+# Stripe events with duplicates through `GenSaaS.Bench webhooks` (scripts/bench/GenSaaS.Bench), prints the figures, stops the app.
 # Usage: scripts/bench-webhooks.sh [purchases, default 20000] [concurrency]  (3 events per purchase, plus 25 % duplicates;
 # shorter runs are dominated by start-up and JIT and read low)
 set -euo pipefail
@@ -12,7 +12,10 @@ port="${BENCH_PORT:-$((20000 + RANDOM % 20000))}"
 data="$(mktemp -d "${TMPDIR:-/tmp}/gensaas-bench.XXXXXX")"
 out="$root/GenSaaS.Web/bin/bench"
 
+bench="$root/scripts/bench/GenSaaS.Bench/bin/Release/net10.0/GenSaaS.Bench.dll"
+
 dotnet publish "$root/GenSaaS.Web" -c Release -o "$out" --nologo -v quiet >/dev/null
+dotnet build "$root/scripts/bench/GenSaaS.Bench" -c Release --nologo -v quiet >/dev/null
 
 export ASPNETCORE_ENVIRONMENT=Development
 export App__DataDir="$data"
@@ -37,7 +40,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 echo "CPU: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); app on http://127.0.0.1:$port (pid $server)"
 before=$(cpu_ticks)
 status=0
-(cd "$out" && dotnet GenSaaS.Web.dll billing bench-webhooks --url "http://127.0.0.1:$port" --purchases "$purchases" --concurrency "$concurrency" ${BENCH_ARGS:-}) | tee "$data/bench.out" || status=$?
+dotnet "$bench" webhooks --url "http://127.0.0.1:$port" --app-dir "$out" --purchases "$purchases" --concurrency "$concurrency" ${BENCH_ARGS:-} | tee "$data/bench.out" || status=$?
 after=$(cpu_ticks)
 deliveries=$(sed -n 's/^Accepted (200): *\([0-9]*\) of.*/\1/p' "$data/bench.out")
 hz=$(getconf CLK_TCK)

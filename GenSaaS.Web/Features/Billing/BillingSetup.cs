@@ -42,6 +42,7 @@ public static class BillingSetup
         services.AddSingleton<BillingOverview>();
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
+        services.AddSingleton<Payments>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();
@@ -51,7 +52,6 @@ public static class BillingSetup
         services.AddScoped<PayPerUseSweepJob>();
         services.AddScoped<ICliCommand, StripeSyncCommand>();
         services.AddScoped<ICliCommand, RefundCommand>();
-        services.AddScoped<ICliCommand, WebhookBenchCommand>();
         return builder;
     }
 

@@ -20,7 +20,7 @@ public sealed class PayPerUse(
     Db db,
     StripeGateway stripe,
     BillingAccounts accounts,
-    StripeEventApplier applier,
+    Payments payments,
     IBackgroundJobClient jobs,
     TimeProvider clock,
     ILogger<PayPerUse> logger)
@@ -65,8 +65,7 @@ public sealed class PayPerUse(
         }
 
         await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, ct);
-        await applier.RecordPaymentAsync(new PaymentRow(userId, "authorisation", intent.Id, intent.Id, intent.LatestChargeId, PlanCatalog.PayPerUse,
-            intent.Amount, intent.Currency, "authorised", null, null, usageId, null), ct);
+        await payments.RecordAsync(Payment.Authorisation(userId, intent.Id, intent.LatestChargeId, intent.Amount, intent.Currency, usageId), ct);
         logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
         return new AuthorizationResult(true, intent.Id, null);
     }
@@ -102,8 +101,7 @@ public sealed class PayPerUse(
         var intent = await stripe.CaptureAsync(usageId, paymentIntentId, ct);
         await SetStateAsync(usageId, intent.Status == "succeeded" ? "captured" : "failed", ct);
         if (intent.Status == "succeeded")
-            await applier.RecordPaymentAsync(new PaymentRow(usage.UserId, "capture", intent.Id, intent.Id, intent.LatestChargeId, PlanCatalog.PayPerUse,
-                intent.AmountReceived, intent.Currency, "succeeded", null, null, usageId, null), ct);
+            await payments.RecordAsync(Payment.Capture(usage.UserId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId), ct);
         logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId}: {Status})",
             usageId, intent.AmountReceived, intent.Currency, intent.Id, intent.Status);
     }

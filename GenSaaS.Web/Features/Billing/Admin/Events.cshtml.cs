@@ -39,7 +39,7 @@ public sealed class Events(Db db, StripeWebhooks webhooks) : PageModel
 
     public async Task<IActionResult> OnPostReplayAsync(string id, CancellationToken ct)
     {
-        var applied = await webhooks.ReplayAsync(id, scheduleRetry: false, ct);
+        var applied = await webhooks.ReplayAsync(id, ct);
         StatusMessage = applied switch
         {
             null => $"Event {id} is already applied.",

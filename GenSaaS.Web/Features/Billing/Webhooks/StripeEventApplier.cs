@@ -21,6 +21,7 @@ public sealed class StripeEventApplier(
     CreditLedger ledger,
     PlanCatalog plans,
     BillingAccounts accounts,
+    Payments payments,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -81,7 +82,7 @@ public sealed class StripeEventApplier(
     {
         var planKey = session.Metadata?.GetValueOrDefault("plan_key");
         var plan = planKey is null ? null : plans.Find(planKey);
-        if (plan is null || plan.Kind != PlanKind.Bundle)
+        if (planKey is null || plan is null || plan.Kind != PlanKind.Bundle)
         {
             logger.LogWarning("Checkout session {SessionId} names no bundle plan ({PlanKey}); nothing granted", session.Id, planKey);
             return;
@@ -90,14 +91,14 @@ public sealed class StripeEventApplier(
         var paid = session.PaymentStatus == "paid";
         if (!paid)
         {
-            await RecordPaymentAsync(new PaymentRow(userId, "bundle", session.Id, session.PaymentIntentId, null, planKey, session.AmountTotal ?? plan.PriceMinor,
-                session.Currency ?? plan.Currency, session.Status == "expired" ? "failed" : session.PaymentStatus ?? "unpaid", null, null, null, null), ct);
+            await payments.RecordAsync(Payment.UnpaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
+                session.Currency ?? plan.Currency, session.Status == "expired" ? "failed" : session.PaymentStatus ?? "unpaid"), ct);
             return;
         }
 
         var grant = await ledger.GrantAsync(userId, CreditBucket.Prepaid, plan.Credits, $"Bought {plan.Name}", session.Id, CreditLedger.SystemActor, ct);
-        await RecordPaymentAsync(new PaymentRow(userId, "bundle", session.Id, session.PaymentIntentId, null, planKey, session.AmountTotal ?? plan.PriceMinor,
-            session.Currency ?? plan.Currency, "paid", plan.Credits, grant.EntryId, null, null), ct);
+        await payments.RecordAsync(Payment.PaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
+            session.Currency ?? plan.Currency, plan.Credits, grant.EntryId), ct);
         if (grant.Applied)
             logger.LogInformation(BillingLogEvents.CreditsGranted, "Checkout session {SessionId} granted {Credits} credits to {UserId}", session.Id, plan.Credits, userId);
     }
@@ -125,8 +126,7 @@ public sealed class StripeEventApplier(
             return;
         var userId = await SyncSubscriptionAsync(subscriptionId, eventCreated, ct);
         if (invoice.Status == "paid" && invoice.Id is { } invoiceId)
-            await RecordPaymentAsync(new PaymentRow(userId, "subscription_invoice", invoiceId, null, null, PlanCatalog.SubscriptionUnlimited,
-                invoice.AmountPaid, invoice.Currency, "paid", null, null, null, subscriptionId), ct);
+            await payments.RecordAsync(Payment.SubscriptionInvoice(userId, invoiceId, subscriptionId, invoice.AmountPaid, invoice.Currency), ct);
     }
 
     private const string UpsertSubscriptionSql = """
@@ -196,8 +196,8 @@ public sealed class StripeEventApplier(
         {
             await db.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, ct);
             if (state == "captured")
-                await RecordPaymentAsync(new PaymentRow(intent.Metadata.GetValueOrDefault("user_id"), "capture", intent.Id, intent.Id, intent.LatestChargeId,
-                    PlanCatalog.PayPerUse, intent.AmountReceived, intent.Currency, "succeeded", null, null, usageId, null), ct);
+                await payments.RecordAsync(Payment.Capture(intent.Metadata.GetValueOrDefault("user_id"), intent.Id, intent.LatestChargeId,
+                    intent.AmountReceived, intent.Currency, usageId), ct);
             return;
         }
 
@@ -256,33 +256,9 @@ public sealed class StripeEventApplier(
                     logger.LogInformation(BillingLogEvents.CreditsTakenBack, "Refund {RefundId} took back {Taken} of {Share} credits from {UserId}", refund.Id, -taken.Amount, share, userId);
                 }
             }
-            await RecordPaymentAsync(new PaymentRow(userId, "refund", refund.Id, charge.PaymentIntentId, charge.Id, funding?.PlanKey, refund.Amount, refund.Currency ?? charge.Currency,
-                refund.Status, credits, entryId, null, null), ct);
+            await payments.RecordAsync(Payment.Refund(userId, refund.Id, charge.PaymentIntentId, charge.Id, funding?.PlanKey, refund.Amount,
+                refund.Currency ?? charge.Currency, refund.Status, credits, entryId), ct);
         }
-    }
-
-    private const string InsertPaymentSql = """
-        INSERT INTO payments (user_id, kind, stripe_id, payment_intent_id, charge_id, plan_key, amount_minor, currency, status,
-                              credits, ledger_entry_id, usage_id, subscription_id, created_at, updated_at)
-        VALUES (@UserId, @Kind, @StripeId, @PaymentIntentId, @ChargeId, @PlanKey, @AmountMinor, @Currency, @Status,
-                @Credits, @LedgerEntryId, @UsageId, @SubscriptionId, @Now, @Now)
-        ON CONFLICT (kind, stripe_id) DO UPDATE SET
-            status = CASE WHEN payments.status IN ('paid', 'succeeded', 'captured') THEN payments.status ELSE excluded.status END,
-            payment_intent_id = coalesce(payments.payment_intent_id, excluded.payment_intent_id),
-            charge_id = coalesce(payments.charge_id, excluded.charge_id),
-            credits = coalesce(payments.credits, excluded.credits),
-            ledger_entry_id = coalesce(payments.ledger_entry_id, excluded.ledger_entry_id),
-            updated_at = excluded.updated_at;
-        """;
-
-    /// <summary>One row per Stripe payment object; a second delivery only fills what is missing, and a paid row stays paid.</summary>
-    public async Task RecordPaymentAsync(PaymentRow row, CancellationToken ct)
-    {
-        await db.ExecuteAsync(InsertPaymentSql, new
-        {
-            row.UserId, row.Kind, row.StripeId, row.PaymentIntentId, row.ChargeId, row.PlanKey, row.AmountMinor, row.Currency, row.Status,
-            row.Credits, row.LedgerEntryId, row.UsageId, row.SubscriptionId, Now = clock.GetUtcNow().UtcDateTime,
-        }, ct);
     }
 
     private const string AdvanceObjectSql = """
@@ -301,8 +277,3 @@ public sealed class StripeEventApplier(
 
     private sealed record PaymentFunding(string? UserId, string Kind, string? PlanKey, long? Credits, long AmountMinor);
 }
-
-/// <summary>A row of <c>payments</c>.</summary>
-public sealed record PaymentRow(
-    string? UserId, string Kind, string StripeId, string? PaymentIntentId, string? ChargeId, string? PlanKey, long AmountMinor, string Currency,
-    string Status, int? Credits, long? LedgerEntryId, string? UsageId, string? SubscriptionId);

@@ -10,7 +10,7 @@ namespace GenSaaS.Web.Features.Billing.Webhooks;
 
 /// <summary>
 /// <c>POST /api/billing/webhook</c>: checks the signature over the raw body, applies the event unless it was already, stores it once by id
-/// and answers 200. A failed apply is stored as <c>failed</c> and is retried by <see cref="StripeEventRetryJob"/>.
+/// and answers 200. A failed apply is stored as <c>failed</c>; its first failure starts <see cref="StripeEventRetryJob"/>'s schedule.
 /// </summary>
 public sealed class StripeWebhooks(
     Db db,
@@ -22,9 +22,6 @@ public sealed class StripeWebhooks(
     TimeProvider clock,
     ILogger<StripeWebhooks> logger)
 {
-    /// <summary>Delays between automatic retries of a failed apply, seconds.</summary>
-    public static readonly int[] RetryDelays = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
-
     /// <summary>Stripe's events are a few kilobytes; anything near this is not from Stripe.</summary>
     public const int MaxBodyBytes = 1024 * 1024;
 
@@ -164,7 +161,10 @@ public sealed class StripeWebhooks(
             return Results.Ok(new { received = true, applied = false });
         }
 
-        await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        var (applied, attempts) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        // Only the first failure starts the schedule: Stripe's own redeliveries of a failing event must not start more of them.
+        if (!applied && attempts == 1)
+            StripeEventRetryJob.Schedule(jobs, stripeEvent.Id, retry: 0);
         return Results.Ok(new { received = true });
     }
 
@@ -276,11 +276,11 @@ public sealed class StripeWebhooks(
         """;
 
     /// <summary>
-    /// Applies the event and stores it, once by id, with how that went; on failure schedules a retry. Storing after
-    /// applying keeps one write per delivery: a crash in between leaves the event unanswered, so Stripe sends it again,
-    /// and the handlers are idempotent. Returns true when applied.
+    /// Applies the event and stores it, once by id, with how that went. Storing after applying keeps one write per
+    /// delivery: a crash in between leaves the event unanswered, so Stripe sends it again, and the handlers are idempotent.
+    /// Returns whether it applied (or was of a type this app ignores) and how many attempts the event has had.
     /// </summary>
-    public async Task<bool> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct, bool scheduleRetry = true)
+    private async Task<(bool Applied, int Attempts)> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct)
     {
         string status;
         string? error = null;
@@ -308,22 +308,17 @@ public sealed class StripeWebhooks(
             }, CancellationToken.None);
 
         if (status == "failed")
-        {
-            if (scheduleRetry)
-                jobs.Schedule<StripeEventRetryJob>(job => job.RunAsync(stripeEvent.Id, CancellationToken.None),
-                    TimeSpan.FromSeconds(RetryDelays[Math.Clamp(attempts - 1, 0, RetryDelays.Length - 1)]));
-            return false;
-        }
+            return (false, attempts);
         logger.LogDebug(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) {Status}", stripeEvent.Id, stripeEvent.Type, status);
-        return true;
+        return (true, attempts);
     }
 
     private const string LoadSql = """
         SELECT payload FROM stripe_events WHERE id = @id AND status <> 'applied';
         """;
 
-    /// <summary>Applies a stored event again (the retry job, or an admin's replay). False when it is unknown or already applied.</summary>
-    public async Task<bool?> ReplayAsync(string eventId, bool scheduleRetry, CancellationToken ct)
+    /// <summary>Applies a stored event again (the retry job, or an admin's replay). Null when it is unknown or already applied; false when it still fails.</summary>
+    public async Task<bool?> ReplayAsync(string eventId, CancellationToken ct)
     {
         string? payload;
         await using (var connection = await db.OpenAsync(ct))
@@ -342,24 +337,54 @@ public sealed class StripeWebhooks(
             logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stored Stripe event {StripeEventId} still cannot be read", eventId);
             return false;
         }
-        return await ApplyAndRecordAsync(stripeEvent, payload, ct, scheduleRetry);
+        return (await ApplyAndRecordAsync(stripeEvent, payload, ct)).Applied;
     }
 }
 
-/// <summary>Retries a stored Stripe event that failed to apply; throws while it still fails so Hangfire backs off and tries again.</summary>
-public sealed class StripeEventRetryJob(StripeWebhooks webhooks, ILogger<StripeEventRetryJob> logger)
+/// <summary>
+/// Retries a stored Stripe event that failed to apply, on <see cref="DelaysSeconds"/>: each run that still fails schedules
+/// the next, and after the last the event stays <c>failed</c> on /admin/billing/events for an admin to replay (Stripe's own
+/// redeliveries go on meanwhile, for up to 3 days in live mode).
+/// </summary>
+/// <remarks>
+/// This job owns the schedule, not Hangfire's <see cref="AutomaticRetryAttribute"/> (set to 0 attempts): an event that still
+/// fails is an expected outcome, already recorded on its row, not an exception; the job's argument says which retry it is,
+/// so the schedule is exact whatever Stripe's redeliveries add to <c>stripe_events.attempts</c>; and the first delay is
+/// taken by the webhook endpoint from the same table. A run that throws (the database unreachable) fails on the Hangfire
+/// dashboard instead of starting a second, different schedule. No <c>DisableConcurrentExecution</c>: its lock is one per
+/// method, not per event, so one slow event would make the others' runs time out and, with no Hangfire retry, end their schedule;
+/// one schedule per event already keeps its runs apart, and applying is idempotent.
+/// </remarks>
+public sealed class StripeEventRetryJob(StripeWebhooks webhooks, IBackgroundJobClient jobs, ILogger<StripeEventRetryJob> logger)
 {
-    [AutomaticRetry(Attempts = 10, DelaysInSeconds = [5, 15, 60, 300, 900, 1800, 3600, 7200, 14400, 43200], OnAttemptsExceeded = AttemptsExceededAction.Fail)]
-    [DisableConcurrentExecution(60)]
-    public async Task RunAsync(string stripeEventId, CancellationToken ct)
+    /// <summary>Seconds before each retry of a failed event: 2 s after the failed delivery, then 10 s, 1 min, 5 min, 30 min, 1 h, 4 h and 12 h after the previous try.</summary>
+    public static readonly IReadOnlyList<int> DelaysSeconds = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
+
+    /// <summary>Schedules retry number <paramref name="retry"/> (0-based) of the event; false when the schedule has no more.</summary>
+    public static bool Schedule(IBackgroundJobClient jobs, string stripeEventId, int retry)
     {
-        var applied = await webhooks.ReplayAsync(stripeEventId, scheduleRetry: false, ct);
+        if (retry < 0 || retry >= DelaysSeconds.Count)
+            return false;
+        jobs.Schedule<StripeEventRetryJob>(job => job.RunAsync(stripeEventId, retry, CancellationToken.None), TimeSpan.FromSeconds(DelaysSeconds[retry]));
+        return true;
+    }
+
+    [AutomaticRetry(Attempts = 0)]
+    public async Task RunAsync(string stripeEventId, int retry, CancellationToken ct)
+    {
+        var applied = await webhooks.ReplayAsync(stripeEventId, ct);
         if (applied is null)
         {
             logger.LogDebug("Stripe event {StripeEventId} needs no retry", stripeEventId);
             return;
         }
-        if (applied == false)
-            throw new InvalidOperationException($"Stripe event {stripeEventId} still fails to apply; see /admin/billing/events");
+        if (applied == true)
+            return;
+        if (Schedule(jobs, stripeEventId, retry + 1))
+            logger.LogWarning(BillingLogEvents.WebhookFailed, "Stripe event {StripeEventId} still fails to apply after retry {Retry}; next in {DelaySeconds} s",
+                stripeEventId, retry + 1, DelaysSeconds[retry + 1]);
+        else
+            logger.LogError(BillingLogEvents.WebhookFailed, "Stripe event {StripeEventId} still fails to apply after {Retries} retries; no more are scheduled, replay it from /admin/billing/events",
+                stripeEventId, retry + 1);
     }
 }

@@ -5,48 +5,59 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Dapper;
 using GenSaaS.Web.Data;
-using GenSaaS.Web.Features.Operations;
-using Microsoft.AspNetCore.Identity;
+using GenSaaS.Web.Features.Billing;
+using Microsoft.Extensions.Configuration;
 using Stripe;
 
-namespace GenSaaS.Web.Features.Billing;
+namespace GenSaaS.Bench;
 
 /// <summary>
-/// <c>GenSaaS.Web billing bench-webhooks --url URL</c>: a load tool for the webhook endpoint of a running app in Emulator mode.
-/// Sends signed bundle purchases (checkout.session.completed, payment_intent.succeeded, charge.succeeded) for fresh
-/// users, re-sends a share of them as duplicates, then checks every purchase was granted exactly once.
+/// <c>GenSaaS.Bench webhooks --url URL --app-dir DIR</c>: a load tool for the webhook endpoint of a running app in Emulator mode.
+/// Reads the app's configuration (its appsettings and the environment: data folder, webhook secret, plans) as the app does,
+/// sends signed bundle purchases (checkout.session.completed, payment_intent.succeeded, charge.succeeded) for fresh users,
+/// re-sends a share of them as duplicates, then checks in the app's database that every purchase was granted exactly once.
 /// </summary>
-public sealed class WebhookBenchCommand(StripeGateway stripe, BillingModeInfo mode, PlanCatalog plans, UserManager<IdentityUser> users, Db db) : ICliCommand
+public static class WebhookBench
 {
-    public string Name => "billing bench-webhooks";
+    public const string Usage = "webhooks --url http://127.0.0.1:5080 --app-dir PUBLISHED_APP [--purchases 5000] [--users 200] [--duplicates 25] [--concurrency 32]";
 
-    public string Usage => "billing bench-webhooks --url http://127.0.0.1:5080 [--purchases 5000] [--users 200] [--duplicates 25] [--concurrency 32]    (Emulator mode only)";
-
-    public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken ct = default)
     {
-        if (!mode.IsEmulator)
+        var options = ParseOptions(args);
+        if (!options.TryGetValue("url", out var baseUrl) || !options.TryGetValue("app-dir", out var appDir))
         {
-            await output.WriteLineAsync("The bench signs its own events and creates users: it runs only against an app in Emulator mode.");
+            await Console.Error.WriteLineAsync("usage: GenSaaS.Bench " + Usage);
+            return 64;
+        }
+        var environment = Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") ?? "Production";
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(appDir, "appsettings.json"), optional: false)
+            .AddJsonFile(Path.Combine(appDir, $"appsettings.{environment}.json"), optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        if (!string.Equals(configuration["Billing:Mode"], "Emulator", StringComparison.OrdinalIgnoreCase))
+        {
+            await output.WriteLineAsync("The bench signs its own events and creates users: it runs only against an app in Emulator mode (Billing:Mode=Emulator).");
             return 2;
         }
-        var url = new Uri(new Uri(args.Required("url")), "/api/billing/webhook");
-        var purchases = (int)(args.OptionalLong("purchases") ?? 5000);
-        var userCount = (int)(args.OptionalLong("users") ?? 200);
-        var duplicatePercent = (int)(args.OptionalLong("duplicates") ?? 25);
-        var concurrency = (int)(args.OptionalLong("concurrency") ?? 32);
-        var secret = stripe.WebhookSecret;
-        var plan = plans.Get(PlanCatalog.Bundle10);
+        var secret = configuration["Billing:WebhookSecret"];
+        if (string.IsNullOrEmpty(secret))
+        {
+            await output.WriteLineAsync("Set Billing:WebhookSecret (Billing__WebhookSecret) for both the app and the bench: events are signed with it.");
+            return 2;
+        }
+        var plans = configuration.GetSection("Billing").Get<PlanCatalogOptions>() ?? new PlanCatalogOptions();
+        var plan = plans.Plans.GetValueOrDefault(PlanCatalog.Bundle10)
+            ?? throw new InvalidOperationException($"Plan '{PlanCatalog.Bundle10}' is not configured under Billing:Plans");
+        var url = new Uri(new Uri(baseUrl), "/api/billing/webhook");
+        var purchases = int.Parse(options.GetValueOrDefault("purchases", "5000"));
+        var userCount = int.Parse(options.GetValueOrDefault("users", "200"));
+        var duplicatePercent = int.Parse(options.GetValueOrDefault("duplicates", "25"));
+        var concurrency = int.Parse(options.GetValueOrDefault("concurrency", "32"));
+        await using var db = new Db(AppPaths.FromConfiguration(configuration, appDir));
 
         var run = Guid.NewGuid().ToString("N")[..8];
-        var userIds = new List<string>();
-        for (var i = 0; i < userCount; i++)
-        {
-            var user = new IdentityUser { UserName = $"bench-{run}-{i}@example.com", Email = $"bench-{run}-{i}@example.com", EmailConfirmed = true };
-            var created = await users.CreateAsync(user);
-            if (!created.Succeeded)
-                throw new InvalidOperationException(string.Join("; ", created.Errors.Select(e => e.Description)));
-            userIds.Add(user.Id);
-        }
+        var userIds = await CreateUsersAsync(db, run, userCount);
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var events = new List<string>(purchases * 3);
@@ -109,6 +120,36 @@ public sealed class WebhookBenchCommand(StripeGateway stripe, BillingModeInfo mo
         var ok = failures == 0 && applied == events.Count && granted == (long)purchases * plan.Credits && bundleRows == purchases;
         await output.WriteLineAsync(ok ? "OK: every purchase granted exactly once." : "MISMATCH: see the figures above.");
         return ok ? 0 : 1;
+    }
+
+    private const string CreateUserSql = """
+        INSERT INTO AspNetUsers (Id, UserName, NormalizedUserName, Email, NormalizedEmail, EmailConfirmed, SecurityStamp, ConcurrencyStamp,
+                                 PhoneNumberConfirmed, TwoFactorEnabled, LockoutEnabled, AccessFailedCount)
+        VALUES (@id, @email, upper(@email), @email, upper(@email), 1, @stamp, @stamp, 0, 0, 1, 0);
+        """;
+
+    /// <summary>Customers for the purchases, written straight into the app's user table (the bench needs ids, not sign-ins).</summary>
+    private static async Task<List<string>> CreateUsersAsync(Db db, string run, int count)
+    {
+        var ids = Enumerable.Range(0, count).Select(_ => Guid.NewGuid().ToString()).ToList();
+        await using var connection = await db.OpenAsync();
+        await using var tx = connection.BeginTransaction();
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+            await connection.ExecuteAsync(CreateUserSql, new { id, email = $"bench-{run}-{i}@example.com", stamp = Guid.NewGuid().ToString("N") }, tx);
+        tx.Commit();
+        return ids;
+    }
+
+    private static Dictionary<string, string> ParseOptions(string[] args)
+    {
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+                throw new ArgumentException($"Expected an option, got '{args[i]}'");
+            options[args[i][2..]] = args[i + 1];
+        }
+        return options;
     }
 
     private static string Event(string type, long created, JsonObject obj) => new JsonObject

@@ -1,0 +1,108 @@
+using GenSaaS.Web.Data;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>
+/// One row of <c>payments</c>: something Stripe did with money for us, keyed by its kind and Stripe id. Made only through
+/// the factory of its kind, each of which states what that kind carries, and refuses what no Stripe object could be.
+/// </summary>
+public sealed record Payment
+{
+    public string? UserId { get; }
+    public string Kind { get; }
+    public string StripeId { get; }
+    public string? PaymentIntentId { get; }
+    public string? ChargeId { get; }
+    public string? PlanKey { get; }
+    public long AmountMinor { get; }
+    public string Currency { get; }
+    public string Status { get; }
+    public int? Credits { get; }
+    public long? LedgerEntryId { get; }
+    public string? UsageId { get; }
+    public string? SubscriptionId { get; }
+
+    private Payment(string? userId, string kind, string stripeId, string? paymentIntentId, string? chargeId, string? planKey, long amountMinor,
+        string currency, string status, int? credits = null, long? ledgerEntryId = null, string? usageId = null, string? subscriptionId = null)
+    {
+        if (string.IsNullOrWhiteSpace(stripeId))
+            throw new ArgumentException($"A {kind} payment needs the Stripe id it is recorded under.", nameof(stripeId));
+        ArgumentOutOfRangeException.ThrowIfNegative(amountMinor);
+        if (currency is not { Length: 3 } || !currency.All(char.IsAsciiLetter))
+            throw new ArgumentException($"'{currency}' is not a three-letter currency code (payment {stripeId}).", nameof(currency));
+        if (string.IsNullOrWhiteSpace(status))
+            throw new ArgumentException($"Payment {stripeId} needs a status.", nameof(status));
+        UserId = userId;
+        Kind = kind;
+        StripeId = stripeId;
+        PaymentIntentId = paymentIntentId;
+        ChargeId = chargeId;
+        PlanKey = planKey;
+        AmountMinor = amountMinor;
+        Currency = currency;
+        Status = status;
+        Credits = credits;
+        LedgerEntryId = ledgerEntryId;
+        UsageId = usageId;
+        SubscriptionId = subscriptionId;
+    }
+
+    /// <summary>A bundle's Checkout Session that was paid: the credits it granted and the ledger line that granted them.</summary>
+    public static Payment PaidBundle(string userId, string checkoutSessionId, string? paymentIntentId, string planKey, long amountMinor, string currency,
+        int credits, long? ledgerEntryId) =>
+        new(userId, "bundle", checkoutSessionId, paymentIntentId, null, planKey, amountMinor, currency, "paid", credits, ledgerEntryId);
+
+    /// <summary>A bundle's Checkout Session that is not paid (yet): <c>unpaid</c>, <c>failed</c>, or Stripe's payment status.</summary>
+    public static Payment UnpaidBundle(string userId, string checkoutSessionId, string? paymentIntentId, string planKey, long amountMinor, string currency,
+        string status) =>
+        new(userId, "bundle", checkoutSessionId, paymentIntentId, null, planKey, amountMinor, currency, status);
+
+    /// <summary>A paid invoice of the subscription.</summary>
+    public static Payment SubscriptionInvoice(string userId, string invoiceId, string subscriptionId, long amountPaidMinor, string currency) =>
+        new(userId, "subscription_invoice", invoiceId, null, null, PlanCatalog.SubscriptionUnlimited, amountPaidMinor, currency, "paid",
+            subscriptionId: subscriptionId);
+
+    /// <summary>The hold placed on the saved card before a pay-per-use generation.</summary>
+    public static Payment Authorisation(string userId, string paymentIntentId, string? chargeId, long amountMinor, string currency, string usageId) =>
+        new(userId, "authorisation", paymentIntentId, paymentIntentId, chargeId, PlanCatalog.PayPerUse, amountMinor, currency, "authorised",
+            usageId: usageId);
+
+    /// <summary>The captured pay-per-use charge, by our capture job or seen on <c>payment_intent.succeeded</c>.</summary>
+    public static Payment Capture(string? userId, string paymentIntentId, string? chargeId, long amountReceivedMinor, string currency, string usageId) =>
+        new(userId, "capture", paymentIntentId, paymentIntentId, chargeId, PlanCatalog.PayPerUse, amountReceivedMinor, currency, "succeeded",
+            usageId: usageId);
+
+    /// <summary>One refund of a charge, with the credits it took back from a bundle (null when it funded none).</summary>
+    public static Payment Refund(string? userId, string refundId, string? paymentIntentId, string chargeId, string? planKey, long amountMinor,
+        string currency, string status, int? creditsTakenBack, long? ledgerEntryId) =>
+        new(userId, "refund", refundId, paymentIntentId, chargeId, planKey, amountMinor, currency, status, creditsTakenBack, ledgerEntryId);
+}
+
+/// <summary>Records payments: every row of <c>payments</c> is written here.</summary>
+public sealed class Payments(Db db, TimeProvider clock)
+{
+    private const string RecordSql = """
+        INSERT INTO payments (user_id, kind, stripe_id, payment_intent_id, charge_id, plan_key, amount_minor, currency, status,
+                              credits, ledger_entry_id, usage_id, subscription_id, created_at, updated_at)
+        VALUES (@UserId, @Kind, @StripeId, @PaymentIntentId, @ChargeId, @PlanKey, @AmountMinor, @Currency, @Status,
+                @Credits, @LedgerEntryId, @UsageId, @SubscriptionId, @Now, @Now)
+        ON CONFLICT (kind, stripe_id) DO UPDATE SET
+            status = CASE WHEN payments.status IN ('paid', 'succeeded', 'captured') THEN payments.status ELSE excluded.status END,
+            payment_intent_id = coalesce(payments.payment_intent_id, excluded.payment_intent_id),
+            charge_id = coalesce(payments.charge_id, excluded.charge_id),
+            credits = coalesce(payments.credits, excluded.credits),
+            ledger_entry_id = coalesce(payments.ledger_entry_id, excluded.ledger_entry_id),
+            updated_at = excluded.updated_at;
+        """;
+
+    /// <summary>One row per Stripe payment object; recording it again only fills what is missing, and a paid row stays paid.</summary>
+    public async Task RecordAsync(Payment payment, CancellationToken ct)
+    {
+        await db.ExecuteAsync(RecordSql, new
+        {
+            payment.UserId, payment.Kind, payment.StripeId, payment.PaymentIntentId, payment.ChargeId, payment.PlanKey, payment.AmountMinor,
+            payment.Currency, payment.Status, payment.Credits, payment.LedgerEntryId, payment.UsageId, payment.SubscriptionId,
+            Now = clock.GetUtcNow().UtcDateTime,
+        }, ct);
+    }
+}
