@@ -11,8 +11,6 @@ public static class BillingSetup
     public static WebApplicationBuilder AddBilling(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<PlanCatalogOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<PlanCatalog>();
         services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
 

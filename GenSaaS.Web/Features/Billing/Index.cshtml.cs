@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc.RazorPages;

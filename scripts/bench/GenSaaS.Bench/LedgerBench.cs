@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Diagnostics;
 using Dapper;
 using GenSaaS.Web.Data;
