@@ -46,7 +46,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseCsrfProtection();
 app.UseQueryGuard();
-app.UseRateLimiter();
+app.UseGenerationRateLimit();
 
 app.MapOperations();
 app.MapAccounts();

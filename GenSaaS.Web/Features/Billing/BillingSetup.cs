@@ -1,5 +1,6 @@
 using GenSaaS.Web.Features.Billing.Emulator;
 using GenSaaS.Web.Features.Billing.Webhooks;
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Operations;
 using Hangfire;
 using Microsoft.Extensions.Options;
@@ -24,6 +25,11 @@ public static class BillingSetup
         services.AddSingleton<StripePrices>();
         services.AddSingleton<BillingAccounts>();
         services.AddSingleton<BillingOverview>();
+        services.AddSingleton<IFundingFacts, CustomerFacts>();
+        services.AddMemoryCache();
+        services.AddSingleton<AccountSummaries>();
+        services.AddTransient<FairUseNoticeJob>();
+        services.AddScoped<ICliCommand, CreditsShowCommand>();
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
         services.AddScoped<StripeEventApplier>();
@@ -47,6 +53,7 @@ public static class BillingSetup
         if (mode.ShowEmulatorBanner)
             app.Logger.LogWarning("Billing runs on the Stripe emulator in Production because Billing:Mode=Emulator is set; no payment is real");
 
+        AccountSummaries.Map(app);
         app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/portal", Checkout.PortalAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/webhook", StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();
