@@ -1,4 +1,5 @@
 using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Plans;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
@@ -19,6 +20,7 @@ PublicAddress.DefaultAllowedHosts(builder);
 builder.AddData();
 builder.AddOperations(cli);
 builder.AddAccounts();
+builder.AddPlans();
 builder.AddGeneration();
 builder.AddCredits();
 builder.AddBilling();
@@ -44,7 +46,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseCsrfProtection();
 app.UseQueryGuard();
-app.UseRateLimiter();
+app.UseGenerationRateLimit();
 
 app.MapOperations();
 app.MapGeneration();

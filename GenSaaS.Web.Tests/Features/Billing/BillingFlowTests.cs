@@ -145,9 +145,9 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
         response.StatusCode.ShouldBe(HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
 
         await BillingTestApp.EventuallyAsync(async () =>
-            await app.QueryAsync<string?>("SELECT charge_state FROM usage WHERE user_id = @id", new { id = user.Id }) == "captured", "capture");
+            await app.QueryAsync<string?>("SELECT state FROM usage_charges WHERE user_id = @id", new { id = user.Id }) == "captured", "capture");
         var usage = await app.QueryAsync<(string Id, string Reference, long Amount)>(
-            "SELECT id, charge_reference, amount_minor FROM usage WHERE user_id = @id", new { id = user.Id });
+            "SELECT usage_id, payment_intent_id, amount_minor FROM usage_charges WHERE user_id = @id", new { id = user.Id });
         usage.Amount.ShouldBe(50);
         var intent = await new PaymentIntentService(app.StripeClient).GetAsync(usage.Reference);
         intent.Status.ShouldBe("succeeded");
@@ -163,7 +163,7 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
             "SELECT status FROM stripe_events WHERE type = 'payment_intent.succeeded' AND object_id = @pi", new { pi = usage.Reference }) == "applied", "payment_intent.succeeded applied");
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
         await BillingTestApp.EventuallyAsync(async () =>
-            await app.QueryAsync<long>("SELECT count(*) FROM usage WHERE user_id = @id AND charge_state = 'captured'", new { id = user.Id }) == 2, "second capture");
+            await app.QueryAsync<long>("SELECT count(*) FROM usage_charges WHERE user_id = @id AND state = 'captured'", new { id = user.Id }) == 2, "second capture");
     }
 
     [Fact]
@@ -180,7 +180,7 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
         problem.GetProperty("code").GetString().ShouldBe("payment_failed");
         problem.GetProperty("title").GetString()!.ShouldContain("insufficient funds");
 
-        var usage = await app.QueryAsync<(string State, string ChargeState)>("SELECT state, charge_state FROM usage WHERE user_id = @id", new { id = user.Id });
+        var usage = await app.QueryAsync<(string State, string ChargeState)>("SELECT u.state, c.state FROM usage AS u JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @id", new { id = user.Id });
         usage.State.ShouldBe("released");
         usage.ChargeState.ShouldBe("failed");
         (await app.QueryAsync<long>("SELECT count(*) FROM generations WHERE user_id = @id", new { id = user.Id })).ShouldBe(0);

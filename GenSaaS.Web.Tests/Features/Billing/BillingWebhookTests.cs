@@ -142,7 +142,7 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
         parts.AddRange(await app.ListAsync<string>(
             "SELECT kind || ' ' || stripe_id || ' ' || amount_minor || ' ' || status || ' ' || coalesce(credits, '') FROM payments WHERE user_id = @userId ORDER BY kind, stripe_id", new { userId }));
         parts.AddRange(await app.ListAsync<string>(
-            "SELECT id || ' ' || state || ' ' || coalesce(charge_state, '') FROM usage WHERE user_id = @userId ORDER BY id", new { userId }));
+            "SELECT u.id || ' ' || u.state || ' ' || coalesce(c.state, '') FROM usage AS u LEFT JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @userId ORDER BY u.id", new { userId }));
         return string.Join("\n", parts);
     }
 

@@ -28,8 +28,8 @@ public sealed class PayPerUseTests
         (await BillingTestApp.ProblemCodeAsync(response)).ShouldBe("generation_failed");
 
         await BillingTestApp.EventuallyAsync(async () =>
-            await app.QueryAsync<string?>("SELECT charge_state FROM usage WHERE user_id = @id", new { id = user.Id }) == "canceled", "authorisation cancelled");
-        var reference = await app.QueryAsync<string>("SELECT charge_reference FROM usage WHERE user_id = @id", new { id = user.Id });
+            await app.QueryAsync<string?>("SELECT state FROM usage_charges WHERE user_id = @id", new { id = user.Id }) == "canceled", "authorisation cancelled");
+        var reference = await app.QueryAsync<string>("SELECT payment_intent_id FROM usage_charges WHERE user_id = @id", new { id = user.Id });
         (await new PaymentIntentService(app.StripeClient).GetAsync(reference)).Status.ShouldBe("canceled");
         (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(0);
         (await app.QueryAsync<string>("SELECT status FROM payments WHERE user_id = @id AND kind = 'authorisation'", new { id = user.Id })).ShouldBe("canceled");
@@ -50,16 +50,17 @@ public sealed class PayPerUseTests
         foreach (var (id, state) in new[] { ("usage_done_" + Guid.NewGuid().ToString("N"), "succeeded"), ("usage_lost_" + Guid.NewGuid().ToString("N"), "released") })
         {
             await app.ExecuteAsync("""
-                INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, amount_minor, currency, charge_state, period_key, created_at, updated_at)
-                VALUES (@id, @userId, @id, 'h', 'reserved', 'pay_per_use', 50, 'usd', 'pending', 'month:' || substr(@old, 1, 7), @old, @old)
+                INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, period_key, created_at, updated_at)
+                VALUES (@id, @userId, @id, 'h', 'reserved', 'pay_per_use', 1, 'month:' || substr(@old, 1, 7), @old, @old)
                 """, new { id, userId = user.Id, old });
-            (await payPerUse.AuthorizeAsync(id, user.Id, 50, "usd", CancellationToken.None)).Authorized.ShouldBeTrue();
-            await app.ExecuteAsync("UPDATE usage SET state = @state, updated_at = @old WHERE id = @id", new { id, state, old });
+            (await payPerUse.AuthorizeAsync(id, user.Id, 1, CancellationToken.None)).Authorized.ShouldBeTrue();
+            await app.ExecuteAsync("UPDATE usage SET state = @state, updated_at = @old WHERE id = @id; UPDATE usage_charges SET updated_at = @old WHERE usage_id = @id",
+                new { id, state, old });
         }
 
         (await payPerUse.SweepAsync(CancellationToken.None)).ShouldBe(2);
         var states = await app.ListAsync<(string State, string ChargeState, string Reference)>(
-            "SELECT state, charge_state, charge_reference FROM usage WHERE user_id = @id ORDER BY state", new { id = user.Id });
+            "SELECT u.state, c.state, c.payment_intent_id FROM usage AS u JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @id ORDER BY u.state", new { id = user.Id });
         states.Select(s => (s.State, s.ChargeState)).ShouldBe([("released", "canceled"), ("succeeded", "captured")]);
         var intents = new PaymentIntentService(app.StripeClient);
         (await intents.GetAsync(states[0].Reference)).Status.ShouldBe("canceled");

@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing;

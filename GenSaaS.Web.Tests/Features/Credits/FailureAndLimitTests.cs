@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
+using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,6 +1,7 @@
 using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing.Webhooks;
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
@@ -13,8 +14,6 @@ public static class BillingSetup
     public static WebApplicationBuilder AddBilling(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<PlanCatalogOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<PlanCatalog>();
         services.AddOptions<BillingOptions>().BindConfiguration("Billing").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<BillingOptions>, BillingOptionsValidator>();
 
@@ -40,6 +39,11 @@ public static class BillingSetup
         services.AddSingleton<StripePrices>();
         services.AddSingleton<BillingAccounts>();
         services.AddSingleton<BillingOverview>();
+        services.AddSingleton<IFundingFacts, CustomerFacts>();
+        services.AddMemoryCache();
+        services.AddSingleton<AccountSummaries>();
+        services.AddTransient<FairUseNoticeJob>();
+        services.AddScoped<ICliCommand, CreditsShowCommand>();
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
         services.AddSingleton<Payments>();
@@ -69,6 +73,7 @@ public static class BillingSetup
         if (mode.ShowEmulatorBanner)
             app.Logger.LogWarning("Billing runs on the Stripe emulator in Production because Billing:Mode=Emulator is set; no payment is real");
 
+        AccountSummaries.Map(app);
         app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/portal", Checkout.PortalAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost(WebhookPath, StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();

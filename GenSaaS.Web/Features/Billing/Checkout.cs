@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Security.Claims;
 using System.Text.Json;
 using GenSaaS.Web.Features.Shared;

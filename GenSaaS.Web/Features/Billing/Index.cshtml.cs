@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -6,18 +7,18 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, BillingOverview overview) : PageModel
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries) : PageModel
 {
     public IReadOnlyList<KeyValuePair<string, PlanOptions>> Plans { get; private set; } = [];
 
     public BillingModeInfo Mode => mode;
 
-    public BillingStatus Status { get; private set; } = new(0, 0, null, null, false, null, null);
+    public AccountSummary Status { get; private set; } = null!;
 
     public async Task OnGetAsync(CancellationToken ct)
     {
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
-        Status = await overview.StatusAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
+        Status = await summaries.GetAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
     }
 
     public static string PriceLabel(PlanOptions plan) => plan.Kind switch

@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing.Webhooks;
@@ -21,25 +22,45 @@ public sealed class PayPerUse(
     StripeGateway stripe,
     BillingAccounts accounts,
     Payments payments,
+    PlanCatalog plans,
     IBackgroundJobClient jobs,
     TimeProvider clock,
     ILogger<PayPerUse> logger)
 {
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
+    /// <summary>The price of a pay-per-use generation of <paramref name="units"/> units: units times the plan's unit price.</summary>
+    public (long AmountMinor, string Currency) PriceOf(long units)
+    {
+        var plan = plans.Get(PlanCatalog.PayPerUse);
+        return (units * plan.PriceMinor, plan.Currency);
+    }
+
+    private const string InsertPendingSql = """
+        INSERT INTO usage_charges (usage_id, user_id, state, amount_minor, currency, created_at, updated_at)
+        VALUES (@usageId, @userId, 'pending', @amountMinor, @currency, @now, @now)
+        ON CONFLICT (usage_id) DO NOTHING;
+        """;
+
     private const string MarkAuthorizedSql = """
-        UPDATE usage SET charge_reference = @paymentIntentId, charge_state = 'authorised', updated_at = @now
-        WHERE id = @usageId AND charge_state = 'pending';
+        UPDATE usage_charges SET payment_intent_id = @paymentIntentId, state = 'authorised', updated_at = @now
+        WHERE usage_id = @usageId AND state = 'pending';
         """;
 
     private const string MarkFailedSql = """
-        UPDATE usage SET charge_reference = coalesce(@paymentIntentId, charge_reference), charge_state = 'failed', error = @message, updated_at = @now
-        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+        UPDATE usage_charges SET payment_intent_id = coalesce(@paymentIntentId, payment_intent_id), state = 'failed', error = @message, updated_at = @now
+        WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
         """;
 
-    /// <summary>Places the hold for a pay-per-use reservation. A decline leaves the usage <c>failed</c>; the caller releases it.</summary>
-    public async Task<AuthorizationResult> AuthorizeAsync(string usageId, string userId, long amountMinor, string currency, CancellationToken ct)
+    /// <summary>
+    /// Places the hold for a pay-per-use reservation of <paramref name="units"/> units, recording the charge (<c>usage_charges</c>)
+    /// before Stripe is asked, so a crash in between is found by the sweep. A decline leaves the charge <c>failed</c>; the
+    /// caller releases the usage.
+    /// </summary>
+    public async Task<AuthorizationResult> AuthorizeAsync(string usageId, string userId, long units, CancellationToken ct)
     {
+        var (amountMinor, currency) = PriceOf(units);
+        await db.ExecuteAsync(InsertPendingSql, new { usageId, userId, amountMinor, currency, now = Now }, ct);
         var customer = await accounts.FindAsync(userId, ct);
         if (customer?.DefaultPaymentMethod is not { } paymentMethodId)
             return await FailAsync(usageId, "There is no saved card to charge. Add one on the billing page.", null, ct);
@@ -82,14 +103,16 @@ public sealed class PayPerUse(
     /// <summary>After a failed generation: drop the hold in the background.</summary>
     public void EnqueueCancel(string usageId) => jobs.Enqueue<PayPerUseCancelJob>(job => job.RunAsync(usageId, CancellationToken.None));
 
+    // The usage's state (succeeded or released) is read, never written, here: it says whether the hold is captured or dropped.
     private const string ChargeSql = """
-        SELECT id, user_id AS UserId, state, charge_reference AS ChargeReference, charge_state AS ChargeState, amount_minor AS AmountMinor, currency
-        FROM usage WHERE id = @usageId;
+        SELECT u.id, u.user_id AS UserId, u.state, c.payment_intent_id AS ChargeReference, c.state AS ChargeState, c.amount_minor AS AmountMinor, c.currency
+        FROM usage_charges AS c JOIN usage AS u ON u.id = c.usage_id
+        WHERE c.usage_id = @usageId;
         """;
 
     private const string SetChargeStateSql = """
-        UPDATE usage SET charge_state = @state, updated_at = @now
-        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+        UPDATE usage_charges SET state = @state, updated_at = @now
+        WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
         """;
 
     /// <summary>Captures the hold of a succeeded usage. Idempotent: a captured usage is left alone, and Stripe sees the same key twice.</summary>
@@ -107,8 +130,8 @@ public sealed class PayPerUse(
     }
 
     private const string CanceledSql = """
-        UPDATE usage SET charge_state = 'canceled', updated_at = @now
-        WHERE id = @usageId AND charge_state IN ('pending', 'authorised');
+        UPDATE usage_charges SET state = 'canceled', updated_at = @now
+        WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
 
         UPDATE payments SET status = 'canceled', updated_at = @now
         WHERE kind = 'authorisation' AND usage_id = @usageId AND status = 'authorised';
@@ -131,9 +154,10 @@ public sealed class PayPerUse(
     }
 
     private const string LeftOverSql = """
-        SELECT id FROM usage
-        WHERE charge_state IN ('pending', 'authorised') AND state IN ('succeeded', 'released') AND updated_at < @before
-        ORDER BY updated_at
+        SELECT c.usage_id
+        FROM usage_charges AS c JOIN usage AS u ON u.id = c.usage_id
+        WHERE c.state IN ('pending', 'authorised') AND u.state IN ('succeeded', 'released') AND c.updated_at < @before AND u.updated_at < @before
+        ORDER BY c.updated_at
         LIMIT 200;
         """;
 

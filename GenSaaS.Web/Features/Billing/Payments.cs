@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using GenSaaS.Web.Data;
 
 namespace GenSaaS.Web.Features.Billing;

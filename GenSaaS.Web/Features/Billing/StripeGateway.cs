@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;

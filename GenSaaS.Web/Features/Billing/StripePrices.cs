@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Collections.Concurrent;
 using GenSaaS.Web.Features.Operations;
 

@@ -14,7 +14,7 @@ namespace GenSaaS.Web.Features.Billing;
 /// session (<see cref="CheckoutSessions"/>); any other id gets the same "not found" page without a call.
 /// </summary>
 [Authorize]
-public sealed class Success(StripeGateway stripe, StripeEventApplier applier, BillingOverview overview, CheckoutSessions sessions, TimeProvider clock, ILogger<Success> logger) : PageModel
+public sealed class Success(StripeGateway stripe, StripeEventApplier applier, BillingOverview overview, AccountSummaries summaries, CheckoutSessions sessions, TimeProvider clock, ILogger<Success> logger) : PageModel
 {
     [BindProperty(SupportsGet = true, Name = "session_id")]
     public string? SessionId { get; set; }
@@ -30,7 +30,7 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
     /// <summary>The checkout ended without a purchase (Stripe expired it).</summary>
     public bool Expired { get; private set; }
 
-    public BillingStatus Status { get; private set; } = new(0, 0, null, null, false, null, null);
+    public AccountSummary Status { get; private set; } = null!;
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct)
     {
@@ -53,7 +53,7 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
         {
             await LookUpAsync(SessionId!, userId, ct);
         }
-        Status = await overview.StatusAsync(userId, ct);
+        Status = await summaries.GetAsync(userId, ct);
         Response.Headers.Vary = "HX-Request";
         return Request.IsHtmx() ? Partial("_SuccessStatus", this) : Page();
     }

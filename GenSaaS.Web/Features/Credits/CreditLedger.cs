@@ -1,8 +1,6 @@
 using Dapper;
 using GenSaaS.Web.Data;
-using GenSaaS.Web.Features.Billing;
-using GenSaaS.Web.Features.Generation;
-using GenSaaS.Web.Features.Shared;
+using GenSaaS.Web.Features.Plans;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -14,35 +12,40 @@ public enum FundingSource { Trial, Prepaid, Subscription, PayPerUse }
 
 public enum ReserveStatus { Reserved, Existing, Conflict, Denied }
 
-/// <summary>A <c>usage</c> row: one generation attempt and how it is paid for.</summary>
+/// <summary>
+/// A <c>usage</c> row: one generation attempt, how it is paid for and how many units it costs. A released usage says why
+/// with a stable code (<see cref="ErrorCode"/>) beside the message.
+/// </summary>
 public sealed record UsageRow(
-    string Id, string UserId, string IdempotencyKey, string RequestHash, string State, string FundingSource,
-    long? AmountMinor, string? Currency, string? ChargeReference, string? ChargeState, string? SubscriptionId,
-    string? GenerationId, string? Error, DateTime CreatedAt)
+    string Id, string UserId, string IdempotencyKey, string RequestHash, string State, string FundingSource, long Units,
+    string? SubscriptionId, string? GenerationId, string? ErrorCode, string? Error, DateTime CreatedAt)
 {
     public const string Columns = """
         id, user_id AS UserId, idempotency_key AS IdempotencyKey, request_hash AS RequestHash, state,
-        funding_source AS FundingSource, amount_minor AS AmountMinor, currency, charge_reference AS ChargeReference,
-        charge_state AS ChargeState, subscription_id AS SubscriptionId, generation_id AS GenerationId, error,
-        created_at AS CreatedAt
+        funding_source AS FundingSource, units, subscription_id AS SubscriptionId, generation_id AS GenerationId,
+        error_code AS ErrorCode, error, created_at AS CreatedAt
         """;
 
     public FundingSource Source => CreditLedger.ParseSource(FundingSource);
 }
 
-/// <summary>What a reservation came to. <see cref="Notices"/> are fair-use thresholds crossed for the first time this period.</summary>
+/// <summary>
+/// What a reservation came to: the usage, or why not (<see cref="Denial"/>). On a monthly plan, <see cref="FairUse"/> is where
+/// the period stands and <see cref="Notices"/> the fair-use thresholds crossed for the first time this period.
+/// </summary>
 public sealed record Reservation(
-    ReserveStatus Status, UsageRow? Usage, string? Warning = null, int HttpStatus = 0, string? Code = null, string? Message = null,
-    IReadOnlyList<int>? Notices = null, DateTime? RetryAt = null);
+    ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null);
 
 /// <summary>A ledger change: whether it was applied (false when its reference was already recorded), its line and the amount moved.</summary>
 public sealed record LedgerResult(bool Applied, long? EntryId, int Amount, int BalanceAfter);
 
 /// <summary>
-/// The credit ledger: balances, the append-only ledger and usage rows. Every change is one
-/// <c>BEGIN IMMEDIATE</c> transaction, so no credit is spent twice and no balance goes below zero.
+/// The credit ledger: balances, the append-only ledger, usage rows and the funding policy. Every change is one
+/// <c>BEGIN IMMEDIATE</c> transaction, so no credit is spent twice and no balance goes below zero. It knows nothing of
+/// Stripe or images: what it needs of subscriptions and cards comes through <see cref="IFundingFacts"/>, and it answers
+/// with reasons, which the callers turn into answers.
 /// </summary>
-public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptions> options, TimeProvider clock, ILogger<CreditLedger> logger)
+public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans, IOptions<CreditsOptions> options, TimeProvider clock, ILogger<CreditLedger> logger)
 {
     public const string SystemActor = "system";
 
@@ -78,76 +81,82 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         """;
 
     private const string InsertUsageSql = """
-        INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, amount_minor, currency,
-                           charge_state, subscription_id, period_start, period_key, created_at, updated_at)
-        VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, 1, @AmountMinor, @Currency,
-                @ChargeState, @SubscriptionId, @PeriodStart, @PeriodKey, @Now, @Now);
+        INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units,
+                           subscription_id, period_start, period_key, created_at, updated_at)
+        VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, @Units,
+                @SubscriptionId, @PeriodStart, @PeriodKey, @Now, @Now);
 
-        INSERT INTO usage_counters (user_id, period_key, used) VALUES (@UserId, @PeriodKey, 1)
-        ON CONFLICT (user_id, period_key) DO UPDATE SET used = used + 1;
+        INSERT INTO usage_counters (user_id, period_key, used) VALUES (@UserId, @PeriodKey, @Units)
+        ON CONFLICT (user_id, period_key) DO UPDATE SET used = used + excluded.used;
         """;
 
     /// <summary>The counter key of a plan period: the subscription's own period, else the calendar month (UTC).</summary>
-    public static string PeriodKey(SubscriptionRow? liveSubscription, DateTime now) =>
-        liveSubscription is { CurrentPeriodStart: { } start }
-            ? $"sub:{liveSubscription.StripeSubscriptionId}:{Db.FormatTime(start)}"
+    public static string PeriodKey(SubscriptionFacts? liveSubscription, DateTime now) =>
+        liveSubscription is { PeriodStart: { } start }
+            ? $"sub:{liveSubscription.Id}:{Db.FormatTime(start)}"
             : $"month:{now:yyyy-MM}";
 
     private const string PeriodUsedSql = """
         SELECT used FROM usage_counters WHERE user_id = @userId AND period_key = @periodKey;
         """;
 
-    /// <summary>Generations reserved or made in the period (released ones are taken off again).</summary>
-    public static long PeriodUsed(SqliteConnection connection, SqliteTransaction tx, string userId, string periodKey) =>
+    /// <summary>Units reserved or used in the period (released ones are taken off again).</summary>
+    public static long PeriodUsed(SqliteConnection connection, SqliteTransaction? tx, string userId, string periodKey) =>
         connection.Prepared(tx, PeriodUsedSql, ("@userId", userId), ("@periodKey", periodKey)).ExecuteScalar() is long used ? used : 0;
 
-    /// <summary>
-    /// Picks the funding source (trial, prepaid, subscription within its limits, pay per use with a saved card) and
-    /// records a reservation keyed by the caller's idempotency key, taking the credit when credits pay.
-    /// <paramref name="keyIsNew"/> says the key was made for this request just now (a UUID v7, when the caller sent
-    /// none): nothing can have used it, so it is not looked up. The unique index still stands behind it.
-    /// </summary>
-    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, bool keyIsNew = false, CancellationToken ct = default) =>
-        db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, keyIsNew), ct);
+    /// <summary>The trial and prepaid balances, or null before the account's first use.</summary>
+    public static (long Trial, long Prepaid)? ReadBalance(SqliteConnection connection, SqliteTransaction? tx, string userId)
+    {
+        using var reader = connection.Prepared(tx, BalanceSql, ("@userId", userId)).ExecuteReader();
+        return reader.Read() ? (reader.GetInt64(0), reader.GetInt64(1)) : null;
+    }
 
-    private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, bool keyIsNew)
+    /// <summary>
+    /// Picks the funding source (trial, then prepaid credits when one bucket covers the <paramref name="units"/>; a live
+    /// monthly plan within its hard cap; pay per use with a saved card) and records a reservation of those units keyed by
+    /// the caller's idempotency key, taking the credits when credits pay. <paramref name="keyIsNew"/> says the key was made
+    /// for this request just now (a UUID v7, when the caller sent none): nothing can have used it, so it is not looked up.
+    /// The unique index still stands behind it.
+    /// </summary>
+    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(units, 1);
+        return db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, units, keyIsNew), ct);
+    }
+
+    private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, int units, bool keyIsNew)
     {
         var existing = keyIsNew ? null : ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
-            return existing.RequestHash == requestHash
-                ? new Reservation(ReserveStatus.Existing, existing)
-                : new Reservation(ReserveStatus.Conflict, existing, HttpStatus: StatusCodes.Status409Conflict, Code: ProblemCodes.IdempotencyConflict,
-                    Message: "This Idempotency-Key was already used for a different request.");
+            return new Reservation(existing.RequestHash == requestHash ? ReserveStatus.Existing : ReserveStatus.Conflict, existing);
 
         var now = Now;
         var balance = Balance(connection, tx, userId, now);
-        var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, now) { PeriodKey = PeriodKey(null, now) };
+        var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, units, now) { PeriodKey = PeriodKey(null, now) };
 
-        if (balance.Trial > 0 || balance.Prepaid > 0)
+        if (balance.Trial >= units || balance.Prepaid >= units)
         {
-            var bucket = balance.Trial > 0 ? CreditBucket.Trial : CreditBucket.Prepaid;
+            var bucket = balance.Trial >= units ? CreditBucket.Trial : CreditBucket.Prepaid;
             usage = usage with { FundingSource = BucketName(bucket) };
             InsertUsage(connection, tx, usage);
-            ApplyChange(connection, tx, userId, bucket, "debit", -1, "Generation", usage.Id, SystemActor, now);
+            ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
-        var subscription = CurrentSubscription(connection, tx, userId);
-        if (subscription is not null && subscription.IsActiveAt(now))
+        var facts = funding.Read(connection, tx, userId);
+        if (facts.Subscription is { } subscription && subscription.IsActiveAt(now))
             return ReserveOnSubscription(connection, tx, usage, subscription);
-        if (subscription is not null && subscription.IsUnpaid)
-            return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.SubscriptionInactive,
-                $"Your monthly plan is {subscription.Status.Replace('_', ' ')}: update your payment method to continue.");
+        if (facts.Subscription is { IsUnpaid: true } unpaid)
+            return Denied(new Denial(DenialReason.SubscriptionUnpaid, SubscriptionStatus: unpaid.Status));
 
-        if (HasSavedCard(connection, tx, userId) && plans.Find(PlanCatalog.PayPerUse) is { } perUse)
+        if (facts.HasSavedCard)
         {
-            usage = usage with { FundingSource = "pay_per_use", AmountMinor = perUse.PriceMinor, Currency = perUse.Currency, ChargeState = "pending" };
+            usage = usage with { FundingSource = "pay_per_use" };
             InsertUsage(connection, tx, usage);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
 
-        return Denied(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits,
-            "You have no credits left. Buy a bundle, save a card to pay per image, or subscribe.");
+        return Denied(new Denial(DenialReason.NoFunding));
     }
 
     /// <summary>The balances, creating the account (with its trial credits) the first time.</summary>
@@ -159,18 +168,11 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         return ReadBalance(connection, tx, userId) ?? throw new InvalidOperationException($"No balance row for {userId}");
     }
 
-    private static (long Trial, long Prepaid)? ReadBalance(SqliteConnection connection, SqliteTransaction tx, string userId)
-    {
-        using var reader = connection.Prepared(tx, BalanceSql, ("@userId", userId)).ExecuteReader();
-        return reader.Read() ? (reader.GetInt64(0), reader.GetInt64(1)) : null;
-    }
-
     private static void InsertUsage(SqliteConnection connection, SqliteTransaction tx, NewUsage u) =>
         connection.Prepared(tx, InsertUsageSql,
             ("@Id", u.Id), ("@UserId", u.UserId), ("@IdempotencyKey", u.IdempotencyKey), ("@RequestHash", u.RequestHash),
-            ("@FundingSource", u.FundingSource), ("@AmountMinor", u.AmountMinor), ("@Currency", u.Currency), ("@ChargeState", u.ChargeState),
-            ("@SubscriptionId", u.SubscriptionId), ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null),
-            ("@PeriodKey", u.PeriodKey), ("@Now", Db.FormatTime(u.Now)))
+            ("@FundingSource", u.FundingSource), ("@Units", u.Units), ("@SubscriptionId", u.SubscriptionId),
+            ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null), ("@PeriodKey", u.PeriodKey), ("@Now", Db.FormatTime(u.Now)))
         .ExecuteNonQuery();
 
     private static UsageRow? ReadUsage(SqliteCommand command)
@@ -178,50 +180,45 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         using var r = command.ExecuteReader();
         if (!r.Read())
             return null;
-        return new UsageRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
-            r.GetNullableInt64(6), r.GetNullableString(7), r.GetNullableString(8), r.GetNullableString(9), r.GetNullableString(10),
-            r.GetNullableString(11), r.GetNullableString(12), r.GetUtcDateTime(13));
+        return new UsageRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetInt64(6),
+            r.GetNullableString(7), r.GetNullableString(8), r.GetNullableString(9), r.GetNullableString(10), r.GetUtcDateTime(11));
     }
 
-    private static Reservation Denied(int status, string code, string message, DateTime? retryAt = null) =>
-        new(ReserveStatus.Denied, null, HttpStatus: status, Code: code, Message: message, RetryAt: retryAt);
+    private static Reservation Denied(Denial denial) => new(ReserveStatus.Denied, null, denial);
 
     private const string InsertNoticeSql = """
         INSERT INTO usage_notices (user_id, period_start, threshold, sent_at) VALUES (@userId, @periodStart, @threshold, @now)
         ON CONFLICT DO NOTHING;
         """;
 
-    private Reservation ReserveOnSubscription(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionRow subscription)
+    private Reservation ReserveOnSubscription(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionFacts subscription)
     {
         var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
-        var periodStart = subscription.CurrentPeriodStart!.Value;
+        var periodStart = subscription.PeriodStart!.Value;
         var periodKey = PeriodKey(subscription, usage.Now);
         var used = PeriodUsed(connection, tx, usage.UserId, periodKey);
-        if (used >= plan.HardCap)
-            return Denied(StatusCodes.Status429TooManyRequests, ProblemCodes.FairUseLimit,
-                $"You have made {used} images this period, the fair-use maximum of your plan. It resets on {subscription.CurrentPeriodEnd:yyyy-MM-dd}.",
-                subscription.CurrentPeriodEnd);
+        if (used + usage.Units > plan.HardCap)
+            return Denied(new Denial(DenialReason.FairUseCap, used, plan.HardCap, subscription.PeriodEnd));
 
-        usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.StripeSubscriptionId, PeriodStart = periodStart, PeriodKey = periodKey };
+        usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.Id, PeriodStart = periodStart, PeriodKey = periodKey };
         InsertUsage(connection, tx, usage);
 
-        var count = used + 1;
+        var level = new FairUseLevel(used + usage.Units, plan.SoftLimit, plan.HardCap);
         var notices = new List<int>();
-        foreach (var threshold in new[] { 80, 100 })
+        foreach (var threshold in FairUseThresholds)
         {
-            if (count * 100 < (long)plan.SoftLimit * threshold)
+            if (level.Used * 100 < (long)plan.SoftLimit * threshold)
                 continue;
-            if (connection.Execute(InsertNoticeSql, new { userId = usage.UserId, periodStart, threshold, now = usage.Now }, tx) == 1)
+            var sent = connection.Prepared(tx, InsertNoticeSql, ("@userId", usage.UserId), ("@periodStart", Db.FormatTime(periodStart)),
+                ("@threshold", threshold), ("@now", Db.FormatTime(usage.Now))).ExecuteNonQuery();
+            if (sent == 1)
                 notices.Add(threshold);
         }
-
-        var warning = count > plan.SoftLimit
-            ? $"You have made {count} images this period, above the fair-use level of {plan.SoftLimit}. Generation stops at {plan.HardCap}."
-            : count * 100 >= (long)plan.SoftLimit * 80
-                ? $"You have made {count} of {plan.SoftLimit} images in this period's fair-use allowance."
-                : null;
-        return new Reservation(ReserveStatus.Reserved, ToRow(usage), Warning: warning, Notices: notices);
+        return new Reservation(ReserveStatus.Reserved, ToRow(usage), FairUse: level, Notices: notices);
     }
+
+    /// <summary>Shares of the soft limit (in %) at which a subscriber is told once per period.</summary>
+    private static readonly int[] FairUseThresholds = [80, 100];
 
     private const string CompleteSql = """
         UPDATE usage SET state = 'succeeded', generation_id = @generationId, updated_at = @now
@@ -229,52 +226,47 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         """;
 
     /// <summary>
-    /// Marks the usage succeeded and stores the generation, with the parts of its image kept in the database, in the
-    /// same transaction. False when the reservation was already released (the sweeper gave up on it): the caller
-    /// discards the image, nothing is charged.
+    /// Marks the usage succeeded, inside the caller's write transaction (the caller stores what the usage paid for in the
+    /// same one). False when the reservation was already released (the sweeper gave up on it): nothing is charged.
     /// </summary>
-    public Task<bool> CompleteAsync(string usageId, GenerationRecord generation, StoredImage image, CancellationToken ct = default) =>
-        db.WriteAsync((connection, tx) =>
-        {
-            var updated = connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generation.Id), ("@now", Db.FormatTime(Now))).ExecuteNonQuery();
-            if (updated != 1)
-                return false;
-            GenerationStore.Insert(connection, tx, generation);
-            ImageStore.Record(connection, tx, generation.Id, image);
-            return true;
-        }, ct);
+    public bool Complete(SqliteConnection connection, SqliteTransaction tx, string usageId, string generationId) =>
+        connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generationId), ("@now", Db.FormatTime(Now))).ExecuteNonQuery() == 1;
 
     private const string ReleaseSql = """
-        UPDATE usage SET state = 'released', error = @error, updated_at = @now
+        UPDATE usage SET state = 'released', error_code = @errorCode, error = @error, updated_at = @now
         WHERE id = @usageId AND state = 'reserved'
-        RETURNING user_id, funding_source, period_key;
+        RETURNING user_id, funding_source, period_key, units;
         """;
 
     private const string UncountSql = """
-        UPDATE usage_counters SET used = used - 1 WHERE user_id = @userId AND period_key = @periodKey;
+        UPDATE usage_counters SET used = used - @units WHERE user_id = @userId AND period_key = @periodKey;
         """;
 
-    /// <summary>Releases a reservation and gives its credit back. Safe to call twice: only a reserved usage is released.</summary>
-    public async Task<bool> ReleaseAsync(string usageId, string error, CancellationToken ct = default)
+    /// <summary>
+    /// Releases a reservation and gives its units back, recording why (<paramref name="errorCode"/>, a stable code, and
+    /// <paramref name="error"/>, the message). Safe to call twice: only a reserved usage is released.
+    /// </summary>
+    public async Task<bool> ReleaseAsync(string usageId, string errorCode, string error, CancellationToken ct = default)
     {
         var released = await db.WriteAsync((connection, tx) =>
         {
             var now = Now;
             ReleasedUsage? row;
-            using (var reader = connection.Prepared(tx, ReleaseSql, ("@usageId", usageId), ("@error", error), ("@now", Db.FormatTime(now))).ExecuteReader())
-                row = reader.Read() ? new ReleasedUsage(reader.GetString(0), reader.GetString(1), reader.GetString(2)) : null;
+            using (var reader = connection.Prepared(tx, ReleaseSql, ("@usageId", usageId), ("@errorCode", errorCode), ("@error", error),
+                       ("@now", Db.FormatTime(now))).ExecuteReader())
+                row = reader.Read() ? new ReleasedUsage(reader.GetString(0), ParseSource(reader.GetString(1)), reader.GetString(2), (int)reader.GetInt64(3)) : null;
             if (row is null)
                 return false;
-            connection.Prepared(tx, UncountSql, ("@userId", row.UserId), ("@periodKey", row.PeriodKey)).ExecuteNonQuery();
-            if (ParseSource(row.FundingSource) is FundingSource.Trial or FundingSource.Prepaid)
+            connection.Prepared(tx, UncountSql, ("@userId", row.UserId), ("@periodKey", row.PeriodKey), ("@units", row.Units)).ExecuteNonQuery();
+            if (row.Source is FundingSource.Trial or FundingSource.Prepaid)
             {
-                var bucket = row.FundingSource == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
-                ApplyChange(connection, tx, row.UserId, bucket, "release", 1, "Generation failed: credit returned", usageId, SystemActor, now);
+                var bucket = row.Source == FundingSource.Trial ? CreditBucket.Trial : CreditBucket.Prepaid;
+                ApplyChange(connection, tx, row.UserId, bucket, "release", row.Units, "Generation failed: credit returned", usageId, SystemActor, now);
             }
             return true;
         }, ct);
         if (released)
-            logger.LogInformation(LogEvents.UsageReleased, "Usage {UsageId} released: {Reason}", usageId, error);
+            logger.LogInformation(LogEvents.UsageReleased, "Usage {UsageId} released: {ErrorCode} {Reason}", usageId, errorCode, error);
         return released;
     }
 
@@ -390,31 +382,6 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
         }, ct);
     }
 
-    private const string CurrentSubscriptionSql = """
-        SELECT stripe_subscription_id AS StripeSubscriptionId, plan_key AS PlanKey, status,
-               current_period_start AS CurrentPeriodStart, current_period_end AS CurrentPeriodEnd,
-               cancel_at_period_end AS CancelAtPeriodEnd
-        FROM subscriptions
-        WHERE user_id = @userId
-        ORDER BY CASE WHEN status IN ('active', 'trialing') THEN 0 WHEN status IN ('past_due', 'unpaid', 'incomplete') THEN 1 ELSE 2 END,
-                 current_period_end DESC
-        LIMIT 1;
-        """;
-
-    /// <summary>The user's most relevant subscription: a live one first, then one waiting on payment, then the latest.</summary>
-    public static Task<SubscriptionRow?> CurrentSubscriptionAsync(SqliteConnection connection, SqliteTransaction? tx, string userId) =>
-        connection.QuerySingleOrDefaultAsync<SubscriptionRow>(CurrentSubscriptionSql, new { userId }, tx);
-
-    private static SubscriptionRow? CurrentSubscription(SqliteConnection connection, SqliteTransaction tx, string userId) =>
-        connection.QuerySingleOrDefault<SubscriptionRow>(CurrentSubscriptionSql, new { userId }, tx);
-
-    private const string SavedCardSql = """
-        SELECT count(*) FROM billing_customers WHERE user_id = @userId AND default_payment_method IS NOT NULL;
-        """;
-
-    private static bool HasSavedCard(SqliteConnection connection, SqliteTransaction tx, string userId) =>
-        connection.ExecuteScalar<long>(SavedCardSql, new { userId }, tx) > 0;
-
     public async Task<UsageRow?> GetUsageAsync(string usageId, CancellationToken ct = default)
     {
         await using var connection = await db.OpenAsync(ct);
@@ -423,32 +390,19 @@ public sealed class CreditLedger(Db db, PlanCatalog plans, IOptions<CreditsOptio
     }
 
     private static UsageRow ToRow(NewUsage u) =>
-        new(u.Id, u.UserId, u.IdempotencyKey, u.RequestHash, "reserved", u.FundingSource, u.AmountMinor, u.Currency, null, u.ChargeState,
-            u.SubscriptionId, null, null, u.Now);
+        new(u.Id, u.UserId, u.IdempotencyKey, u.RequestHash, "reserved", u.FundingSource, u.Units, u.SubscriptionId, null, null, null, u.Now);
 
-    private sealed record ReleasedUsage(string UserId, string FundingSource, string PeriodKey);
+    private sealed record ReleasedUsage(string UserId, FundingSource Source, string PeriodKey, int Units);
 
     private sealed record LedgerEntryRef(long Id, long Amount, long BalanceAfter);
 
-    private sealed record NewUsage(string Id, string UserId, string IdempotencyKey, string RequestHash, DateTime Now)
+    private sealed record NewUsage(string Id, string UserId, string IdempotencyKey, string RequestHash, int Units, DateTime Now)
     {
         public string FundingSource { get; init; } = "";
-        public long? AmountMinor { get; init; }
-        public string? Currency { get; init; }
-        public string? ChargeState { get; init; }
         public string? SubscriptionId { get; init; }
         public DateTime? PeriodStart { get; init; }
         public string PeriodKey { get; init; } = "";
     }
-}
-
-/// <summary>A subscription as the credits feature sees it.</summary>
-public sealed record SubscriptionRow(string StripeSubscriptionId, string PlanKey, string Status, DateTime? CurrentPeriodStart, DateTime? CurrentPeriodEnd, long CancelAtPeriodEnd)
-{
-    public bool IsActiveAt(DateTime now) =>
-        Status is "active" or "trialing" && CurrentPeriodStart is not null && CurrentPeriodEnd is { } end && end > now;
-
-    public bool IsUnpaid => Status is "past_due" or "unpaid" or "incomplete";
 }
 
 public sealed class InsufficientCreditsException(string message) : Exception(message);

@@ -1,5 +1,6 @@
 using Dapper;
 using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.Extensions.Options;
 
@@ -32,7 +33,7 @@ public sealed class UsageSweeper(Db db, CreditLedger ledger, IOptions<CreditsOpt
         var released = 0;
         foreach (var usageId in stale)
         {
-            if (await ledger.ReleaseAsync(usageId, "generation_failed: The generation was interrupted before it finished.", ct))
+            if (await ledger.ReleaseAsync(usageId, ProblemCodes.GenerationFailed, "The generation was interrupted before it finished.", ct))
             {
                 released++;
                 logger.LogWarning(LogEvents.ReservationSwept, "Released abandoned reservation {UsageId}", usageId);

@@ -1,4 +1,4 @@
-using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Generation;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc.RazorPages;

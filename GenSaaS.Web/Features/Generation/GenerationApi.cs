@@ -26,7 +26,7 @@ public static class GenerationApi
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
-        api.MapPost("", Create).RequireRateLimiting(Credits.CreditsSetup.GenerationRatePolicy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
+        api.MapPost("", Create).RequireRateLimiting(GenerationRateLimit.Policy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
         api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
         api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
 

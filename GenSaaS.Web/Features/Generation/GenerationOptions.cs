@@ -21,6 +21,19 @@ public sealed class GenerationOptions
 
     /// <summary>Settings of the Http backend.</summary>
     public HttpGeneratorOptions Http { get; set; } = new();
+
+    /// <summary>What a generation costs, in units of credit (see <see cref="CostRule"/>).</summary>
+    public CostOptions Cost { get; set; } = new();
+}
+
+/// <summary>The <c>Generation:Cost</c> section: units per generation, by the size asked for.</summary>
+public sealed class CostOptions
+{
+    /// <summary>Units a generation costs unless its size is listed below.</summary>
+    [Range(1, 1000)] public int Units { get; set; } = 1;
+
+    /// <summary>Sizes that cost otherwise, e.g. <c>"1024x1024": 2</c>.</summary>
+    public Dictionary<string, int> UnitsBySize { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>An OpenAI-compatible <c>/v1/images/generations</c> endpoint.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
+using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Shared;
@@ -32,7 +33,9 @@ public sealed record GenerationOutcome(GenerationRecord? Generation, int Status,
 /// or release it so nothing is charged for an image that was not made.
 /// </summary>
 public sealed class GenerationService(
+    Db db,
     CreditLedger ledger,
+    CostRule cost,
     PayPerUse payPerUse,
     BillingModeInfo billing,
     IImageGenerator generator,
@@ -68,14 +71,38 @@ public sealed class GenerationService(
         var keyIsNew = string.IsNullOrWhiteSpace(idempotencyKey);
         var key = keyIsNew ? Guid.CreateVersion7().ToString("N") : idempotencyKey!.Trim();
 
-        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), keyIsNew, ct);
+        var units = cost.UnitsFor(cost.Request(prompt, seed));
+        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), units, keyIsNew, ct);
         return reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
             ReserveStatus.Existing => await ReplayAsync(reservation.Usage!, ct),
-            _ => GenerationOutcome.Fail(reservation.HttpStatus, reservation.Code!, reservation.Message!) with { RetryAt = reservation.RetryAt },
+            ReserveStatus.Conflict => GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
+                "This Idempotency-Key was already used for a different request."),
+            _ => Refused(reservation.Denial!),
         };
     }
+
+    /// <summary>Why the ledger said no, as the answer the API and the page give.</summary>
+    public static GenerationOutcome Refused(Denial denial) => denial.Reason switch
+    {
+        DenialReason.SubscriptionUnpaid => GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.SubscriptionInactive,
+            $"Your monthly plan is {denial.SubscriptionStatus?.Replace('_', ' ')}: update your payment method to continue."),
+        DenialReason.FairUseCap => GenerationOutcome.Fail(StatusCodes.Status429TooManyRequests, ProblemCodes.FairUseLimit,
+            $"You have made {denial.Used} images this period, the fair-use maximum of your plan. It resets on {denial.RetryAt:yyyy-MM-dd}.")
+            with { RetryAt = denial.RetryAt },
+        _ => GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits,
+            "You have no credits left. Buy a bundle, save a card to pay per image, or subscribe."),
+    };
+
+    /// <summary>The fair-use warning an answer carries, from 80 % of the plan's soft limit on.</summary>
+    public static string? Warning(FairUseLevel? level) => level switch
+    {
+        null => null,
+        { Above: true } => $"You have made {level.Used} images this period, above the fair-use level of {level.SoftLimit}. Generation stops at {level.HardCap}.",
+        { NearOrAbove: true } => $"You have made {level.Used} of {level.SoftLimit} images in this period's fair-use allowance.",
+        _ => null,
+    };
 
     private async Task<GenerationOutcome> RunAsync(string userId, string prompt, long? seed, Reservation reservation, CancellationToken ct)
     {
@@ -112,7 +139,7 @@ public sealed class GenerationService(
                 OperationCanceledException when !ct.IsCancellationRequested => "The image took too long to make.",
                 _ => "The image could not be made.",
             };
-            await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.GenerationFailed}: {message}", CancellationToken.None);
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.GenerationFailed, message, CancellationToken.None);
             if (paidPerUse)
                 payPerUse.EnqueueCancel(usage.Id);
             images.Delete(userId, id);
@@ -123,7 +150,7 @@ public sealed class GenerationService(
 
         var record = new GenerationRecord(id, userId, prompt, actualSeed, options.Value.Backend.ToString(), image.Width, image.Height,
             watch.ElapsedMilliseconds, clock.GetUtcNow().UtcDateTime);
-        if (!await ledger.CompleteAsync(usage.Id, record, stored, CancellationToken.None))
+        if (!await CompleteAsync(usage.Id, record, stored))
         {
             if (paidPerUse)
                 payPerUse.EnqueueCancel(usage.Id);
@@ -137,8 +164,22 @@ public sealed class GenerationService(
             payPerUse.EnqueueCapture(usage.Id);
         logger.LogInformation(LogEvents.UsageCompleted, "Generation {GenerationId} for {UserId} made in {DurationMs} ms, paid by {FundingSource} (usage {UsageId})",
             id, userId, record.DurationMs, usage.FundingSource, usage.Id);
-        return GenerationOutcome.Success(record) with { Warning = reservation.Warning };
+        return GenerationOutcome.Success(record) with { Warning = Warning(reservation.FairUse) };
     }
+
+    /// <summary>
+    /// One write transaction: the usage is marked succeeded and the generation, with the parts of its image kept in the
+    /// database, is stored beside it. False when the reservation was already released (the sweeper gave up on it).
+    /// </summary>
+    private Task<bool> CompleteAsync(string usageId, GenerationRecord generation, StoredImage image) =>
+        db.WriteAsync((connection, tx) =>
+        {
+            if (!ledger.Complete(connection, tx, usageId, generation.Id))
+                return false;
+            GenerationStore.Insert(connection, tx, generation);
+            ImageStore.Record(connection, tx, generation.Id, image);
+            return true;
+        });
 
     /// <summary>
     /// Pay per use: holds the price on the saved card before any work is done. A decline releases the reservation and
@@ -148,14 +189,14 @@ public sealed class GenerationService(
     {
         if (!billing.IsPayPerUseAvailable)
         {
-            await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.BillingDisabled}: Paying per image is not available on this server.", CancellationToken.None);
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.BillingDisabled, "Paying per image is not available on this server.", CancellationToken.None);
             return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Paying per image is not available on this server.");
         }
 
         AuthorizationResult result;
         try
         {
-            result = await payPerUse.AuthorizeAsync(usage.Id, usage.UserId, usage.AmountMinor ?? 0, usage.Currency ?? "usd", ct);
+            result = await payPerUse.AuthorizeAsync(usage.Id, usage.UserId, usage.Units, ct);
         }
         catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException)
         {
@@ -164,7 +205,7 @@ public sealed class GenerationService(
         }
         if (result.Authorized)
             return null;
-        await ledger.ReleaseAsync(usage.Id, $"{ProblemCodes.PaymentFailed}: {result.Message}", CancellationToken.None);
+        await ledger.ReleaseAsync(usage.Id, ProblemCodes.PaymentFailed, result.Message ?? "Your card was declined.", CancellationToken.None);
         return GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.PaymentFailed, result.Message ?? "Your card was declined.");
     }
 
@@ -182,18 +223,13 @@ public sealed class GenerationService(
             return GenerationOutcome.Success(generation) with { Replayed = true };
         if (usage.State == "released")
         {
-            var (code, message) = SplitError(usage.Error);
+            var code = usage.ErrorCode ?? ProblemCodes.GenerationFailed;
+            var message = usage.Error ?? "The image could not be made.";
             return GenerationOutcome.Fail(code == ProblemCodes.PaymentFailed ? StatusCodes.Status402PaymentRequired : StatusCodes.Status502BadGateway, code, message)
                 with { Replayed = true };
         }
         return GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
             "A request with this Idempotency-Key is still in progress; try again shortly.");
-    }
-
-    private static (string Code, string Message) SplitError(string? error)
-    {
-        var parts = (error ?? "").Split(": ", 2);
-        return parts.Length == 2 ? (parts[0], parts[1]) : (ProblemCodes.GenerationFailed, error ?? "The image could not be made.");
     }
 
     /// <summary>Identifies the request behind an idempotency key, so the same key with another prompt is refused.</summary>

@@ -7,7 +7,11 @@ public static class GenerationSetup
     public static WebApplicationBuilder AddGeneration(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<GenerationOptions>().BindConfiguration("Generation").ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<GenerationOptions>().BindConfiguration("Generation").ValidateDataAnnotations()
+            .Validate(o => o.Cost.Units is >= 1 and <= 1000 && o.Cost.UnitsBySize.Values.All(units => units is >= 1 and <= 1000),
+                "Generation:Cost: Units and every size in UnitsBySize cost between 1 and 1000 units.")
+            .ValidateOnStart();
+        services.AddSingleton<CostRule>();
         services.AddSingleton<ImageStore>();
         services.AddSingleton<GenerationStore>();
         services.AddScoped<GenerationService>();
@@ -21,6 +25,7 @@ public static class GenerationSetup
             GeneratorBackend.Null => sp.GetRequiredService<NullGenerator>(),
             _ => sp.GetRequiredService<BuiltInGenerator>(),
         });
+        builder.AddGenerationRateLimit();
         return builder;
     }
 

@@ -8,7 +8,7 @@ using GenSaaS.Web.Features.Shared;
 namespace GenSaaS.Web.Features.Generation;
 
 [Authorize]
-[Microsoft.AspNetCore.RateLimiting.EnableRateLimiting(Credits.CreditsSetup.GenerationRatePolicy)]
+[Microsoft.AspNetCore.RateLimiting.EnableRateLimiting(GenerationRateLimit.Policy)]
 public sealed class Index(GenerationService generations, GenerationStore store, Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
 {
     public sealed record InputModel

@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Billing;
 using Microsoft.AspNetCore.Mvc;
 
 namespace GenSaaS.Web.Features.Shared;

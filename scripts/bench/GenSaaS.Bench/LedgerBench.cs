@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Diagnostics;
 using Dapper;
 using GenSaaS.Web.Data;
@@ -30,20 +31,20 @@ public static class LedgerBench
             var userId = await CreateUserAsync(db);
 
             var plans = new PlanCatalog(Options.Create(new PlanCatalogOptions()));
-            var ledger = new CreditLedger(db, plans, Options.Create(new CreditsOptions { TrialCredits = 0 }), TimeProvider.System, NullLogger<CreditLedger>.Instance);
+            var ledger = new CreditLedger(db, new CustomerFacts(), plans, Options.Create(new CreditsOptions { TrialCredits = 0 }), TimeProvider.System, NullLogger<CreditLedger>.Instance);
             await ledger.GrantAsync(userId, CreditBucket.Prepaid, 100_000_000, "benchmark", "bench", "bench");
 
             await using (var connection = await db.OpenAsync())
                 await connection.ExecuteAsync("CREATE TABLE bench_raw (id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)");
 
             // Warm both paths so JIT and page cache are out of the figures.
-            await MeasureAsync(2, concurrency, () => LedgerPairAsync(ledger, userId));
+            await MeasureAsync(2, concurrency, () => LedgerPairAsync(db, ledger, userId));
             await MeasureAsync(2, concurrency, () => RawPairAsync(db));
 
             await MeasureAsync(2, concurrency, () => SameWritesPairAsync(db, userId));
             var raw = await MeasureAsync(seconds, concurrency, () => SameWritesPairAsync(db, userId));
             var minimal = await MeasureAsync(seconds, concurrency, () => RawPairAsync(db));
-            var pairs = await MeasureAsync(seconds, concurrency, () => LedgerPairAsync(ledger, userId));
+            var pairs = await MeasureAsync(seconds, concurrency, () => LedgerPairAsync(db, ledger, userId));
             Console.WriteLine($"raw_pairs_per_s={raw:F0}");
             Console.WriteLine($"minimal_pairs_per_s={minimal:F0}");
             Console.WriteLine($"ledger_pairs_per_s={pairs:F0}");
@@ -59,14 +60,23 @@ public static class LedgerBench
         }
     }
 
-    private static async Task LedgerPairAsync(CreditLedger ledger, string userId)
+    private static async Task LedgerPairAsync(Db db, CreditLedger ledger, string userId)
     {
         var key = Guid.NewGuid().ToString("N");
         var reservation = await ledger.ReserveAsync(userId, key, "bench");
         if (reservation.Status != ReserveStatus.Reserved)
-            throw new InvalidOperationException($"Reservation failed: {reservation.Code}");
+            throw new InvalidOperationException($"Reservation failed: {reservation.Denial?.Reason}");
         var generation = new GenerationRecord(Guid.CreateVersion7().ToString("N"), userId, "bench", 1, "Null", 1, 1, 0, DateTime.UtcNow);
-        if (!await ledger.CompleteAsync(reservation.Usage!.Id, generation, StoredImage.None))
+        // The generation's completion as the generation feature writes it: the usage and the generation in one transaction.
+        var completed = await db.WriteAsync((connection, tx) =>
+        {
+            if (!ledger.Complete(connection, tx, reservation.Usage!.Id, generation.Id))
+                return false;
+            GenerationStore.Insert(connection, tx, generation);
+            ImageStore.Record(connection, tx, generation.Id, StoredImage.None);
+            return true;
+        });
+        if (!completed)
             throw new InvalidOperationException("Completion failed");
     }
 

@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;

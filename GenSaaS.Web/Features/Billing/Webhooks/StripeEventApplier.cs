@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Plans;
 using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Credits;
@@ -172,8 +173,11 @@ public sealed class StripeEventApplier(
     }
 
     private const string UsageChargeSql = """
-        UPDATE usage SET charge_state = @state, charge_reference = coalesce(charge_reference, @paymentIntentId), updated_at = @now
-        WHERE id = @usageId AND (charge_state IS NULL OR charge_state IN ('pending', 'authorised') OR (charge_state = 'failed' AND @state = 'captured'));
+        INSERT INTO usage_charges (usage_id, user_id, payment_intent_id, state, amount_minor, currency, created_at, updated_at)
+        SELECT id, user_id, @paymentIntentId, @state, @amount, @currency, @now, @now FROM usage WHERE id = @usageId
+        ON CONFLICT (usage_id) DO UPDATE
+        SET state = excluded.state, payment_intent_id = coalesce(usage_charges.payment_intent_id, excluded.payment_intent_id), updated_at = excluded.updated_at
+        WHERE usage_charges.state IN ('pending', 'authorised') OR (usage_charges.state = 'failed' AND excluded.state = 'captured');
 
         UPDATE payments SET status = @state, updated_at = @now
         WHERE kind = 'authorisation' AND stripe_id = @paymentIntentId AND status IN ('pending', 'authorised', 'failed');
@@ -194,7 +198,7 @@ public sealed class StripeEventApplier(
         };
         if (intent.Metadata?.GetValueOrDefault("usage_id") is { } usageId)
         {
-            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, now = clock.GetUtcNow().UtcDateTime }, ct);
+            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
             if (state == "captured")
                 await payments.RecordAsync(Payment.Capture(intent.Metadata.GetValueOrDefault("user_id"), intent.Id, intent.LatestChargeId,
                     intent.AmountReceived, intent.Currency, usageId), ct);

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
-namespace GenSaaS.Web.Features.Billing;
+namespace GenSaaS.Web.Features.Plans;
 
 public enum PlanKind { PayPerUse, Bundle, Subscription }
 
@@ -14,7 +14,7 @@ public sealed class PlanOptions
     /// <summary>How the plan is paid: PayPerUse, Bundle or Subscription.</summary>
     public PlanKind Kind { get; set; }
 
-    /// <summary>Price in minor units (cents): per generation, per bundle or per month.</summary>
+    /// <summary>Price in minor units (cents): per unit of generation, per bundle or per month.</summary>
     [Range(0, 100_000_000)] public long PriceMinor { get; set; }
 
     /// <summary>ISO currency code, lower case as Stripe writes it.</summary>
@@ -23,23 +23,29 @@ public sealed class PlanOptions
     /// <summary>Credits a bundle grants; 1 for pay per use; 0 for the subscription.</summary>
     [Range(0, 1_000_000)] public int Credits { get; set; }
 
-    /// <summary>Subscription only: generations per billing period after which each answer carries a warning.</summary>
+    /// <summary>Subscription only: units per billing period after which each answer carries a warning.</summary>
     [Range(0, 1_000_000)] public int SoftLimit { get; set; } = 200;
 
-    /// <summary>Subscription only: generations per billing period after which generation stops (fair_use_limit).</summary>
+    /// <summary>Subscription only: units per billing period after which generation stops (fair_use_limit).</summary>
     [Range(1, 1_000_000)] public int HardCap { get; set; } = 1000;
 
     /// <summary>Generations per minute a customer on this plan may start.</summary>
     [Range(1, 10_000_000)] public int RatePerMinute { get; set; } = 30;
 }
 
-/// <summary>The <c>Billing</c> plans, by key: pay_per_use, bundle_10, bundle_25, subscription_unlimited.</summary>
+/// <summary>
+/// The plans, by key: pay_per_use, bundle_10, bundle_25, subscription_unlimited. Neutral ground: Credits reads the limits
+/// and the per-unit price, Billing the prices and lookup keys; this folder depends on no other feature.
+/// </summary>
 public sealed class PlanCatalog(IOptions<PlanCatalogOptions> options)
 {
     public const string PayPerUse = "pay_per_use";
     public const string Bundle10 = "bundle_10";
     public const string Bundle25 = "bundle_25";
     public const string SubscriptionUnlimited = "subscription_unlimited";
+
+    /// <summary>The keys every configuration must have: the pages, Checkout and the funding policy name them.</summary>
+    public static readonly IReadOnlyList<string> RequiredKeys = [PayPerUse, Bundle10, Bundle25, SubscriptionUnlimited];
 
     public IReadOnlyDictionary<string, PlanOptions> Plans => options.Value.Plans;
 

@@ -2,7 +2,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.UI.Services;
 using Hangfire;
 
-namespace GenSaaS.Web.Features.Credits;
+namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>Emails a subscriber once when they reach 80% and 100% of their plan's fair-use level in a period.</summary>
 public sealed class FairUseNoticeJob(UserManager<IdentityUser> users, IEmailSender email, AccountSummaries summaries, ILogger<FairUseNoticeJob> logger)
