@@ -197,6 +197,35 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheFirstItemOfABatch_FailingOnlyWhenReplayed_IsDropped_AndLeavesNoRow()
+    {
+        using var gate = new ManualResetEventSlim();
+        using var started = new ManualResetEventSlim();
+        var runsOfFirst = 0;
+        // The first item of the batch holds the loop until the others are queued, and fails when it is run again.
+        var first = Write((connection, tx) =>
+        {
+            connection.Execute("INSERT INTO items (id, n) VALUES (10, 0)", transaction: tx);
+            if (++runsOfFirst > 1)
+                throw new InvalidOperationException("fails when replayed");
+            started.Set();
+            return gate.Wait(TimeSpan.FromSeconds(10));
+        });
+        started.Wait(TimeSpan.FromSeconds(10)).ShouldBeTrue();
+        var before = Insert(1);
+        var failing = Insert(2, n: -1);
+        var after = Insert(3);
+        gate.Set();
+
+        (await Should.ThrowAsync<InvalidOperationException>(first)).Message.ShouldBe("fails when replayed");
+        (await before).ShouldBe(1);
+        (await Should.ThrowAsync<SqliteException>(failing)).Message.ShouldContain("CHECK");
+        (await after).ShouldBe(1);
+        Ids().ShouldBe([1, 3]);
+        runsOfFirst.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task ACommitThatFails_FailsTheWholeBatch_AndTheNextWriteUsesANewConnection()
     {
         var (holder, gate) = Hold();

@@ -49,14 +49,6 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 {
     public const string SystemActor = "system";
 
-    public static string SourceName(FundingSource source) => source switch
-    {
-        FundingSource.Trial => "trial",
-        FundingSource.Prepaid => "prepaid",
-        FundingSource.Subscription => "subscription",
-        _ => "pay_per_use",
-    };
-
     public static FundingSource ParseSource(string name) => name switch
     {
         "trial" => FundingSource.Trial,
