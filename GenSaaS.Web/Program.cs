@@ -9,7 +9,11 @@ using GenSaaS.Web.Features.Shared;
 
 Db.ConfigureSqlite();
 var cli = CliSetup.IsCli(args);
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+{
+    Args = args,
+    ContentRootPath = AppContentRoot.Choose(args, Directory.GetCurrentDirectory(), AppContext.BaseDirectory),
+});
 if (!cli && PublicAddress.StartProblem(builder.Configuration, builder.Environment) is { } startProblem)
 {
     Console.Error.WriteLine(startProblem);

@@ -26,8 +26,8 @@ echo "== (b) HTTP on loopback, ${duration}s each, ${connections} connections"
 data=$(mktemp -d)
 app=GenSaaS.Web/bin/Release/net10.0/GenSaaS.Web.dll
 export App__DataDir="$data" ASPNETCORE_ENVIRONMENT=Production Generation__Backend=Null Credits__TrialCredits=0 \
-  Billing__Mode=Disabled Serilog__MinimumLevel__Default=Warning \
-  Billing__Plans__bundle_10__RatePerMinute=10000000 Credits__TrialRatePerMinute=10000000
+  Billing__Mode=Disabled Serilog__MinimumLevel__Default=Warning App__PublicBaseUrl=https://bench.example.com \
+  Billing__Plans__bundle_10__RatePerMinute=10000000 Billing__Plans__bundle_25__RatePerMinute=10000000 Credits__TrialRatePerMinute=10000000
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"; }
 trap cleanup EXIT
 
@@ -37,9 +37,10 @@ GENSAAS_API_KEY=$(dotnet "$app" apikeys create --email bench@example.com --name 
 export GENSAAS_API_KEY
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dotnet "$app" --urls "http://127.0.0.1:$port" >"$data/app.out" 2>&1 &
+dotnet "$app" --urls "http://127.0.0.1:$port" --contentRoot "$PWD/$(dirname "$app")" >"$data/app.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the app did not start:" >&2; tail -n 20 "$data/app.out" >&2; exit 1; }
 
 base="http://127.0.0.1:$port"
 wrk -t2 -c"$connections" -d"${warmup}s" -s scripts/bench/get-me.lua "$base/api/v1/me" >/dev/null

@@ -122,7 +122,9 @@ public static class LedgerBench
             foreach (var sql in transactions)
             {
                 using var tx = _rawConnection.BeginTransaction();
-                _rawConnection.Prepared(tx, sql, ("@id", id), ("@userId", userId), ("@now", Db.FormatTime(DateTime.UtcNow))).ExecuteNonQuery();
+                // Statements bind by name and refuse a name they do not take, so each gets only the ones it uses.
+                (string, object?)[] all = [("@id", id), ("@userId", userId), ("@now", Db.FormatTime(DateTime.UtcNow))];
+                _rawConnection.Prepared(tx, sql, all.Where(p => sql.Contains(p.Item1, StringComparison.Ordinal)).ToArray()).ExecuteNonQuery();
                 tx.Commit();
             }
         }
