@@ -207,12 +207,21 @@ public sealed class WriteQueueBatchTests : IAsyncLifetime
         {
             connection.Execute("INSERT INTO items (id, n) VALUES (10, 0)", transaction: tx);
             if (++runsOfFirst > 1)
+            {
+                connection.Execute("INSERT INTO items (id, n) VALUES (11, 0)", transaction: tx);
                 throw new InvalidOperationException("fails when replayed");
+            }
             started.Set();
             return gate.Wait(TimeSpan.FromSeconds(10));
         });
         started.Wait(TimeSpan.FromSeconds(10)).ShouldBeTrue();
-        var before = Insert(1);
+        // The next item refuses to run beside the failed item's row: the replay must not run it until that row is rolled back.
+        var before = Write((connection, tx) =>
+        {
+            if (connection.ExecuteScalar<long>("SELECT count(*) FROM items WHERE id = 11", transaction: tx) > 0)
+                throw new InvalidOperationException("ran beside a failed item's writes");
+            return connection.Execute("INSERT INTO items (id, n) VALUES (1, 0)", transaction: tx);
+        });
         var failing = Insert(2, n: -1);
         var after = Insert(3);
         gate.Set();
