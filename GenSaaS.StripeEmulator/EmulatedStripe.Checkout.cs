@@ -74,6 +74,9 @@ public sealed partial class EmulatedStripe
         else
         {
             if (items.Count == 0) throw StripeApiException.MissingParam("line_items");
+            if (mode == "payment" && currency is not null && StripeCurrencies.MinimumCharge.TryGetValue(currency, out var minimum) && total < minimum)
+                throw StripeApiException.Invalid(
+                    $"The Checkout Session's total amount due must add up to at least {StripeCurrencies.Describe(minimum, currency)}", "line_items", "amount_too_small");
             session["amount_subtotal"] = total;
             session["amount_total"] = total;
             if (mode == "subscription") session["invoice_creation"] = null;

@@ -63,9 +63,8 @@ public sealed partial class EmulatedStripe
     {
         var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
         var amount = p.Long("amount") ?? throw StripeApiException.MissingParam("amount");
-        var currency = p.Required("currency").ToLowerInvariant();
-        if (currency == "usd" && amount < 50)
-            throw StripeApiException.Invalid("Amount must be at least $0.50 usd", "amount", "amount_too_small");
+        var currency = StripeCurrencies.Check(p.Required("currency"));
+        StripeCurrencies.EnsureChargeable(amount, currency);
         pi["amount"] = amount;
         pi["currency"] = currency;
         var captureMethod = p.Str("capture_method") ?? "automatic";

@@ -211,7 +211,7 @@ public sealed partial class EmulatedStripe
     internal async Task<JsonObject> CreatePriceAsync(EmulatorTx tx, FormParams p)
     {
         var price = StripeShapes.Price(Ids.New("price_"), tx.Now);
-        price["currency"] = p.Required("currency").ToLowerInvariant();
+        price["currency"] = StripeCurrencies.Check(p.Required("currency"));
         var amount = p.Long("unit_amount") ?? throw StripeApiException.MissingParam("unit_amount");
         if (amount < 0) throw StripeApiException.Invalid("This value must be greater than or equal to 0.", "unit_amount");
         price["unit_amount"] = amount;

@@ -139,9 +139,9 @@ internal static class EmulatorApi
     }
 
     private static void Route(RouteGroupBuilder group, string method, string pattern, Handler handler) =>
-        group.MapMethods(pattern, [method], (HttpContext http) => HandleAsync(http, handler));
+        group.MapMethods(pattern, [method], (HttpContext http) => HandleAsync(http, handler, method + " " + pattern));
 
-    private static async Task HandleAsync(HttpContext http, Handler handler)
+    private static async Task HandleAsync(HttpContext http, Handler handler, string route)
     {
         var emulator = http.RequestServices.GetRequiredService<EmulatedStripe>();
         if (await RefuseUnauthenticatedAsync(http, emulator))
@@ -154,6 +154,17 @@ internal static class EmulatorApi
             pairs.AddRange(form.SelectMany(f => f.Value.Select(v => KeyValuePair.Create(f.Key, v ?? ""))));
         }
         var p = FormParams.Parse(pairs);
+        try
+        {
+            StripeParameters.Check(route, p);
+        }
+        catch (StripeApiException unknown)
+        {
+            // Stripe refuses an unknown parameter before it looks at the idempotency key, and saves nothing.
+            http.Response.Headers["Request-Id"] = "req_" + Ids.Random(14);
+            await Write(http, unknown.Status, unknown.ToJson().ToJsonString(), false);
+            return;
+        }
         var path = http.Request.Path.Value![(Prefix.Length + "/v1".Length)..];
         var call = new ApiCall(http.Request.RouteValues["id"]?.ToString() ?? "", BaseUrl(http), path);
         var requestId = "req_" + Ids.Random(14);
