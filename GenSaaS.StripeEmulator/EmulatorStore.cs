@@ -232,7 +232,8 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
     public async Task<JsonObject> EmitAsync(string type, JsonObject obj, JsonObject? before = null)
     {
         var data = new JsonObject { ["object"] = obj.DeepClone() };
-        if (before is not null)
+        // Stripe sends previous_attributes on *.updated events only, with the fields that changed.
+        if (before is not null && type.EndsWith(".updated", StringComparison.Ordinal))
             data["previous_attributes"] = PreviousAttributes(before, obj);
         var evt = StripeShapes.Event(Ids.New("evt_"), type, Now, Emulator.ApiVersion, data, Request?.RequestId, Request?.IdempotencyKey);
         await connection.ExecuteAsync(InsertEvent, new { id = evt["id"]!.GetValue<string>(), type, created = Now, json = evt.ToJsonString() }, transaction);

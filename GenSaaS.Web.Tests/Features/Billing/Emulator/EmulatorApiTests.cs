@@ -248,6 +248,24 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
     }
 
     [Fact]
+    public async Task PreviousAttributes_AreOnUpdatedEventsOnly_WithOnlyTheFieldsThatChanged()
+    {
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await new SubscriptionService(app.Stripe).UpdateAsync(sub.Id, new SubscriptionUpdateOptions { CancelAtPeriodEnd = true });
+        var updated = (await app.EventsAsync("customer.subscription.updated")).First(e => ((Subscription)e.Data.Object).Id == sub.Id);
+        using (JsonDocument previous = JsonDocument.Parse((string)updated.Data.PreviousAttributes.ToString()))
+        {
+            previous.RootElement.GetProperty("cancel_at_period_end").GetBoolean().ShouldBeFalse();
+            previous.RootElement.TryGetProperty("status", out _).ShouldBeFalse();
+            previous.RootElement.TryGetProperty("customer", out _).ShouldBeFalse();
+        }
+
+        // Events that are not *.updated carry none, even when the emulator knew the object before (an invoice paid).
+        var paid = (await app.EventsAsync("invoice.paid")).First(e => ((Invoice)e.Data.Object).CustomerId == sub.CustomerId);
+        ((object?)paid.Data.PreviousAttributes).ShouldBeNull();
+    }
+
+    [Fact]
     public async Task PortalSession_PointsAtTheHostedPortal_WhichCancelsAtPeriodEnd()
     {
         var sub = await app.SubscribeAsync(TestCard.Visa);
