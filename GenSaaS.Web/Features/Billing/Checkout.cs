@@ -137,7 +137,30 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
             : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
             : $"{request.Scheme}://{request.Host}").TrimEnd('/');
-        var portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + "/billing", ct);
+        Stripe.BillingPortal.Session portal;
+        try
+        {
+            portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + "/billing", ct);
+        }
+        catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException
+                                   || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            // Most often the portal is not configured at Stripe (run `stripe sync`), or Stripe is unreachable. The customer
+            // gets a page that says so; the operator gets Stripe's words in the log.
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(Checkout))
+                .LogWarning(ex, "The billing portal could not be opened for customer {CustomerId}: {Reason}", customer.StripeCustomerId, ex.Message);
+            http.Response.Headers.Vary = "HX-Request";
+            const string page = "/billing?portal=unavailable";
+            if (request.Headers.ContainsKey("HX-Request"))
+            {
+                http.Response.Headers["HX-Redirect"] = page;
+                return Results.Ok();
+            }
+            return request.HasFormContentType
+                ? new SeeOther(page)
+                : Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PortalUnavailable,
+                    "The billing portal cannot be opened right now.", "Try again in a few minutes; nothing about your plan or card has changed.");
+        }
         http.Response.Headers.Vary = "HX-Request";
         if (request.Headers.ContainsKey("HX-Request"))
         {

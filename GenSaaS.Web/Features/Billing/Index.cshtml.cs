@@ -15,8 +15,12 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
 
     public AccountSummary Status { get; private set; } = null!;
 
+    /// <summary>Set when the portal could not be opened and the customer was sent back here.</summary>
+    public bool PortalUnavailable { get; private set; }
+
     public async Task OnGetAsync(CancellationToken ct)
     {
+        PortalUnavailable = Request.Query["portal"] == "unavailable";
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
         Status = await summaries.GetAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
     }

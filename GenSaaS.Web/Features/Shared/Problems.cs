@@ -22,6 +22,8 @@ public static class ProblemCodes
     public const string BadRequest = "bad_request";
     public const string InternalError = "internal_error";
     public const string AntiforgeryFailed = "antiforgery_failed";
+    /// <summary>Stripe's customer portal could not be opened (not configured at Stripe, or Stripe unreachable).</summary>
+    public const string PortalUnavailable = "portal_unavailable";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
