@@ -32,6 +32,19 @@ public sealed class BillingOptions
 
     /// <summary>Emulator mode only: the emulator's keys, configured or published by the emulator at start.</summary>
     public EmulatorKeys Emulator { get; set; } = new();
+
+    /// <summary>How the one Stripe client behaves on the network (timeout, retries).</summary>
+    public StripeClientOptions Stripe { get; set; } = new();
+}
+
+/// <summary><c>Billing:Stripe</c>: the Stripe client's timeout and retries, the same in Stripe and Emulator mode.</summary>
+public sealed class StripeClientOptions
+{
+    /// <summary>Seconds one HTTP request to Stripe may take before it is abandoned (and retried); short, since customers wait on some calls.</summary>
+    [Range(1, 80)] public int RequestTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>How often Stripe.net retries a request that timed out, failed to connect, or got a 5xx/409 or a 429 Stripe marks retryable, with back-off and the same idempotency key.</summary>
+    [Range(0, 10)] public int MaxNetworkRetries { get; set; } = 3;
 }
 
 /// <summary>The keys of <c>Billing:Emulator</c> that a client of the emulator needs; the rest of that section is the emulator's own.</summary>

@@ -28,12 +28,16 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
     {
+        // One HTTP client for the process: a short timeout, and Stripe.net's own retries (back-off, same idempotency key).
+        var http = new SystemNetHttpClient(
+            new HttpClient { Timeout = TimeSpan.FromSeconds(options.Stripe.RequestTimeoutSeconds) },
+            maxNetworkRetries: options.Stripe.MaxNetworkRetries);
         if (mode.Mode == BillingMode.Stripe)
-            return new StripeClient(mode.SecretKey);
+            return new StripeClient(mode.SecretKey, httpClient: http);
         var appBase = options.EmulatorBaseUrl is { Length: > 0 } configured ? configured : LocalAddress(server);
         // The emulator accepts only its own key (configured, or generated and kept in its database).
         var emulatorKey = mode.SecretKey ?? throw new InvalidOperationException("The Stripe emulator published no secret key (Billing:Emulator:SecretKey).");
-        return new StripeClient(emulatorKey, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
+        return new StripeClient(emulatorKey, httpClient: http, apiBase: appBase.TrimEnd('/') + "/emulator/stripe");
     }
 
     /// <summary>The emulator is served by this process; reach it on the address Kestrel listens on.</summary>
@@ -72,8 +76,10 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
-    public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, CancellationToken ct) =>
-        new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl }, cancellationToken: ct);
+    /// <summary>A portal session for one click: <paramref name="requestId"/> names the click, so Stripe.net's retries of it open one session.</summary>
+    public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, string requestId, CancellationToken ct) =>
+        new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl },
+            Idempotent($"portal:{customerId}:{requestId}"), ct);
 
     public Task<Session> CreateCheckoutSessionAsync(SessionCreateOptions create, string idempotencyKey, CancellationToken ct) =>
         new SessionService(Client).CreateAsync(create, Idempotent(idempotencyKey), ct);
@@ -137,9 +143,14 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<PaymentIntent> GetPaymentIntentAsync(string id, CancellationToken ct) => new PaymentIntentService(Client).GetAsync(id, cancellationToken: ct);
 
-    public async Task<Refund> RefundAsync(string chargeId, long? amountMinor, CancellationToken ct)
+    /// <summary>The idempotency key of a refund: the same charge, amount and request id refund once, however often they are sent.</summary>
+    public static string RefundKey(string chargeId, long? amountMinor, string requestId) =>
+        $"refund:{chargeId}:{amountMinor?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "full"}:{requestId}";
+
+    public async Task<Refund> RefundAsync(string chargeId, long? amountMinor, string requestId, CancellationToken ct)
     {
-        var refund = await new RefundService(Client).CreateAsync(new RefundCreateOptions { Charge = chargeId, Amount = amountMinor }, cancellationToken: ct);
+        var refund = await new RefundService(Client).CreateAsync(new RefundCreateOptions { Charge = chargeId, Amount = amountMinor },
+            Idempotent(RefundKey(chargeId, amountMinor, requestId)), ct);
         logger.LogInformation(BillingLogEvents.RefundCreated, "Refund {RefundId} of {Amount} on charge {ChargeId}", refund.Id, refund.Amount, chargeId);
         return refund;
     }
