@@ -108,6 +108,48 @@ public sealed partial class EmulatedStripe
         }
     }
 
+    private ApiFaults? _apiFaultsOverride;
+    private int _apiFaultsInjected;
+
+    /// <summary>API faults in force: those set from the dev controls, else those configured.</summary>
+    public ApiFaults ApiFaultsInForce => Volatile.Read(ref _apiFaultsOverride) ?? Options.ApiFaults;
+
+    /// <summary>Sets the API faults (until the process stops); null goes back to the configured ones. The count of injected faults restarts.</summary>
+    public void SetApiFaults(ApiFaults? faults)
+    {
+        if (faults?.Problem() is { } problem)
+            throw new ArgumentException(problem, nameof(faults));
+        Volatile.Write(ref _apiFaultsOverride, faults);
+        Interlocked.Exchange(ref _apiFaultsInjected, 0);
+        _logger.LogInformation("Stripe emulator API faults set to {ApiFaults}", ApiFaultsInForce);
+    }
+
+    /// <summary>How many API calls have been faulted since the faults were last set.</summary>
+    public int ApiFaultsInjected => Volatile.Read(ref _apiFaultsInjected);
+
+    /// <summary>Draws the fault (if any) for one API call.</summary>
+    internal ApiFault NextApiFault(string methodPath)
+    {
+        var faults = ApiFaultsInForce;
+        if (!faults.Any || (faults.Route is { Length: > 0 } route && !methodPath.StartsWith(route, StringComparison.OrdinalIgnoreCase)))
+            return ApiFault.None;
+        var roll = Random.Shared.Next(100);
+        var fault = roll < faults.RateLimitPercent ? ApiFault.RateLimit
+            : roll < faults.RateLimitPercent + faults.ServerErrorPercent ? ApiFault.ServerError
+            : roll < faults.RateLimitPercent + faults.ServerErrorPercent + faults.TimeoutPercent ? ApiFault.HoldAnswer
+            : ApiFault.None;
+        if (fault == ApiFault.None)
+            return fault;
+        while (true)
+        {
+            var injected = Volatile.Read(ref _apiFaultsInjected);
+            if (faults.Limit > 0 && injected >= faults.Limit)
+                return ApiFault.None;
+            if (Interlocked.CompareExchange(ref _apiFaultsInjected, injected + 1, injected) == injected)
+                return fault;
+        }
+    }
+
     /// <summary>Sets the delivery faults from the dev controls; null goes back to the configured ones.</summary>
     public async Task SetFaultsAsync(DeliveryFaults? faults)
     {

@@ -166,6 +166,20 @@ internal static class EmulatorApi
             return;
         }
         var path = http.Request.Path.Value![(Prefix.Length + "/v1".Length)..];
+        var fault = emulator.NextApiFault(http.Request.Method + " " + path);
+        if (fault is ApiFault.RateLimit or ApiFault.ServerError)
+        {
+            // Refused before any work: nothing is created and nothing is saved under the idempotency key, so a retry runs afresh.
+            http.Response.Headers["Request-Id"] = "req_" + Ids.Random(14);
+            http.Response.Headers["Stripe-Should-Retry"] = "true";
+            var refusal = fault == ApiFault.RateLimit
+                ? new StripeApiException(429, "invalid_request_error",
+                    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", "rate_limit")
+                : new StripeApiException(500, "api_error", "An unknown error occurred");
+            await Write(http, refusal.Status, refusal.ToJson().ToJsonString(), false);
+            emulator.LogRequest(http.Request.Method, "/v1" + path, refusal.Status);
+            return;
+        }
         var call = new ApiCall(http.Request.RouteValues["id"]?.ToString() ?? "", BaseUrl(http), path);
         var requestId = "req_" + Ids.Random(14);
         http.Response.Headers["Request-Id"] = requestId;
@@ -212,6 +226,19 @@ internal static class EmulatorApi
                 await tx.SaveIdempotencyAsync(idempotencyKey, methodPath, paramsHash, status, body);
             return (status, body, false);
         }, http.RequestAborted);
+        if (fault == ApiFault.HoldAnswer)
+        {
+            // The work is done and saved; the answer is lost to a client that gives up first, as when Stripe's reply never arrives.
+            emulator.LogRequest(http.Request.Method, "/v1" + path, 0);
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(emulator.ApiFaultsInForce.HoldSeconds), http.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
         await Write(http, status, body, replayed);
         emulator.LogRequest(http.Request.Method, "/v1" + path, status);
     }

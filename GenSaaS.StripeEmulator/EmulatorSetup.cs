@@ -33,6 +33,9 @@ public sealed class EmulatorOptions
     /// <summary>Delivery faults to inject, combinable: <c>Duplicate</c>, <c>Delay</c>, <c>Shuffle</c> (e.g. "Duplicate, Shuffle").</summary>
     public DeliveryFaults Faults { get; set; }
 
+    /// <summary>API faults to inject from start (429, 500, answers held past the client's timeout); none by default.</summary>
+    public ApiFaults ApiFaults { get; set; } = new();
+
     /// <summary>How late events are delivered under the <c>Delay</c> fault.</summary>
     [Range(0, 3600)] public int FaultDelaySeconds { get; set; } = 5;
 
@@ -56,7 +59,8 @@ public sealed class EmulatorOptions
 /// The Stripe emulator: Stripe's API at <c>/emulator/stripe/v1</c> (point Stripe.net at it with
 /// <c>new StripeClient(key, apiBase: "{base}/emulator/stripe")</c>), the hosted pages <c>/emulator/checkout/{id}</c> and
 /// <c>/emulator/portal/{id}</c>, signed webhooks, and dev controls at <c>/emulator/dev</c>
-/// (<c>POST /emulator/dev/advance?days=31</c>, <c>POST /emulator/dev/faults?set=Duplicate,Shuffle</c>).
+/// (<c>POST /emulator/dev/advance?days=31</c>, <c>POST /emulator/dev/faults?set=Duplicate,Shuffle</c>,
+/// <c>POST /emulator/dev/api-faults?serverError=30&amp;route=POST%20/payment_intents</c>).
 /// </summary>
 public static class EmulatorSetup
 {
@@ -84,7 +88,9 @@ public static class EmulatorSetup
         }
 
         var services = builder.Services;
-        services.AddOptions<EmulatorOptions>().BindConfiguration(Section).Configure(host).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<EmulatorOptions>().BindConfiguration(Section).Configure(host).ValidateDataAnnotations()
+            .Validate(o => o.ApiFaults.Problem() is null, "Billing:Emulator:ApiFaults: " + new ApiFaults { RateLimitPercent = 101 }.Problem())
+            .ValidateOnStart();
         services.AddSingleton(sp => new EmulatorStore(sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.DatabaseFile));
         services.AddSingleton(sp => new EmulatedStripe(
             sp.GetRequiredService<EmulatorStore>(),
@@ -122,6 +128,28 @@ public static class EmulatorSetup
             }
             await emulator.SetFaultsAsync(faults);
             return Results.Json(new { faults = emulator.Faults.ToString() });
+        });
+        dev.MapGet("/api-faults", (EmulatedStripe emulator) => Results.Json(new { faults = emulator.ApiFaultsInForce.ToString() }));
+        dev.MapPost("/api-faults", (EmulatedStripe emulator, int? rateLimit, int? serverError, int? timeout, int? holdSeconds, string? route, int? limit, string? set) =>
+        {
+            if (string.Equals(set, "configured", StringComparison.OrdinalIgnoreCase))
+            {
+                emulator.SetApiFaults(null);
+                return Results.Json(new { faults = emulator.ApiFaultsInForce.ToString() });
+            }
+            var faults = new ApiFaults
+            {
+                RateLimitPercent = rateLimit ?? 0,
+                ServerErrorPercent = serverError ?? 0,
+                TimeoutPercent = timeout ?? 0,
+                HoldSeconds = holdSeconds ?? 30,
+                Route = route,
+                Limit = limit ?? 0,
+            };
+            if (faults.Problem() is { } problem || limit < 0)
+                return Results.BadRequest(new { error = faults.Problem() ?? "limit is 0 (no limit) or more." });
+            emulator.SetApiFaults(faults);
+            return Results.Json(new { faults = emulator.ApiFaultsInForce.ToString() });
         });
         return dev;
     }

@@ -53,4 +53,18 @@ public sealed class Dev(IServiceProvider services) : PageModel
         StatusMessage = $"Delivery faults: {faults}.";
         return RedirectToPage();
     }
+
+    public IActionResult OnPostApiFaults(int rateLimit, int serverError, int timeout, int holdSeconds, string? route)
+    {
+        if (!Allowed()) return NotFound();
+        var faults = new ApiFaults { RateLimitPercent = rateLimit, ServerErrorPercent = serverError, TimeoutPercent = timeout, HoldSeconds = holdSeconds, Route = route };
+        if (faults.Problem() is { } problem)
+        {
+            StatusMessage = problem;
+            return RedirectToPage();
+        }
+        Emulator!.SetApiFaults(faults);
+        StatusMessage = $"API faults: {faults}.";
+        return RedirectToPage();
+    }
 }
