@@ -1,4 +1,5 @@
 using System.Net;
+using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Operations;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,5 +46,178 @@ public sealed class NetworkFaultsTests
         deliberate.Exit.ShouldBe(0, deliberate.Output);
         (await new RefundService(app.StripeClient).ListAsync(new RefundListOptions { Charge = chargeId })).Data.Sum(r => r.Amount).ShouldBe(200);
         (await new ChargeService(app.StripeClient).GetAsync(chargeId)).AmountRefunded.ShouldBe(200);
+    }
+
+    private static BillingTestApp App(int retries = 0, int timeoutSeconds = 10) => new(new()
+    {
+        ["Billing:Stripe:MaxNetworkRetries"] = retries.ToString(),
+        ["Billing:Stripe:RequestTimeoutSeconds"] = timeoutSeconds.ToString(),
+    });
+
+    private static async Task<(Microsoft.AspNetCore.Identity.IdentityUser User, HttpClient Client, string CustomerId)> PayPerUseCustomerAsync(BillingTestApp app)
+    {
+        var (user, client) = await app.SignedInUserAsync();
+        await app.BuyAsync(client, "pay_per_use");
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<string?>("SELECT default_payment_method FROM billing_customers WHERE user_id = @id", new { id = user.Id }) is not null, "card saved");
+        var customerId = await app.QueryAsync<string>("SELECT stripe_customer_id FROM billing_customers WHERE user_id = @id", new { id = user.Id });
+        return (user, client, customerId);
+    }
+
+    private static async Task<List<PaymentIntent>> IntentsAsync(BillingTestApp app, string customerId) =>
+        (await new PaymentIntentService(app.StripeClient).ListAsync(new PaymentIntentListOptions { Customer = customerId, Limit = 100 })).Data;
+
+    private static PayPerUse PayPerUse(BillingTestApp app) => app.Services.CreateScope().ServiceProvider.GetRequiredService<PayPerUse>();
+
+    /// <summary>Makes the sweeper see every open hold of the user as left over (a minute old, and past the search for lost holds).</summary>
+    private static Task AgeHoldsAsync(BillingTestApp app, string userId)
+    {
+        var old = DateTime.UtcNow.AddMinutes(-30);
+        return app.ExecuteAsync("""
+            UPDATE usage_charges SET updated_at = @old, created_at = @old WHERE user_id = @userId;
+            UPDATE usage SET updated_at = @old WHERE user_id = @userId AND state <> 'reserved';
+            """, new { old, userId });
+    }
+
+    [Fact]
+    public async Task Authorisation_Answered500_Is503PaymentUnavailable_NotADecline_AndTheNextTryIsCharged()
+    {
+        using var app = App(retries: 0);
+        var (user, client, customerId) = await PayPerUseCustomerAsync(app);
+        app.Emulator.SetApiFaults(new ApiFaults { ServerErrorPercent = 100, Route = "POST /payment_intents", Limit = 1 });
+
+        var response = await app.GenerateAsync(client);
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await BillingTestApp.ProblemCodeAsync(response)).ShouldBe("payment_unavailable");
+        response.Headers.RetryAfter.ShouldNotBeNull();
+        (await app.QueryAsync<string>("SELECT error_code FROM usage WHERE user_id = @id", new { id = user.Id })).ShouldBe("payment_unavailable");
+        (await IntentsAsync(app, customerId)).ShouldBeEmpty();
+
+        var retried = await app.GenerateAsync(client);
+        retried.StatusCode.ShouldBe(HttpStatusCode.Created);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<long>("SELECT count(*) FROM usage_charges WHERE user_id = @id AND state = 'captured'", new { id = user.Id }) == 1, "second try captured");
+        (await IntentsAsync(app, customerId)).Single().AmountReceived.ShouldBe(await app.QueryAsync<long>("SELECT amount_minor FROM usage_charges WHERE state = 'captured' AND user_id = @id", new { id = user.Id }));
+
+        // The unanswered one, once past the search for a lost hold, is closed without a hold at Stripe.
+        await AgeHoldsAsync(app, user.Id);
+        await PayPerUse(app).SweepAsync(CancellationToken.None);
+        (await app.ListAsync<string>("SELECT state FROM usage_charges WHERE user_id = @id ORDER BY state", new { id = user.Id })).ShouldBe(["canceled", "captured"]);
+    }
+
+    [Fact]
+    public async Task Authorisation_WhoseAnswerWasLost_IsFoundByItsUsage_AndCancelled_AndNothingIsCaptured()
+    {
+        using var app = App(retries: 0, timeoutSeconds: 1);
+        var (user, client, customerId) = await PayPerUseCustomerAsync(app);
+        app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 20, Route = "POST /payment_intents", Limit = 1 });
+
+        var response = await app.GenerateAsync(client);
+        response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await BillingTestApp.ProblemCodeAsync(response)).ShouldBe("payment_unavailable");
+        var held = (await IntentsAsync(app, customerId)).Single();
+        held.Metadata["usage_id"].ShouldBe(await app.QueryAsync<string>("SELECT id FROM usage WHERE user_id = @id", new { id = user.Id }));
+
+        await BillingTestApp.EventuallyAsync(async () =>
+            (await new PaymentIntentService(app.StripeClient).GetAsync(held.Id)).Status == "canceled", "lost hold cancelled");
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<string>("SELECT state FROM usage_charges WHERE user_id = @id", new { id = user.Id }) == "canceled", "charge canceled");
+        (await app.QueryAsync<string>("SELECT payment_intent_id FROM usage_charges WHERE user_id = @id", new { id = user.Id })).ShouldBe(held.Id);
+        (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(0);
+        (await app.QueryAsync<string>("SELECT state FROM usage WHERE user_id = @id", new { id = user.Id })).ShouldBe("released");
+    }
+
+    [Fact]
+    public async Task Authorisation_WhoseAnswerIsHeld_WithRetries_IsTheSameHold_AndTheGenerationIsChargedOnce()
+    {
+        using var app = App(retries: 2, timeoutSeconds: 1);
+        var (user, client, customerId) = await PayPerUseCustomerAsync(app);
+        app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 20, Route = "POST /payment_intents", Limit = 1 });
+
+        (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<string>("SELECT state FROM usage_charges WHERE user_id = @id", new { id = user.Id }) == "captured", "captured");
+        var intent = (await IntentsAsync(app, customerId)).Single();
+        intent.Status.ShouldBe("succeeded");
+        (await app.QueryAsync<long>("SELECT sum(amount_minor) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(intent.AmountReceived);
+    }
+
+    [Fact]
+    public async Task Capture_Answered500_IsListedForAdmins_ThenTheSweepCapturesIt_WithANewAttempt()
+    {
+        using var app = App(retries: 0);
+        var (user, client, customerId) = await PayPerUseCustomerAsync(app);
+        app.Emulator.SetApiFaults(new ApiFaults { ServerErrorPercent = 100, Route = "POST /payment_intents/pi_", Limit = 1 });
+
+        (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<long>("SELECT capture_attempts FROM usage_charges WHERE user_id = @id AND last_error_at IS NOT NULL", new { id = user.Id }) == 1, "first capture failed");
+        var usageId = await app.QueryAsync<string>("SELECT usage_id FROM usage_charges WHERE user_id = @id", new { id = user.Id });
+        (await app.QueryAsync<string>("SELECT state FROM usage_charges WHERE usage_id = @usageId", new { usageId })).ShouldBe("authorised");
+
+        var (_, admin) = await app.SignedInUserAsync(admin: true);
+        var page = await admin.GetStringAsync("/admin/billing/captures");
+        page.ShouldContain($"data-usage-id=\"{usageId}\"");
+        page.ShouldContain("Stripe did not answer");
+        (await client.GetAsync("/admin/billing/captures")).StatusCode.ShouldNotBe(HttpStatusCode.OK);
+
+        await AgeHoldsAsync(app, user.Id);
+        await PayPerUse(app).SweepAsync(CancellationToken.None);
+        (await app.QueryAsync<string>("SELECT state FROM usage_charges WHERE usage_id = @usageId", new { usageId })).ShouldBe("captured");
+        (await app.QueryAsync<long>("SELECT capture_attempts FROM usage_charges WHERE usage_id = @usageId", new { usageId })).ShouldBe(2);
+        var intent = (await IntentsAsync(app, customerId)).Single();
+        intent.Status.ShouldBe("succeeded");
+        (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE usage_id = @usageId AND kind = 'capture'", new { usageId })).ShouldBe(1);
+        (await admin.GetStringAsync("/admin/billing/captures")).ShouldNotContain($"data-usage-id=\"{usageId}\"");
+    }
+
+    [Fact]
+    public async Task BurstOfGenerations_With30PercentServerErrors_EachIsAuthorisedOnce_CapturedOnce_AndTheLedgerIsExact()
+    {
+        using var app = App(retries: 3);
+        var (user, client, customerId) = await PayPerUseCustomerAsync(app);
+        app.Emulator.SetApiFaults(new ApiFaults { ServerErrorPercent = 30 });
+
+        var answers = new List<HttpStatusCode>();
+        for (var round = 0; round < 5; round++)
+            answers.AddRange((await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => app.GenerateAsync(client)))).Select(r => r.StatusCode));
+        app.Emulator.ApiFaultsInjected.ShouldBeGreaterThan(0);
+        answers.ShouldAllBe(s => s == HttpStatusCode.Created || s == HttpStatusCode.ServiceUnavailable);
+
+        // Stripe recovers; the jobs and the sweep finish what the faults left.
+        app.Emulator.SetApiFaults(new ApiFaults());
+        await BillingTestApp.EventuallyAsync(async () =>
+        {
+            await AgeHoldsAsync(app, user.Id);
+            await PayPerUse(app).SweepAsync(CancellationToken.None);
+            return await app.QueryAsync<long>("SELECT count(*) FROM usage_charges WHERE user_id = @id AND state IN ('pending', 'authorised')", new { id = user.Id }) == 0;
+        }, "every hold settled", seconds: 60);
+
+        var usages = await app.ListAsync<(string Id, string State, long Amount, string ChargeState)>("""
+            SELECT u.id, u.state, c.amount_minor, c.state FROM usage AS u JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @id
+            """, new { id = user.Id });
+        usages.Count.ShouldBe(20);
+        usages.Count(u => u.State == "succeeded").ShouldBe(answers.Count(a => a == HttpStatusCode.Created));
+        var intents = (await new PaymentIntentService(app.StripeClient).ListAsync(new PaymentIntentListOptions { Customer = customerId, Limit = 100 })).Data;
+        foreach (var usage in usages)
+        {
+            var mine = intents.Where(i => i.Metadata.GetValueOrDefault("usage_id") == usage.Id).ToList();
+            if (usage.State == "succeeded")
+            {
+                usage.ChargeState.ShouldBe("captured");
+                mine.Count.ShouldBe(1, $"usage {usage.Id} authorised once");
+                mine[0].AmountReceived.ShouldBe(usage.Amount);
+            }
+            else
+            {
+                usage.ChargeState.ShouldBe("canceled");
+                mine.Count.ShouldBeLessThanOrEqualTo(1);
+                mine.ShouldAllBe(i => i.Status == "canceled");
+            }
+        }
+        var captured = usages.Where(u => u.State == "succeeded").Sum(u => u.Amount);
+        intents.Sum(i => i.AmountReceived).ShouldBe(captured);
+        (await app.QueryAsync<long>("SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(captured);
+        (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(usages.Count(u => u.State == "succeeded"));
     }
 }

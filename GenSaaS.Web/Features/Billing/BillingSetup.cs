@@ -54,6 +54,8 @@ public static class BillingSetup
         services.AddScoped<PayPerUseCaptureJob>();
         services.AddScoped<PayPerUseCancelJob>();
         services.AddScoped<PayPerUseSweepJob>();
+        services.AddScoped<HoldWatchdog>();
+        services.AddScoped<HoldWatchdogJob>();
         services.AddScoped<ICliCommand, StripeSyncCommand>();
         services.AddScoped<ICliCommand, RefundCommand>();
         return builder;
@@ -82,6 +84,8 @@ public static class BillingSetup
         if (mode.IsEnabled && app.Configuration.GetValue("Jobs:RunServer", true))
             app.Services.GetRequiredService<IRecurringJobManager>()
                 .AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
+            app.Services.GetRequiredService<IRecurringJobManager>()
+                .AddOrUpdate<HoldWatchdogJob>(HoldWatchdog.RecurringId, job => job.RunAsync(CancellationToken.None), "*/15 * * * *");
         return app;
     }
 }

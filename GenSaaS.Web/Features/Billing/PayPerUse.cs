@@ -7,10 +7,15 @@ using Stripe;
 
 namespace GenSaaS.Web.Features.Billing;
 
-/// <summary>How a pay-per-use authorisation went: the hold is in place, or Stripe's message for the customer.</summary>
-public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentId, string? Message)
+/// <summary>
+/// How a pay-per-use authorisation went: the hold is in place; or Stripe's message for the customer (a decline); or
+/// <see cref="Unavailable"/>: Stripe gave no answer (timeout, 429, 5xx), which is never a decline.
+/// </summary>
+public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentId, string? Message, bool Unavailable = false)
 {
     public static AuthorizationResult Declined(string message, string? paymentIntentId = null) => new(false, paymentIntentId, message);
+
+    public static AuthorizationResult Unanswered(string message) => new(false, null, message, Unavailable: true);
 }
 
 /// <summary>
@@ -43,9 +48,17 @@ public sealed class PayPerUse(
         """;
 
     private const string MarkAuthorizedSql = """
-        UPDATE usage_charges SET payment_intent_id = @paymentIntentId, state = 'authorised', updated_at = @now
+        UPDATE usage_charges SET payment_intent_id = @paymentIntentId, state = 'authorised', capture_before = @captureBefore, updated_at = @now
         WHERE usage_id = @usageId AND state = 'pending';
         """;
+
+    private const string MarkUnansweredSql = """
+        UPDATE usage_charges SET error = @error, last_error_at = @now, updated_at = @now
+        WHERE usage_id = @usageId AND state = 'pending';
+        """;
+
+    /// <summary>How long a hold whose authorisation got no answer is looked for at Stripe before it is taken as never placed.</summary>
+    public static readonly TimeSpan LostAuthorizationSearch = TimeSpan.FromMinutes(10);
 
     private const string MarkFailedSql = """
         UPDATE usage_charges SET payment_intent_id = coalesce(@paymentIntentId, payment_intent_id), state = 'failed', error = @message, updated_at = @now
@@ -70,6 +83,14 @@ public sealed class PayPerUse(
         {
             intent = await stripe.AuthorizeAsync(usageId, customer.StripeCustomerId, paymentMethodId, amountMinor, currency, userId, ct);
         }
+        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
+        {
+            // The hold may exist at Stripe with its answer lost: the charge stays pending, and the cancel (or the sweep)
+            // finds it by its usage id and drops it.
+            logger.LogWarning(BillingLogEvents.StripeUnavailable, ex, "Authorisation for usage {UsageId} got no answer from Stripe: {Reason}", usageId, ex.Message);
+            await db.ExecuteAsync(MarkUnansweredSql, new { usageId, error = "Stripe did not answer the authorisation: " + ex.Message, now = Now }, ct);
+            return AuthorizationResult.Unanswered("The payment could not be processed right now. You were not charged; try again in a moment.");
+        }
         catch (StripeException ex)
         {
             var message = ex.StripeError?.Message ?? ex.Message;
@@ -85,11 +106,15 @@ public sealed class PayPerUse(
             return await FailAsync(usageId, intent.LastPaymentError?.Message ?? "Your card needs you to confirm this payment; add another card on the billing page.", intent.Id, ct);
         }
 
-        await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, ct);
+        await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, captureBefore = CaptureBefore(intent), now = Now }, ct);
         await payments.RecordAsync(Payment.Authorisation(userId, intent.Id, intent.LatestChargeId, intent.Amount, intent.Currency, usageId), ct);
         logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
         return new AuthorizationResult(true, intent.Id, null);
     }
+
+    /// <summary>Stripe's deadline for capturing the hold, from the charge's card details (expanded on authorisation).</summary>
+    private static DateTime? CaptureBefore(PaymentIntent intent) =>
+        intent.LatestCharge?.PaymentMethodDetails?.Card?.CaptureBefore is { } before && before != default ? DateTime.SpecifyKind(before, DateTimeKind.Utc) : null;
 
     private async Task<AuthorizationResult> FailAsync(string usageId, string message, string? paymentIntentId, CancellationToken ct)
     {
@@ -105,28 +130,83 @@ public sealed class PayPerUse(
 
     // The usage's state (succeeded or released) is read, never written, here: it says whether the hold is captured or dropped.
     private const string ChargeSql = """
-        SELECT u.id, u.user_id AS UserId, u.state, c.payment_intent_id AS ChargeReference, c.state AS ChargeState, c.amount_minor AS AmountMinor, c.currency
+        SELECT u.id, u.user_id AS UserId, u.state, c.payment_intent_id AS ChargeReference, c.state AS ChargeState, c.amount_minor AS AmountMinor, c.currency,
+               c.created_at AS ChargeCreatedAt
         FROM usage_charges AS c JOIN usage AS u ON u.id = c.usage_id
         WHERE c.usage_id = @usageId;
         """;
 
     private const string SetChargeStateSql = """
-        UPDATE usage_charges SET state = @state, updated_at = @now
+        UPDATE usage_charges SET state = @state, error = coalesce(@error, error), updated_at = @now
         WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
         """;
 
-    /// <summary>Captures the hold of a succeeded usage. Idempotent: a captured usage is left alone, and Stripe sees the same key twice.</summary>
+    private const string NextCaptureAttemptSql = """
+        UPDATE usage_charges SET capture_attempts = capture_attempts + 1
+        WHERE usage_id = @usageId AND state = 'authorised'
+        RETURNING capture_attempts;
+        """;
+
+    private const string CaptureFailedSql = """
+        UPDATE usage_charges SET error = @error, last_error_at = @now, updated_at = @now
+        WHERE usage_id = @usageId AND state = 'authorised';
+        """;
+
+    /// <summary>
+    /// Captures the hold of a succeeded usage. Idempotent: a captured usage is left alone. Each attempt is counted; the
+    /// first uses <c>capture:{usageId}</c>, later ones a key of their own, since Stripe answers a key it saw with its saved
+    /// answer. When Stripe does not answer, the error is recorded, the hold stays <c>authorised</c> (on the failed-captures
+    /// page) and the sweep tries again; a capture that went through with its answer lost is found by reading the intent.
+    /// </summary>
     public async Task CaptureAsync(string usageId, CancellationToken ct)
     {
         var usage = await LoadAsync(usageId, ct);
         if (usage is not { State: "succeeded", ChargeState: "authorised", ChargeReference: { } paymentIntentId })
             return;
-        var intent = await stripe.CaptureAsync(usageId, paymentIntentId, ct);
-        await SetStateAsync(usageId, intent.Status == "succeeded" ? "captured" : "failed", ct);
-        if (intent.Status == "succeeded")
-            await payments.RecordAsync(Payment.Capture(usage.UserId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId), ct);
-        logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId}: {Status})",
-            usageId, intent.AmountReceived, intent.Currency, intent.Id, intent.Status);
+        var attempt = await db.ExecuteScalarAsync<long>(NextCaptureAttemptSql, new { usageId }, ct);
+        if (attempt == 0)
+            return;
+        PaymentIntent intent;
+        try
+        {
+            intent = await stripe.CaptureAsync(usageId, (int)attempt, paymentIntentId, ct);
+        }
+        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
+        {
+            logger.LogWarning(BillingLogEvents.CaptureFailed, ex, "Capture attempt {Attempt} of usage {UsageId} ({PaymentIntentId}) got no answer from Stripe: {Reason}",
+                attempt, usageId, paymentIntentId, ex.Message);
+            await db.ExecuteAsync(CaptureFailedSql, new { usageId, error = $"Capture attempt {attempt}: Stripe did not answer ({ex.Message})", now = Now }, ct);
+            return;
+        }
+        catch (StripeException ex) when (ex.StripeError?.Code == "payment_intent_unexpected_state")
+        {
+            // An earlier attempt went through and only its answer was lost, or Stripe ended the hold: the intent says which.
+            intent = await stripe.GetPaymentIntentAsync(paymentIntentId, ct);
+        }
+        await SettleCapturedAsync(usageId, usage.UserId, intent, ct);
+    }
+
+    private async Task SettleCapturedAsync(string usageId, string userId, PaymentIntent intent, CancellationToken ct)
+    {
+        switch (intent.Status)
+        {
+            case "succeeded":
+                await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = "captured", error = (string?)null, now = Now }, ct);
+                await payments.RecordAsync(Payment.Capture(userId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId), ct);
+                logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId})",
+                    usageId, intent.AmountReceived, intent.Currency, intent.Id);
+                break;
+            case "requires_capture":
+                await db.ExecuteAsync(CaptureFailedSql, new { usageId, error = "Stripe left the hold uncaptured", now = Now }, ct);
+                break;
+            default:
+                var error = intent.Status == "canceled"
+                    ? $"The hold was canceled at Stripe ({intent.CancellationReason ?? "no reason given"}) before it was captured; the generation was not paid"
+                    : $"The hold is {intent.Status} at Stripe and cannot be captured";
+                await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = intent.Status == "canceled" ? "canceled" : "failed", error, now = Now }, ct);
+                logger.LogError(BillingLogEvents.CaptureFailed, "Usage {UsageId}: {Error} ({PaymentIntentId})", usageId, error, intent.Id);
+                break;
+        }
     }
 
     private const string CanceledSql = """
@@ -137,12 +217,37 @@ public sealed class PayPerUse(
         WHERE kind = 'authorisation' AND usage_id = @usageId AND status = 'authorised';
         """;
 
-    /// <summary>Cancels the hold of a released usage. Idempotent like <see cref="CaptureAsync"/>.</summary>
+    private const string FoundLostSql = """
+        UPDATE usage_charges SET payment_intent_id = @paymentIntentId, updated_at = @now
+        WHERE usage_id = @usageId AND payment_intent_id IS NULL;
+        """;
+
+    /// <summary>
+    /// Cancels the hold of a released usage. Idempotent like <see cref="CaptureAsync"/>. A hold whose authorisation got no
+    /// answer is looked for at Stripe by its usage id; one not found is looked for again by the sweep for
+    /// <see cref="LostAuthorizationSearch"/>, then taken as never placed.
+    /// </summary>
     public async Task CancelAsync(string usageId, CancellationToken ct)
     {
         var usage = await LoadAsync(usageId, ct);
         if (usage is not { State: "released", ChargeState: "authorised" or "pending" })
             return;
+        if (usage.ChargeReference is null && await accounts.FindAsync(usage.UserId, ct) is { } customer)
+        {
+            if (await stripe.FindAuthorizationAsync(customer.StripeCustomerId, usageId, ct) is { } lost)
+            {
+                logger.LogInformation(BillingLogEvents.LostAuthorizationFound, "Usage {UsageId}: the authorisation whose answer was lost is {PaymentIntentId} ({Status})",
+                    usageId, lost.Id, lost.Status);
+                await db.ExecuteAsync(FoundLostSql, new { usageId, paymentIntentId = lost.Id, now = Now }, ct);
+                if (lost.Status == "requires_capture")
+                    await payments.RecordAsync(Payment.Authorisation(usage.UserId, lost.Id, lost.LatestChargeId, lost.Amount, lost.Currency, usageId), ct);
+                usage = usage with { ChargeReference = lost.Id };
+            }
+            else if (usage.ChargeCreatedAt > Now - LostAuthorizationSearch)
+            {
+                return;
+            }
+        }
         if (usage.ChargeReference is { } paymentIntentId)
         {
             var intent = await stripe.GetPaymentIntentAsync(paymentIntentId, ct);
@@ -177,17 +282,12 @@ public sealed class PayPerUse(
                 else
                     await CancelAsync(usageId, ct);
             }
-            catch (StripeException ex)
+            catch (Exception ex) when (ex is StripeException || StripeGateway.IsUnavailable(ex, ct))
             {
                 logger.LogWarning(ex, "Sweep could not settle usage {UsageId}", usageId);
             }
         }
         return ids.Count;
-    }
-
-    private async Task SetStateAsync(string usageId, string state, CancellationToken ct)
-    {
-        await db.ExecuteAsync(SetChargeStateSql, new { usageId, state, now = Now }, ct);
     }
 
     private async Task<ChargeRow?> LoadAsync(string usageId, CancellationToken ct)
@@ -205,6 +305,7 @@ public sealed class PayPerUse(
         public string? ChargeState { get; init; }
         public long? AmountMinor { get; init; }
         public string? Currency { get; init; }
+        public DateTime ChargeCreatedAt { get; init; }
     }
 }
 

@@ -133,10 +133,44 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             OffSession = true,
             Description = "GenSaaS generation",
             Metadata = new Dictionary<string, string> { ["usage_id"] = usageId, ["user_id"] = userId, ["plan_key"] = PlanCatalog.PayPerUse },
+            // The charge says when Stripe cancels the hold (card.capture_before); the hold watchdog settles it before then.
+            Expand = ["latest_charge"],
         }, Idempotent($"authorize:{usageId}"), ct);
 
-    public Task<PaymentIntent> CaptureAsync(string usageId, string paymentIntentId, CancellationToken ct) =>
-        new PaymentIntentService(Client).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions(), Idempotent($"capture:{usageId}"), ct);
+    /// <summary>
+    /// Captures the hold. The first attempt's key is <c>capture:{usageId}</c> (Stripe.net's own retries reuse it); a later
+    /// attempt after a failure takes <c>capture:{usageId}:{attempt}</c>, since Stripe replays a saved error for the old key.
+    /// </summary>
+    public Task<PaymentIntent> CaptureAsync(string usageId, int attempt, string paymentIntentId, CancellationToken ct) =>
+        new PaymentIntentService(Client).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions(),
+            Idempotent(attempt <= 1 ? $"capture:{usageId}" : $"capture:{usageId}:{attempt}"), ct);
+
+    /// <summary>The pay-per-use hold placed for this usage (found by <c>metadata.usage_id</c> among the customer's newest payment intents), or null.</summary>
+    public async Task<PaymentIntent?> FindAuthorizationAsync(string customerId, string usageId, CancellationToken ct)
+    {
+        var service = new PaymentIntentService(Client);
+        var seen = 0;
+        await foreach (var intent in service.ListAutoPagingAsync(new PaymentIntentListOptions { Customer = customerId, Limit = 100 }, cancellationToken: ct))
+        {
+            if (intent.Metadata?.GetValueOrDefault("usage_id") == usageId)
+                return intent;
+            if (++seen >= 500)
+                break;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// True when Stripe gave no answer to act on: a timeout, no connection, 409 (a request with the same key in flight),
+    /// 429 or a 5xx, after Stripe.net's own retries. Such a call may or may not have happened at Stripe; it is never a decline.
+    /// </summary>
+    public static bool IsUnavailable(Exception ex, CancellationToken ct) => ex switch
+    {
+        StripeException stripe => stripe.HttpStatusCode is System.Net.HttpStatusCode.TooManyRequests or System.Net.HttpStatusCode.Conflict || (int)stripe.HttpStatusCode >= 500,
+        HttpRequestException => true,
+        OperationCanceledException => !ct.IsCancellationRequested,
+        _ => false,
+    };
 
     public Task<PaymentIntent> CancelAuthorizationAsync(string usageId, string paymentIntentId, CancellationToken ct) =>
         new PaymentIntentService(Client).CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" }, Idempotent($"cancel:{usageId}"), ct);
@@ -173,4 +207,9 @@ public static class BillingLogEvents
     public static readonly EventId RefundCreated = new(2009, "RefundCreated");
     public static readonly EventId CreditsGranted = new(2010, "CreditsGranted");
     public static readonly EventId CreditsTakenBack = new(2011, "CreditsTakenBack");
+    public static readonly EventId StripeUnavailable = new(2012, "StripeUnavailable");
+    public static readonly EventId CaptureFailed = new(2013, "CaptureFailed");
+    public static readonly EventId LostAuthorizationFound = new(2014, "LostAuthorizationFound");
+    public static readonly EventId HoldAtRisk = new(2015, "HoldAtRisk");
+    public static readonly EventId HoldExpired = new(2016, "HoldExpired");
 }

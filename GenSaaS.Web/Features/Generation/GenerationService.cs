@@ -49,6 +49,9 @@ public sealed class GenerationService(
 {
     public const int MaxIdempotencyKeyLength = 255;
 
+    /// <summary>The Retry-After of a <c>payment_unavailable</c> answer.</summary>
+    public const int PaymentUnavailableRetrySeconds = 5;
+
     public string? Validate(string? prompt)
     {
         if (string.IsNullOrWhiteSpace(prompt))
@@ -198,13 +201,22 @@ public sealed class GenerationService(
         {
             result = await payPerUse.AuthorizeAsync(usage.Id, usage.UserId, usage.Units, ct);
         }
-        catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException)
+        catch (Exception ex) when (ex is Stripe.StripeException || StripeGateway.IsUnavailable(ex, ct))
         {
-            logger.LogWarning(ex, "Authorisation for usage {UsageId} could not reach Stripe", usage.Id);
-            result = AuthorizationResult.Declined("The payment could not be processed right now; try again in a moment.");
+            // Stripe's answer to a step after the hold (e.g. cancelling one that needs the customer) did not come: not a decline either.
+            logger.LogWarning(ex, "Authorisation for usage {UsageId} could not be completed with Stripe", usage.Id);
+            result = AuthorizationResult.Unanswered("The payment could not be processed right now. You were not charged; try again in a moment.");
         }
         if (result.Authorized)
             return null;
+        if (result.Unavailable)
+        {
+            // Never a decline: the credit goes back, any hold placed without an answer is found and dropped, and the customer may retry.
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.PaymentUnavailable, result.Message!, CancellationToken.None);
+            payPerUse.EnqueueCancel(usage.Id);
+            return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PaymentUnavailable, result.Message!)
+                with { RetryAt = clock.GetUtcNow().UtcDateTime.AddSeconds(PaymentUnavailableRetrySeconds) };
+        }
         await ledger.ReleaseAsync(usage.Id, ProblemCodes.PaymentFailed, result.Message ?? "Your card was declined.", CancellationToken.None);
         return GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.PaymentFailed, result.Message ?? "Your card was declined.");
     }
@@ -225,8 +237,13 @@ public sealed class GenerationService(
         {
             var code = usage.ErrorCode ?? ProblemCodes.GenerationFailed;
             var message = usage.Error ?? "The image could not be made.";
-            return GenerationOutcome.Fail(code == ProblemCodes.PaymentFailed ? StatusCodes.Status402PaymentRequired : StatusCodes.Status502BadGateway, code, message)
-                with { Replayed = true };
+            var status = code switch
+            {
+                ProblemCodes.PaymentFailed => StatusCodes.Status402PaymentRequired,
+                ProblemCodes.PaymentUnavailable => StatusCodes.Status503ServiceUnavailable,
+                _ => StatusCodes.Status502BadGateway,
+            };
+            return GenerationOutcome.Fail(status, code, message) with { Replayed = true };
         }
         return GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
             "A request with this Idempotency-Key is still in progress; try again shortly.");

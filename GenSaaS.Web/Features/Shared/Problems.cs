@@ -24,6 +24,8 @@ public static class ProblemCodes
     public const string AntiforgeryFailed = "antiforgery_failed";
     /// <summary>Stripe's customer portal could not be opened (not configured at Stripe, or Stripe unreachable).</summary>
     public const string PortalUnavailable = "portal_unavailable";
+    /// <summary>Stripe did not answer the pay-per-use authorisation (timeout, 429, 5xx): nothing was charged; try again.</summary>
+    public const string PaymentUnavailable = "payment_unavailable";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
