@@ -288,6 +288,38 @@ public sealed partial class EmulatedStripe
         return pi;
     }
 
+    /// <summary>
+    /// Stripe cancels an uncaptured authorisation at its charge's <c>payment_method_details.card.capture_before</c> (7 days
+    /// customer-initiated, 4 days 18 hours off session): the charge is released (reads as refunded) and <c>charge.expired</c>
+    /// is sent, the PaymentIntent becomes <c>canceled</c> with <c>cancellation_reason=automatic</c> and <c>payment_intent.canceled</c> is sent.
+    /// </summary>
+    private static async Task<int> ExpireHoldsAsync(EmulatorTx tx)
+    {
+        var expired = 0;
+        foreach (var pi in (await tx.ListAsync("payment_intent")).Where(pi => pi["status"]!.GetValue<string>() == "requires_capture").ToList())
+        {
+            if (Ref(pi["latest_charge"]) is not { } chargeId || await tx.FindAsync(chargeId, "charge") is not { } charge)
+                continue;
+            var deadline = charge["payment_method_details"]?["card"]?["capture_before"]?.GetValue<long>()
+                ?? Unix(charge["created"]) + (long)TimeSpan.FromDays(7).TotalSeconds;
+            if (deadline > tx.Now)
+                continue;
+            var chargeBefore = charge.DeepClone().AsObject();
+            charge["amount_refunded"] = charge["amount"]!.GetValue<long>();
+            charge["refunded"] = true;
+            await tx.PutAsync(charge, Ref(pi["id"]));
+            await tx.EmitAsync("charge.expired", charge, chargeBefore);
+            pi["status"] = "canceled";
+            pi["canceled_at"] = tx.Now;
+            pi["cancellation_reason"] = "automatic";
+            pi["amount_capturable"] = 0;
+            await tx.PutAsync(pi);
+            await tx.EmitAsync("payment_intent.canceled", pi);
+            expired++;
+        }
+        return expired;
+    }
+
     internal static async Task<JsonObject> CreateRefundAsync(EmulatorTx tx, FormParams p)
     {
         JsonObject charge;

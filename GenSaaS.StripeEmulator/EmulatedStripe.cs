@@ -186,7 +186,8 @@ public sealed partial class EmulatedStripe
     }
 
     /// <summary>Renews, fails or ends the subscriptions whose period has ended by the emulated clock.</summary>
-    public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) => WriteAsync(null, RunBillingCyclesAsync, ct);
+    public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) =>
+        WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx), ct);
 
     private static string? Ref(JsonNode? node) => node switch
     {

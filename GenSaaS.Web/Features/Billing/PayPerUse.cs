@@ -201,7 +201,9 @@ public sealed class PayPerUse(
                 break;
             default:
                 var error = intent.Status == "canceled"
-                    ? $"The hold was canceled at Stripe ({intent.CancellationReason ?? "no reason given"}) before it was captured; the generation was not paid"
+                    ? intent.CancellationReason == "automatic"
+                        ? "Stripe canceled the hold automatically (its authorisation expired) before it was captured"
+                        : $"The hold was canceled at Stripe ({intent.CancellationReason ?? "no reason given"}) before it was captured; the generation was not paid"
                     : $"The hold is {intent.Status} at Stripe and cannot be captured";
                 await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = intent.Status == "canceled" ? "canceled" : "failed", error, now = Now }, ct);
                 logger.LogError(BillingLogEvents.CaptureFailed, "Usage {UsageId}: {Error} ({PaymentIntentId})", usageId, error, intent.Id);

@@ -176,11 +176,16 @@ public sealed class StripeEventApplier(
         INSERT INTO usage_charges (usage_id, user_id, payment_intent_id, state, amount_minor, currency, created_at, updated_at)
         SELECT id, user_id, @paymentIntentId, @state, @amount, @currency, @now, @now FROM usage WHERE id = @usageId
         ON CONFLICT (usage_id) DO UPDATE
-        SET state = excluded.state, payment_intent_id = coalesce(usage_charges.payment_intent_id, excluded.payment_intent_id), updated_at = excluded.updated_at
+        SET state = excluded.state, payment_intent_id = coalesce(usage_charges.payment_intent_id, excluded.payment_intent_id), updated_at = excluded.updated_at,
+            error = coalesce(@error, usage_charges.error), last_error_at = CASE WHEN @error IS NULL THEN usage_charges.last_error_at ELSE excluded.updated_at END
         WHERE usage_charges.state IN ('pending', 'authorised') OR (usage_charges.state = 'failed' AND excluded.state = 'captured');
 
         UPDATE payments SET status = @state, updated_at = @now
         WHERE kind = 'authorisation' AND stripe_id = @paymentIntentId AND status IN ('pending', 'authorised', 'failed');
+        """;
+
+    private const string OpenChargeSql = """
+        SELECT count(*) FROM usage_charges WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
         """;
 
     /// <summary>
@@ -198,7 +203,18 @@ public sealed class StripeEventApplier(
         };
         if (intent.Metadata?.GetValueOrDefault("usage_id") is { } usageId)
         {
-            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
+            // Stripe cancels a hold nobody captured by its deadline: the generation, if it was made, goes unpaid. Recorded on
+            // the charge (shown on /admin/billing/captures) and alerted; nothing is taken from the customer afterwards.
+            string? error = null;
+            if (state == "canceled" && intent.CancellationReason == "automatic")
+            {
+                error = "Stripe canceled the hold automatically (its authorisation expired) before it was captured";
+                var open = await db.ExecuteScalarAsync<long>(OpenChargeSql, new { usageId }, ct);
+                if (open > 0)
+                    logger.LogError(BillingLogEvents.HoldExpired, "Hold {PaymentIntentId} of usage {UsageId} expired at Stripe before it was settled; {Amount} {Currency} not charged",
+                        intent.Id, usageId, intent.Amount, intent.Currency);
+            }
+            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, error, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
             if (state == "captured")
                 await payments.RecordAsync(Payment.Capture(intent.Metadata.GetValueOrDefault("user_id"), intent.Id, intent.LatestChargeId,
                     intent.AmountReceived, intent.Currency, usageId), ct);
