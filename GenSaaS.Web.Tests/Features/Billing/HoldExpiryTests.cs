@@ -4,6 +4,7 @@ using GenSaaS.Web.Features.Billing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Stripe;
 
 namespace GenSaaS.Web.Tests.Features.Billing;
@@ -18,6 +19,21 @@ public sealed class HoldExpiryTests
     private sealed class EmulatorTime(IServiceProvider services) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => services.GetRequiredService<EmulatedStripe>().Now;
+    }
+
+    /// <summary>The error-level lines of the app's log file naming the event id, as an operator's alerting reads them.</summary>
+    private static List<string> Alerts(BillingTestApp app, EventId eventId)
+    {
+        var lines = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(app.DataDir, "gensaas-*.log", SearchOption.AllDirectories))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
+                if (line.Contains("[ERR]") && line.Contains($"\"Name\":\"{eventId.Name}\""))
+                    lines.Add(line);
+        }
+        return lines;
     }
 
     private sealed class ClockedApp() : BillingTestApp(new() { ["Billing:Stripe:MaxNetworkRetries"] = "0" })
@@ -58,7 +74,9 @@ public sealed class HoldExpiryTests
         await app.AdvanceClockAsync(4);
         (await new PaymentIntentService(app.StripeClient).GetAsync(paymentIntentId)).Status.ShouldBe("requires_capture");
 
+        Alerts(app, BillingLogEvents.HoldAtRisk).ShouldBeEmpty();
         (await Watchdog(app).RunAsync(CancellationToken.None)).ShouldBe(1, "Stripe still fails: the hold is alerted");
+        Alerts(app, BillingLogEvents.HoldAtRisk).ShouldContain(line => line.Contains(usageId));
         var (_, admin) = await app.SignedInUserAsync(admin: true);
         (await admin.GetStringAsync("/admin/billing/captures")).ShouldContain($"data-usage-id=\"{usageId}\"");
 
@@ -86,6 +104,7 @@ public sealed class HoldExpiryTests
         await BillingTestApp.EventuallyAsync(async () =>
             await app.QueryAsync<string>("SELECT state FROM usage_charges WHERE usage_id = @usageId", new { usageId }) == "canceled", "hold recorded as expired");
         (await app.QueryAsync<string>("SELECT error FROM usage_charges WHERE usage_id = @usageId", new { usageId })).ShouldContain("expired");
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(Alerts(app, BillingLogEvents.HoldExpired).Any(line => line.Contains(usageId))), "expiry alerted");
         (await app.QueryAsync<string>("SELECT state FROM usage WHERE id = @usageId", new { usageId })).ShouldBe("succeeded");
         (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @userId AND kind = 'capture'", new { userId })).ShouldBe(0);
         (await app.QueryAsync<string>("SELECT status FROM payments WHERE user_id = @userId AND kind = 'authorisation'", new { userId })).ShouldBe("canceled");

@@ -206,7 +206,8 @@ public sealed class PayPerUse(
                         : $"The hold was canceled at Stripe ({intent.CancellationReason ?? "no reason given"}) before it was captured; the generation was not paid"
                     : $"The hold is {intent.Status} at Stripe and cannot be captured";
                 await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = intent.Status == "canceled" ? "canceled" : "failed", error, now = Now }, ct);
-                logger.LogError(BillingLogEvents.CaptureFailed, "Usage {UsageId}: {Error} ({PaymentIntentId})", usageId, error, intent.Id);
+                logger.LogError(intent.CancellationReason == "automatic" ? BillingLogEvents.HoldExpired : BillingLogEvents.CaptureFailed,
+                    "Hold {PaymentIntentId} of usage {UsageId} cannot be captured: {Error}; {Amount} {Currency} not charged", intent.Id, usageId, error, intent.Amount, intent.Currency);
                 break;
         }
     }
