@@ -171,12 +171,15 @@ public sealed class NetworkFaultsTests
         (await admin.GetStringAsync("/admin/billing/captures")).ShouldNotContain($"data-usage-id=\"{usageId}\"");
     }
 
-    [Fact]
-    public async Task BurstOfGenerations_With30PercentServerErrors_EachIsAuthorisedOnce_CapturedOnce_AndTheLedgerIsExact()
+    [Theory]
+    [InlineData(0, 30, 0)]
+    [InlineData(10, 10, 10)]
+    public async Task BurstOfGenerations_With30PercentOfStripeCallsFaulted_EachIsAuthorisedOnce_CapturedOnce_AndTheLedgerIsExact(int rateLimit, int serverError, int timeout)
     {
-        using var app = App(retries: 3);
+        // Held answers come after a 1 s client timeout; Stripe.net retries each call up to 3 times with the same key.
+        using var app = App(retries: 3, timeoutSeconds: timeout > 0 ? 1 : 10);
         var (user, client, customerId) = await PayPerUseCustomerAsync(app);
-        app.Emulator.SetApiFaults(new ApiFaults { ServerErrorPercent = 30 });
+        app.Emulator.SetApiFaults(new ApiFaults { RateLimitPercent = rateLimit, ServerErrorPercent = serverError, TimeoutPercent = timeout, HoldSeconds = 2 });
 
         var answers = new List<HttpStatusCode>();
         for (var round = 0; round < 5; round++)
