@@ -79,6 +79,22 @@ public class BillingTestApp : TestApp
         return new Uri(url).Segments[^1];
     }
 
+    /// <summary>
+    /// The signed-in customer opens the portal from the app (<c>POST /api/billing/portal</c>) and changes their card there,
+    /// passing 3-D Secure when the card asks for it.
+    /// </summary>
+    public async Task ChangeCardInPortalAsync(HttpClient client, string card)
+    {
+        var response = await client.PostAsJsonAsync("/api/billing/portal", new { });
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var portalUrl = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!;
+        using var browser = NewClient();
+        var posted = await PostFormAsync(browser, portalUrl + "?handler=Card", new() { ["Input.CardNumber"] = card });
+        if (posted.StatusCode == HttpStatusCode.OK && (await posted.Content.ReadAsStringAsync()).Contains("three-d-secure-complete"))
+            posted = await PostFormAsync(browser, portalUrl + "?handler=Card", new() { ["Input.CardNumber"] = card, ["Input.Authentication"] = "complete" });
+        posted.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+    }
+
     public async Task<T> QueryAsync<T>(string sql, object? args = null)
     {
         await using var connection = await Db.OpenAsync();
