@@ -18,9 +18,16 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// <summary>Set when the portal could not be opened and the customer was sent back here.</summary>
     public bool PortalUnavailable { get; private set; }
 
+    /// <summary>The page a customer with a card to fix is sent to (API problems link here): it says why and opens the billing portal.</summary>
+    public const string UpdateCardUrl = "/billing?card=update";
+
+    /// <summary>Set when the customer came here to fix their card (a declined or unconfirmed payment).</summary>
+    public bool UpdateCard { get; private set; }
+
     public async Task OnGetAsync(CancellationToken ct)
     {
         PortalUnavailable = Request.Query["portal"] == "unavailable";
+        UpdateCard = Request.Query["card"] == "update";
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
         Status = await summaries.GetAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
     }

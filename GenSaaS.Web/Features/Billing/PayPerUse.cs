@@ -11,6 +11,13 @@ namespace GenSaaS.Web.Features.Billing;
 public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentId, string? Message)
 {
     public static AuthorizationResult Declined(string message, string? paymentIntentId = null) => new(false, paymentIntentId, message);
+
+    /// <summary>
+    /// What the customer reads when their bank wants 3-D Secure for a payment made while they are not there: the card must be
+    /// confirmed with them present, which the billing portal does.
+    /// </summary>
+    public const string AuthenticationRequiredMessage =
+        "Your bank asks you to confirm your card before it can be charged. Update your card in the billing portal (your bank will ask you to confirm it there), then try again. You were not charged.";
 }
 
 /// <summary>
@@ -72,23 +79,46 @@ public sealed class PayPerUse(
         }
         catch (StripeException ex)
         {
-            var message = ex.StripeError?.Message ?? ex.Message;
+            var authentication = ex.StripeError?.Code == "authentication_required" || ex.StripeError?.DeclineCode == "authentication_required";
+            var message = authentication ? AuthorizationResult.AuthenticationRequiredMessage : ex.StripeError?.Message ?? ex.Message;
             logger.LogInformation(BillingLogEvents.PaymentDeclined, "Authorisation for usage {UsageId} declined: {DeclineCode} {Message}",
-                usageId, ex.StripeError?.DeclineCode ?? ex.StripeError?.Code, message);
+                usageId, ex.StripeError?.DeclineCode ?? ex.StripeError?.Code, ex.StripeError?.Message ?? ex.Message);
+            // Stripe keeps the declined PaymentIntent open (requires_payment_method); cancel it so nothing can complete it later.
+            if (ex.StripeError?.PaymentIntent is { } declined)
+                await CancelLeftOverAsync(usageId, declined, ct);
             return await FailAsync(usageId, message, ex.StripeError?.PaymentIntent?.Id, ct);
         }
 
         if (intent.Status != "requires_capture")
         {
-            if (intent.Status is "requires_action" or "requires_payment_method" or "requires_confirmation")
-                await stripe.CancelAuthorizationAsync(usageId, intent.Id, ct);
-            return await FailAsync(usageId, intent.LastPaymentError?.Message ?? "Your card needs you to confirm this payment; add another card on the billing page.", intent.Id, ct);
+            // requires_action: the bank wants 3-D Secure and the customer is not here to pass it.
+            await CancelLeftOverAsync(usageId, intent, ct);
+            var message = intent.Status == "requires_action" || intent.LastPaymentError?.Code == "authentication_required"
+                ? AuthorizationResult.AuthenticationRequiredMessage
+                : intent.LastPaymentError?.Message ?? "Your card was declined.";
+            logger.LogInformation(BillingLogEvents.PaymentDeclined, "Authorisation for usage {UsageId} not placed: {PaymentIntentId} is {Status}", usageId, intent.Id, intent.Status);
+            return await FailAsync(usageId, message, intent.Id, ct);
         }
 
         await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, now = Now }, ct);
         await payments.RecordAsync(Payment.Authorisation(userId, intent.Id, intent.LatestChargeId, intent.Amount, intent.Currency, usageId), ct);
         logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
         return new AuthorizationResult(true, intent.Id, null);
+    }
+
+    /// <summary>Cancels a PaymentIntent that did not become a hold; a failure here is logged, the usage is refused either way.</summary>
+    private async Task CancelLeftOverAsync(string usageId, PaymentIntent intent, CancellationToken ct)
+    {
+        if (intent.Status is not ("requires_action" or "requires_payment_method" or "requires_confirmation"))
+            return;
+        try
+        {
+            await stripe.CancelAuthorizationAsync(usageId, intent.Id, ct);
+        }
+        catch (StripeException ex)
+        {
+            logger.LogWarning(ex, "PaymentIntent {PaymentIntentId} of declined usage {UsageId} could not be cancelled", intent.Id, usageId);
+        }
     }
 
     private async Task<AuthorizationResult> FailAsync(string usageId, string message, string? paymentIntentId, CancellationToken ct)

@@ -123,6 +123,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             Customer = customerId,
             PaymentMethod = paymentMethodId,
             CaptureMethod = "manual",
+            // Card only: nothing that could redirect, so an off-session confirm never needs a return_url; a card that
+            // wants 3-D Secure is declined authentication_required instead of waiting for a customer who is not there.
+            AllowedPaymentMethodTypes = ["card"],
             Confirm = true,
             OffSession = true,
             Description = "GenSaaS generation",
