@@ -64,9 +64,18 @@ public sealed partial class EmulatedStripe
         var pm = await tx.GetAsync(id, "payment_method");
         if (pm["customer"] is null)
             throw StripeApiException.Invalid("The payment method you provided is not attached to a customer so detachment is impossible.", "payment_method", "payment_method_unexpected_state");
+        var customerId = Ref(pm["customer"])!;
         pm["customer"] = null;
         await tx.PutAsync(pm);
         await tx.EmitAsync("payment_method.detached", pm);
+        // A detached card can no longer be the customer's default: Stripe clears it (and says so with customer.updated).
+        if (await tx.FindAsync(customerId, "customer") is { } customer && Ref(customer["invoice_settings"]?["default_payment_method"]) == id)
+        {
+            var before = customer.DeepClone().AsObject();
+            customer["invoice_settings"]!["default_payment_method"] = null;
+            await tx.PutAsync(customer);
+            await tx.EmitAsync("customer.updated", customer, before);
+        }
         return pm;
     }
 

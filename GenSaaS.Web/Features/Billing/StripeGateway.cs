@@ -62,6 +62,10 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             InvoiceSettings = new CustomerInvoiceSettingsOptions { DefaultPaymentMethod = paymentMethodId },
         }, Idempotent($"default-pm:{customerId}:{paymentMethodId}"), ct);
 
+    /// <summary>The customer with their default card (<c>invoice_settings.default_payment_method</c>) expanded.</summary>
+    public Task<Customer> GetCustomerWithDefaultCardAsync(string customerId, CancellationToken ct) =>
+        new CustomerService(Client).GetAsync(customerId, new CustomerGetOptions { Expand = ["invoice_settings.default_payment_method"] }, cancellationToken: ct);
+
     public Task<PaymentMethod> GetPaymentMethodAsync(string id, CancellationToken ct) => new PaymentMethodService(Client).GetAsync(id, cancellationToken: ct);
 
     public Task<SetupIntent> GetSetupIntentAsync(string id, CancellationToken ct) => new SetupIntentService(Client).GetAsync(id, cancellationToken: ct);
