@@ -169,6 +169,17 @@ public sealed class StripeEventApplier(
         await FollowCardAsync(customerId, new CardChange(method.Id, method.Created, Newest: true), eventCreated, source, ct, optInUserId: userId);
     }
 
+    /// <summary>
+    /// Reads the customer's card from Stripe now (the customer is back from the portal). It does not move the card's event
+    /// clock (our clock is not Stripe's): events still on their way apply as usual, and each reads Stripe's state again.
+    /// </summary>
+    public async Task RefreshCardAsync(string userId, CancellationToken ct)
+    {
+        if (await accounts.FindAsync(userId, ct) is not { } customer)
+            return;
+        await FollowCardAsync(customer.StripeCustomerId, null, eventCreated: null, "portal-return", ct);
+    }
+
     /// <summary>A card that an event says was just added: a setup intent's card (<paramref name="Newest"/>: it should become the default) or one attached.</summary>
     private sealed record CardChange(string PaymentMethodId, DateTime Created, bool Newest);
 
@@ -179,7 +190,7 @@ public sealed class StripeEventApplier(
     /// already is; a card just attached becomes it only when the customer has none. Only a customer who chose pay per use
     /// (saved a card for it, <paramref name="optInUserId"/>) has a card charged; for others nothing is stored.
     /// </summary>
-    private async Task FollowCardAsync(string? customerId, CardChange? change, long eventCreated, string eventId, CancellationToken ct, string? optInUserId = null)
+    private async Task FollowCardAsync(string? customerId, CardChange? change, long? eventCreated, string eventId, CancellationToken ct, string? optInUserId = null)
     {
         if (string.IsNullOrEmpty(customerId))
             return;
@@ -188,7 +199,7 @@ public sealed class StripeEventApplier(
             return;
         if (optInUserId is null && (await accounts.FindAsync(userId, ct))?.PaysPerUse != true)
             return;
-        if (!await AdvanceObjectAsync($"card:{customerId}", eventCreated, eventId, ct))
+        if (eventCreated is { } created && !await AdvanceObjectAsync($"card:{customerId}", created, eventId, ct))
         {
             logger.LogInformation("Card event {StripeEventId} for {CustomerId} is older than one already applied; skipped", eventId, customerId);
             return;
