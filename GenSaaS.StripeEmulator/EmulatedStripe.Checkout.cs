@@ -3,7 +3,16 @@ using System.Text.Json.Nodes;
 namespace GenSaaS.StripeEmulator;
 
 /// <summary>What paying on the hosted checkout page came to.</summary>
-public sealed record CheckoutOutcome(bool Completed, string? RedirectUrl, string? Error);
+/// <summary>How pressing Pay went: done (redirect), refused (the message), or waiting for the 3-D Secure step.</summary>
+public sealed record CheckoutOutcome(bool Completed, string? RedirectUrl, string? Error, bool NeedsAuthentication = false);
+
+/// <summary>What the customer did on the 3-D Secure step of a hosted page: not shown yet, passed, or failed.</summary>
+public enum CardAuthentication
+{
+    NotYet,
+    Completed,
+    Failed,
+}
 
 public sealed partial class EmulatedStripe
 {
@@ -123,8 +132,14 @@ public sealed partial class EmulatedStripe
         return StripeShapes.List($"/v1/checkout/sessions/{id}/line_items", items);
     }
 
-    /// <summary>Pays (or saves the card for) a checkout session from the hosted page, as the customer pressing Pay.</summary>
-    public Task<CheckoutOutcome> CompleteCheckoutAsync(string sessionId, string? cardNumber, string? email = null) =>
+    /// <summary>Stripe's words when the customer fails (or abandons) the 3-D Secure step.</summary>
+    public const string AuthenticationFailedMessage = "We are unable to authenticate your payment method. Please choose a different payment method and try again.";
+
+    /// <summary>
+    /// Pays (or saves the card for) a checkout session from the hosted page, as the customer pressing Pay. A 3-D Secure card
+    /// first answers <see cref="CheckoutOutcome.NeedsAuthentication"/>; the page then asks the customer and calls again.
+    /// </summary>
+    public Task<CheckoutOutcome> CompleteCheckoutAsync(string sessionId, string? cardNumber, string? email = null, CardAuthentication authentication = CardAuthentication.NotYet) =>
         WriteAsync(null, async tx =>
         {
             var session = await tx.FindAsync(sessionId, "checkout.session");
@@ -135,7 +150,15 @@ public sealed partial class EmulatedStripe
                 return new CheckoutOutcome(false, null, "This checkout session has expired.");
             var card = TestCard.Find(cardNumber);
             if (card is null) return new CheckoutOutcome(false, null, "Your card number is incorrect.");
-            if (card.Behaviour == CardBehaviour.DeclinedAlways) return new CheckoutOutcome(false, null, "Your card was declined.");
+            if (TestCard.DeclinedOnSaving(card.Behaviour) is { } declineCode)
+                return new CheckoutOutcome(false, null, StripeApiException.DeclineMessage(declineCode));
+            if (card.Behaviour == CardBehaviour.DeclinedAfterAttach && session["mode"]!.GetValue<string>() != "setup")
+                return new CheckoutOutcome(false, null, StripeApiException.DeclineMessage("generic_decline"));
+            var threeDSecure = TestCard.NeedsAuthenticationOnSession(card.Behaviour);
+            if (threeDSecure && authentication == CardAuthentication.NotYet)
+                return new CheckoutOutcome(false, null, null, NeedsAuthentication: true);
+            if (threeDSecure && authentication == CardAuthentication.Failed)
+                return new CheckoutOutcome(false, null, AuthenticationFailedMessage);
 
             var before = session.DeepClone().AsObject();
             var privateData = await tx.PrivateAsync(sessionId) ?? new JsonObject();
@@ -149,6 +172,7 @@ public sealed partial class EmulatedStripe
                 case "payment":
                 {
                     var pm = await CreatePaymentMethodAsync(tx, card, billing);
+                    if (threeDSecure) tx.AuthenticatedPaymentMethod = pm["id"]!.GetValue<string>();
                     if (customer is null && session["customer_creation"]?.GetValue<string>() == "always")
                         customer = await NewCustomerAsync(tx, email);
                     var intentData = privateData["payment_intent_data"] as JsonObject;
@@ -166,6 +190,7 @@ public sealed partial class EmulatedStripe
                         pm["customer"] = customer["id"]!.GetValue<string>();
                         await tx.PutAsync(pm);
                         await tx.EmitAsync("payment_method.attached", pm);
+                        if (threeDSecure) await MarkSetUpForOffSessionAsync(tx, pm);
                     }
                     await tx.PutAsync(pi);
                     await tx.EmitAsync("payment_intent.created", pi);
@@ -178,7 +203,12 @@ public sealed partial class EmulatedStripe
                 {
                     customer ??= await NewCustomerAsync(tx, email);
                     var pm = await CreatePaymentMethodAsync(tx, card, billing);
-                    await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                    pm = await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                    if (threeDSecure)
+                    {
+                        tx.AuthenticatedPaymentMethod = pm["id"]!.GetValue<string>();
+                        await MarkSetUpForOffSessionAsync(tx, pm);
+                    }
                     var sub = await CreateSubscriptionAsync(tx, customer, pm["id"]!.GetValue<string>(),
                         privateData["line_items"]!.AsArray(), privateData["subscription_data"]?["metadata"] as JsonObject);
                     session["subscription"] = sub["id"]!.GetValue<string>();
@@ -190,7 +220,8 @@ public sealed partial class EmulatedStripe
                 {
                     var pm = await CreatePaymentMethodAsync(tx, card, billing);
                     if (customer is not null)
-                        await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                        pm = await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customer["id"]!.GetValue<string>());
+                    if (threeDSecure) await MarkSetUpForOffSessionAsync(tx, pm);
                     var seti = await tx.GetAsync(Ref(session["setup_intent"]), "setup_intent");
                     seti["payment_method"] = pm["id"]!.GetValue<string>();
                     seti["status"] = "succeeded";

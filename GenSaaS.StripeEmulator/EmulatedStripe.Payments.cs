@@ -13,7 +13,17 @@ public sealed partial class EmulatedStripe
         ["pm_card_visa_chargeDeclined"] = TestCard.VisaDeclined,
         ["pm_card_chargeDeclinedInsufficientFunds"] = TestCard.VisaInsufficientFunds,
         ["pm_card_visa_chargeDeclinedInsufficientFunds"] = TestCard.VisaInsufficientFunds,
+        ["pm_card_chargeCustomerFail"] = TestCard.VisaDeclinedAfterAttach,
+        ["pm_card_authenticationRequired"] = TestCard.VisaAuthenticationAlways,
+        ["pm_card_authenticationRequiredOnSetup"] = TestCard.VisaAuthenticationOnSetup,
     };
+
+    /// <summary>Private mark on a payment method set up with 3-D Secure for later off-session use.</summary>
+    private const string SetUpForOffSession = "set_up_for_off_session";
+
+    /// <summary>Records that the customer authenticated the card while saving it, so off-session use needs no more for cards that allow it.</summary>
+    internal static async Task MarkSetUpForOffSessionAsync(EmulatorTx tx, JsonObject pm) =>
+        await tx.PutAsync(pm, privateData: new JsonObject { [SetUpForOffSession] = true });
 
     internal static async Task<JsonObject> CreatePaymentMethodAsync(EmulatorTx tx, TestCard card, JsonObject? billingDetails = null)
     {
@@ -40,8 +50,9 @@ public sealed partial class EmulatedStripe
         if (current == customerId) return pm;
         if (current is not null)
             throw StripeApiException.Invalid("The payment method you provided has already been attached to a customer.", "payment_method", "payment_method_unexpected_state");
-        if (TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>()) == CardBehaviour.DeclinedAlways)
-            throw StripeApiException.CardDeclined("generic_decline");
+        // Stripe checks the card when it is attached: the decline-everywhere test cards fail here already.
+        if (TestCard.DeclinedOnSaving(TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>())) is { } declineCode)
+            throw StripeApiException.CardDeclined(declineCode);
         pm["customer"] = customer["id"]!.GetValue<string>();
         await tx.PutAsync(pm);
         await tx.EmitAsync("payment_method.attached", pm);
@@ -53,9 +64,18 @@ public sealed partial class EmulatedStripe
         var pm = await tx.GetAsync(id, "payment_method");
         if (pm["customer"] is null)
             throw StripeApiException.Invalid("The payment method you provided is not attached to a customer so detachment is impossible.", "payment_method", "payment_method_unexpected_state");
+        var customerId = Ref(pm["customer"])!;
         pm["customer"] = null;
         await tx.PutAsync(pm);
         await tx.EmitAsync("payment_method.detached", pm);
+        // A detached card can no longer be the customer's default: Stripe clears it (and says so with customer.updated).
+        if (await tx.FindAsync(customerId, "customer") is { } customer && Ref(customer["invoice_settings"]?["default_payment_method"]) == id)
+        {
+            var before = customer.DeepClone().AsObject();
+            customer["invoice_settings"]!["default_payment_method"] = null;
+            await tx.PutAsync(customer);
+            await tx.EmitAsync("customer.updated", customer, before);
+        }
         return pm;
     }
 
@@ -76,6 +96,8 @@ public sealed partial class EmulatedStripe
         if (p.Has("description")) pi["description"] = p.Str("description");
         if (p.Has("receipt_email")) pi["receipt_email"] = p.Str("receipt_email");
         if (p.Str("setup_future_usage") is { Length: > 0 } sfu) pi["setup_future_usage"] = sfu;
+        if (p.Str("return_url") is { Length: > 0 } returnUrl) await tx.PutAsync(pi, privateData: new JsonObject { ["return_url"] = returnUrl });
+        ApplyPaymentMethodChoice(pi, p);
         FormParams.MergeMetadata(pi, p.Obj("metadata"));
         if (p.Str("payment_method") is { Length: > 0 } pmId)
         {
@@ -89,6 +111,30 @@ public sealed partial class EmulatedStripe
         if (p.Bool("confirm") == true)
             return await ConfirmAsync(tx, pi, p.Bool("off_session") == true || p.Str("off_session") is "one_off" or "recurring");
         return pi;
+    }
+
+    /// <summary>
+    /// As Stripe (API 2026-10-28): explicit <c>allowed_payment_method_types</c> turn automatic payment methods off and are
+    /// echoed in <c>allowed_payment_method_types</c> and <c>payment_method_types</c>; without them the intent uses automatic
+    /// payment methods, which allow redirects unless told <c>allow_redirects=never</c>.
+    /// </summary>
+    private static void ApplyPaymentMethodChoice(JsonObject pi, FormParams p)
+    {
+        var types = p.Strings("allowed_payment_method_types");
+        if (types.Count > 0)
+        {
+            pi["allowed_payment_method_types"] = new JsonArray(types.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray());
+            pi["payment_method_types"] = new JsonArray(types.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray());
+            pi["automatic_payment_methods"] = null;
+            return;
+        }
+        var automatic = p.Obj("automatic_payment_methods");
+        if (automatic is not null && FormParams.Str(automatic, "enabled") is "false")
+            return;
+        var allowRedirects = FormParams.Str(automatic, "allow_redirects") ?? "always";
+        if (allowRedirects is not ("always" or "never"))
+            throw StripeApiException.Invalid("Invalid automatic_payment_methods[allow_redirects]: must be one of always or never", "automatic_payment_methods[allow_redirects]");
+        pi["automatic_payment_methods"] = new JsonObject { ["allow_redirects"] = allowRedirects, ["enabled"] = true };
     }
 
     private static void CheckPaymentMethodBelongs(JsonObject pm, JsonObject pi)
@@ -110,6 +156,7 @@ public sealed partial class EmulatedStripe
             pi["payment_method"] = pm["id"]!.GetValue<string>();
         }
         if (p.Has("capture_method")) pi["capture_method"] = p.Str("capture_method");
+        if (p.Str("return_url") is { Length: > 0 } returnUrl) await tx.PutAsync(pi, privateData: new JsonObject { ["return_url"] = returnUrl });
         return await ConfirmAsync(tx, pi, p.Bool("off_session") == true || p.Str("off_session") is "one_off" or "recurring");
     }
 
@@ -131,8 +178,8 @@ public sealed partial class EmulatedStripe
             error.Extra["payment_intent"] = pi.DeepClone();
             throw error;
         }
-        var decline = await ChargeIntentAsync(tx, pi, offSession);
-        if (decline is not null) tx.DeferredError = decline;
+        var attempt = await ChargeIntentAsync(tx, pi, offSession);
+        if (attempt.Decline is not null) tx.DeferredError = attempt.Decline;
         return pi;
     }
 
@@ -140,13 +187,34 @@ public sealed partial class EmulatedStripe
     /// Attempts the intent's payment on its card and records the outcome with Stripe's events; returns the card
     /// error when the card refused it (the caller decides whether that becomes the API answer).
     /// </summary>
-    private static async Task<StripeApiException?> ChargeIntentAsync(EmulatorTx tx, JsonObject pi, bool offSession)
+    private static async Task<ChargeAttempt> ChargeIntentAsync(EmulatorTx tx, JsonObject pi, bool offSession)
     {
         var pm = await tx.GetAsync(Ref(pi["payment_method"]), "payment_method", "payment_method");
         var manual = pi["capture_method"]!.GetValue<string>() == "manual";
         var amount = pi["amount"]!.GetValue<long>();
+        var verdict = await VerdictAsync(tx, pm, offSession);
+        if (verdict == RequiresAuthentication)
+        {
+            // On session, Stripe hands the 3-D Secure step to the customer's browser: no charge until they pass it.
+            var returnUrl = (await tx.PrivateAsync(pi["id"]!.GetValue<string>()))?["return_url"]?.GetValue<string>();
+            pi["status"] = "requires_action";
+            pi["next_action"] = returnUrl is null
+                ? new JsonObject
+                {
+                    ["type"] = "use_stripe_sdk",
+                    ["use_stripe_sdk"] = new JsonObject { ["type"] = "three_d_secure_redirect", ["source"] = Ids.New("src_"), ["stripe_js"] = $"https://hooks.stripe.com/redirect/authenticate/{pi["id"]}" },
+                }
+                : new JsonObject
+                {
+                    ["type"] = "redirect_to_url",
+                    ["redirect_to_url"] = new JsonObject { ["return_url"] = returnUrl, ["url"] = $"https://hooks.stripe.com/3d_secure_2/hosted?payment_intent={pi["id"]}" },
+                };
+            await tx.PutAsync(pi);
+            await tx.EmitAsync("payment_intent.requires_action", pi);
+            return new ChargeAttempt(null, RequiresAction: true);
+        }
         var (charge, declineCode) = await ChargeAsync(tx, pm, amount, pi["currency"]!.GetValue<string>(), Ref(pi["customer"]), pi["id"]!.GetValue<string>(),
-            pi["description"]?.GetValue<string>(), pi["metadata"]!.AsObject(), offSession, manual);
+            pi["description"]?.GetValue<string>(), pi["metadata"]!.AsObject(), offSession, manual, verdict);
         pi["latest_charge"] = charge["id"]!.GetValue<string>();
 
         if (declineCode is not null)
@@ -162,7 +230,7 @@ public sealed partial class EmulatedStripe
             await tx.EmitAsync("payment_intent.payment_failed", pi);
             error.Extra["payment_intent"] = pi.DeepClone();
             error.Extra["payment_method"] = pm.DeepClone();
-            return error;
+            return new ChargeAttempt(error, RequiresAction: false);
         }
 
         pi["last_payment_error"] = null;
@@ -182,21 +250,47 @@ public sealed partial class EmulatedStripe
             await tx.EmitAsync("charge.succeeded", charge);
             await tx.EmitAsync("payment_intent.succeeded", pi);
         }
-        return null;
+        return new ChargeAttempt(null, RequiresAction: false);
+    }
+
+    /// <summary>How a payment attempt ended: declined (the card error to answer), waiting for 3-D Secure, or paid (neither).</summary>
+    private sealed record ChargeAttempt(StripeApiException? Decline, bool RequiresAction)
+    {
+        public bool Paid => Decline is null && !RequiresAction;
+    }
+
+    private const string RequiresAuthentication = "\0requires_action";
+
+    /// <summary>
+    /// What the test card does with this attempt: null when it pays, a decline code, or <see cref="RequiresAuthentication"/>.
+    /// 3-D Secure cards pass when the customer has just authenticated on Stripe's page (<see cref="EmulatorTx.AuthenticatedPaymentMethod"/>);
+    /// 4000 0025 0000 3155 also passes once set up with authentication; off session they are declined <c>authentication_required</c>.
+    /// </summary>
+    private static async Task<string?> VerdictAsync(EmulatorTx tx, JsonObject pm, bool offSession)
+    {
+        var pmId = pm["id"]!.GetValue<string>();
+        var authenticatedNow = !offSession && tx.AuthenticatedPaymentMethod == pmId;
+        switch (TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>()))
+        {
+            case CardBehaviour.DeclinedAlways or CardBehaviour.DeclinedAfterAttach:
+                return "generic_decline";
+            case CardBehaviour.InsufficientFunds:
+                return "insufficient_funds";
+            case CardBehaviour.AuthenticationAlways when !authenticatedNow:
+                return offSession ? "authentication_required" : RequiresAuthentication;
+            case CardBehaviour.AuthenticationOnSetup when !authenticatedNow:
+                if ((await tx.PrivateAsync(pmId))?[SetUpForOffSession]?.GetValue<bool>() == true) return null;
+                return offSession ? "authentication_required" : RequiresAuthentication;
+            default:
+                return null;
+        }
     }
 
     /// <summary>One card payment attempt; returns the charge and, when the card refused it, the decline code.</summary>
     private static async Task<(JsonObject Charge, string? DeclineCode)> ChargeAsync(
         EmulatorTx tx, JsonObject pm, long amount, string currency, string? customerId, string paymentIntentId,
-        string? description, JsonObject metadata, bool offSession, bool manual)
+        string? description, JsonObject metadata, bool offSession, bool manual, string? declineCode)
     {
-        var behaviour = TestCard.BehaviourOfLast4(pm["card"]?["last4"]?.GetValue<string>());
-        var declineCode = behaviour switch
-        {
-            CardBehaviour.DeclinedAlways => "generic_decline",
-            CardBehaviour.DeclinedOffSession when offSession => "insufficient_funds",
-            _ => null,
-        };
         var charge = StripeShapes.Charge(Ids.New("ch_"), tx.Now, pm);
         charge["amount"] = amount;
         charge["currency"] = currency;
@@ -211,10 +305,11 @@ public sealed partial class EmulatedStripe
         {
             charge["status"] = "failed";
             charge["paid"] = false;
-            charge["failure_code"] = "card_declined";
-            charge["failure_message"] = declineCode == "insufficient_funds" ? "Your card has insufficient funds." : "Your card was declined.";
+            charge["failure_code"] = declineCode == "authentication_required" ? "authentication_required" : "card_declined";
+            charge["failure_message"] = StripeApiException.DeclineMessage(declineCode);
+            var networkCode = declineCode switch { "insufficient_funds" => "51", "authentication_required" => "1A", _ => "05" };
             charge["outcome"] = JsonNode.Parse($$"""
-                { "advice_code": "try_again_later", "network_advice_code": null, "network_decline_code": "51",
+                { "advice_code": "try_again_later", "network_advice_code": null, "network_decline_code": "{{networkCode}}",
                   "network_status": "declined_by_network", "reason": "{{declineCode}}", "risk_level": "normal", "risk_score": 20,
                   "seller_message": "The bank returned the decline code `{{declineCode}}`.", "type": "issuer_declined" }
                 """);

@@ -54,18 +54,42 @@ public sealed partial class EmulatedStripe
                 }).ToList());
         });
 
-    /// <summary>The portal's "update payment method": the new card becomes the default for the customer and their subscriptions.</summary>
-    public Task<string?> PortalChangeCardAsync(string portalSessionId, string? cardNumber) =>
+    /// <summary>
+    /// The portal's "update payment method", as Stripe runs it: a SetupIntent confirms the card (3-D Secure first for the cards
+    /// that ask for it), the card is attached, becomes the customer's default (<c>customer.updated</c> with
+    /// <c>invoice_settings.default_payment_method</c>) and the default of their subscriptions; a past-due invoice is paid with it.
+    /// </summary>
+    public Task<CheckoutOutcome> PortalChangeCardAsync(string portalSessionId, string? cardNumber, CardAuthentication authentication = CardAuthentication.NotYet) =>
         WriteAsync(null, async tx =>
         {
             var session = await tx.GetAsync(portalSessionId, "billing_portal.session");
             var card = TestCard.Find(cardNumber);
-            if (card is null) return "Your card number is incorrect.";
-            if (card.Behaviour == CardBehaviour.DeclinedAlways) return "Your card was declined.";
+            if (card is null) return new CheckoutOutcome(false, null, "Your card number is incorrect.");
+            if (TestCard.DeclinedOnSaving(card.Behaviour) is { } declineCode)
+                return new CheckoutOutcome(false, null, StripeApiException.DeclineMessage(declineCode));
+            var threeDSecure = TestCard.NeedsAuthenticationOnSession(card.Behaviour);
+            if (threeDSecure && authentication == CardAuthentication.NotYet)
+                return new CheckoutOutcome(false, null, null, NeedsAuthentication: true);
+            if (threeDSecure && authentication == CardAuthentication.Failed)
+                return new CheckoutOutcome(false, null, AuthenticationFailedMessage);
             var customerId = Ref(session["customer"])!;
             var customer = await tx.GetAsync(customerId, "customer");
+            var seti = StripeShapes.SetupIntent(Ids.New("seti_"), tx.Now);
+            seti["customer"] = customerId;
+            await tx.PutAsync(seti);
+            await tx.EmitAsync("setup_intent.created", seti);
             var pm = await CreatePaymentMethodAsync(tx, card, new JsonObject { ["email"] = customer["email"]?.DeepClone() });
             pm = await AttachPaymentMethodAsync(tx, pm["id"]!.GetValue<string>(), customerId);
+            if (threeDSecure)
+            {
+                tx.AuthenticatedPaymentMethod = pm["id"]!.GetValue<string>();
+                await MarkSetUpForOffSessionAsync(tx, pm);
+            }
+            seti["payment_method"] = pm["id"]!.GetValue<string>();
+            seti["status"] = "succeeded";
+            seti["latest_attempt"] = "setatt_" + Ids.Random(24);
+            await tx.PutAsync(seti);
+            await tx.EmitAsync("setup_intent.succeeded", seti);
             var form = new JsonObject { ["invoice_settings"] = new JsonObject { ["default_payment_method"] = pm["id"]!.GetValue<string>() } };
             await UpdateCustomerAsync(tx, customerId, new FormParams(form));
             foreach (var sub in await tx.ListAsync("subscription", customerId))
@@ -74,7 +98,7 @@ public sealed partial class EmulatedStripe
                     await UpdateSubscriptionAsync(tx, sub["id"]!.GetValue<string>(), new FormParams(new JsonObject { ["default_payment_method"] = pm["id"]!.GetValue<string>() }));
                     await RetryPastDueAsync(tx, sub["id"]!.GetValue<string>(), pm["id"]!.GetValue<string>());
                 }
-            return (string?)null;
+            return new CheckoutOutcome(true, null, null);
         });
 
     /// <summary>The portal's "cancel plan" (at the end of the period) and "renew plan" (undo that).</summary>

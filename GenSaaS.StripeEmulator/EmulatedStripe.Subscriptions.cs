@@ -138,6 +138,7 @@ public sealed partial class EmulatedStripe
         invoice["attempted"] = true;
         invoice["attempt_count"] = invoice["attempt_count"]!.GetValue<long>() + 1;
         invoice["default_payment_method"] = pmId;
+        var actionRequired = false;
         if (total == 0 || pm is not null)
         {
             var declined = false;
@@ -152,7 +153,9 @@ public sealed partial class EmulatedStripe
                 pi["status"] = "requires_confirmation";
                 await tx.PutAsync(pi);
                 await tx.EmitAsync("payment_intent.created", pi);
-                declined = await ChargeIntentAsync(tx, pi, offSession) is not null;
+                var attempt = await ChargeIntentAsync(tx, pi, offSession);
+                declined = !attempt.Paid;
+                actionRequired = attempt.RequiresAction;
             }
             if (!declined)
             {
@@ -167,6 +170,13 @@ public sealed partial class EmulatedStripe
                 await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
                 return true;
             }
+        }
+        if (actionRequired)
+        {
+            // The customer must pass 3-D Secure on the invoice's page; Stripe says so instead of calling it a failure.
+            await tx.PutAsync(invoice, subId);
+            await tx.EmitAsync("invoice.payment_action_required", invoice, open);
+            return false;
         }
         // Stripe's default smart retries try again within days; the emulator records when, and leaves the invoice open.
         invoice["next_payment_attempt"] = tx.Now + (long)TimeSpan.FromDays(3).TotalSeconds;

@@ -154,6 +154,9 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
     /// <summary>A card error to answer once this transaction has committed: Stripe keeps the failed attempt and still answers 402.</summary>
     public StripeApiException? DeferredError { get; set; }
 
+    /// <summary>The card the customer has just passed 3-D Secure for on a hosted page in this step; on-session payments with it need no more.</summary>
+    public string? AuthenticatedPaymentMethod { get; set; }
+
     public SqliteConnection Connection => connection;
 
     public SqliteTransaction Transaction => transaction;

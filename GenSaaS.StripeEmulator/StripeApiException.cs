@@ -36,10 +36,22 @@ internal sealed class StripeApiException(int status, string type, string message
     public static StripeApiException MissingParam(string param) =>
         new(400, "invalid_request_error", $"Missing required param: {param}.", "parameter_missing", param);
 
+    /// <summary>Stripe's words for each decline code the test cards produce.</summary>
+    public static string DeclineMessage(string declineCode) => declineCode switch
+    {
+        "insufficient_funds" => "Your card has insufficient funds.",
+        "authentication_required" => "Your card was declined. This transaction requires authentication.",
+        _ => "Your card was declined.",
+    };
+
+    /// <summary>
+    /// A card error as Stripe answers it: <c>card_declined</c> with the decline code, except a soft decline for 3-D Secure,
+    /// whose code is <c>authentication_required</c> as well.
+    /// </summary>
     public static StripeApiException CardDeclined(string declineCode, string? chargeId = null)
     {
-        var message = declineCode == "insufficient_funds" ? "Your card has insufficient funds." : "Your card was declined.";
-        var error = new StripeApiException(402, "card_error", message, "card_declined", null, declineCode);
+        var code = declineCode == "authentication_required" ? "authentication_required" : "card_declined";
+        var error = new StripeApiException(402, "card_error", DeclineMessage(declineCode), code, null, declineCode);
         if (chargeId is not null) error.Extra["charge"] = chargeId;
         return error;
     }

@@ -140,7 +140,7 @@ internal static class StripeShapes
           "metadata": {}, "next_action": null, "on_behalf_of": null, "payment_method": null,
           "payment_method_configuration_details": null,
           "payment_method_options": { "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" } },
-          "payment_method_types": ["card"], "processing": null, "receipt_email": null, "review": null,
+          "allowed_payment_method_types": null, "payment_method_types": ["card"], "processing": null, "receipt_email": null, "review": null,
           "setup_future_usage": null, "shipping": null, "statement_descriptor": null,
           "statement_descriptor_suffix": null, "status": "requires_payment_method", "transfer_data": null,
           "transfer_group": null, "source": null, "excluded_payment_method_types": null, "customer_account": null,

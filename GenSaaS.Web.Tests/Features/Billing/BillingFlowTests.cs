@@ -167,18 +167,18 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
     }
 
     [Fact]
-    public async Task PayPerUse_CardThatFailsOffSession_Is402PaymentFailed_ReservationReleased_NothingCharged()
+    public async Task PayPerUse_CardSavedFineThatFailsEveryCharge_Is402PaymentFailed_ReservationReleased_NothingCharged()
     {
         var (user, client) = await app.SignedInUserAsync();
-        await app.BuyAsync(client, "pay_per_use", TestCard.VisaInsufficientFunds);
+        await app.BuyAsync(client, "pay_per_use", TestCard.VisaDeclinedAfterAttach);
         await BillingTestApp.EventuallyAsync(async () =>
-            await app.QueryAsync<string?>("SELECT card_last4 FROM billing_customers WHERE user_id = @id", new { id = user.Id }) == "9995", "card saved");
+            await app.QueryAsync<string?>("SELECT card_last4 FROM billing_customers WHERE user_id = @id", new { id = user.Id }) == "0341", "card saved");
 
         var response = await app.GenerateAsync(client);
         response.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         problem.GetProperty("code").GetString().ShouldBe("payment_failed");
-        problem.GetProperty("title").GetString()!.ShouldContain("insufficient funds");
+        problem.GetProperty("title").GetString()!.ShouldContain("Your card was declined.");
 
         var usage = await app.QueryAsync<(string State, string ChargeState)>("SELECT u.state, c.state FROM usage AS u JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @id", new { id = user.Id });
         usage.State.ShouldBe("released");
@@ -194,8 +194,9 @@ public sealed class BillingFlowTests(BillingTestApp app) : IClassFixture<Billing
     public async Task RenewalFailure_MakesSubscriptionPastDue_AndGenerationStopsWithSubscriptionInactive()
     {
         var (user, client) = await app.SignedInUserAsync();
-        await app.BuyAsync(client, "subscription_unlimited", TestCard.VisaInsufficientFunds);
+        await app.BuyAsync(client, "subscription_unlimited");
         await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "active", "subscription active");
+        await app.ChangeCardInPortalAsync(client, TestCard.VisaDeclinedAfterAttach);
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
 
         await app.AdvanceClockAsync(32);

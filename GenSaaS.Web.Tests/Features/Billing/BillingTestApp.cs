@@ -51,7 +51,8 @@ public class BillingTestApp : TestApp
     }
 
     /// <summary>Pays on the hosted Checkout page over HTTP, as the customer typing a test card and pressing Pay.</summary>
-    public async Task<CheckoutOutcome> PayAsync(string sessionUrl, string card)
+    /// <summary>Pays on the hosted page; a 3-D Secure card's step is answered with <paramref name="authentication"/> ("complete" or "fail").</summary>
+    public async Task<CheckoutOutcome> PayAsync(string sessionUrl, string card, string authentication = "complete")
     {
         using var browser = NewClient();
         var page = await browser.GetStringAsync(sessionUrl);
@@ -63,6 +64,12 @@ public class BillingTestApp : TestApp
             ["__RequestVerificationToken"] = AntiforgeryToken(page),
         };
         var response = await browser.PostAsync(new Uri(sessionUrl).PathAndQuery, new FormUrlEncodedContent(form));
+        if (response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync() is var step && step.Contains("three-d-secure-complete"))
+        {
+            form["Input.Authentication"] = authentication;
+            form["__RequestVerificationToken"] = AntiforgeryToken(step);
+            response = await browser.PostAsync(new Uri(sessionUrl).PathAndQuery, new FormUrlEncodedContent(form));
+        }
         if (response.StatusCode is HttpStatusCode.Redirect or HttpStatusCode.SeeOther)
             return new CheckoutOutcome(true, response.Headers.Location!.ToString(), null);
         var html = await response.Content.ReadAsStringAsync();
@@ -77,6 +84,22 @@ public class BillingTestApp : TestApp
         var outcome = await PayAsync(url, card);
         outcome.Completed.ShouldBeTrue(outcome.Error);
         return new Uri(url).Segments[^1];
+    }
+
+    /// <summary>
+    /// The signed-in customer opens the portal from the app (<c>POST /api/billing/portal</c>) and changes their card there,
+    /// passing 3-D Secure when the card asks for it.
+    /// </summary>
+    public async Task ChangeCardInPortalAsync(HttpClient client, string card)
+    {
+        var response = await client.PostAsJsonAsync("/api/billing/portal", new { });
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var portalUrl = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("url").GetString()!;
+        using var browser = NewClient();
+        var posted = await PostFormAsync(browser, portalUrl + "?handler=Card", new() { ["Input.CardNumber"] = card });
+        if (posted.StatusCode == HttpStatusCode.OK && (await posted.Content.ReadAsStringAsync()).Contains("three-d-secure-complete"))
+            posted = await PostFormAsync(browser, portalUrl + "?handler=Card", new() { ["Input.CardNumber"] = card, ["Input.Authentication"] = "complete" });
+        posted.StatusCode.ShouldBe(HttpStatusCode.Redirect);
     }
 
     public async Task<T> QueryAsync<T>(string sql, object? args = null)

@@ -31,4 +31,21 @@ public sealed class BillingWithoutWebhooksTests
         strangers.StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await strangers.Content.ReadAsStringAsync()).ShouldNotContain("data-testid=\"purchase-confirmed\"");
     }
+
+    [Fact]
+    public async Task ReturnFromThePortal_ShowsTheNewCardAtOnce_AndItIsTheCardCharged()
+    {
+        using var app = new BillingTestApp(new() { ["Billing:Emulator:WebhookUrl"] = "http://127.0.0.1:9/api/billing/webhook" });
+        var (user, client) = await app.SignedInUserAsync();
+        var url = await BillingTestApp.ChooseAsync(client, "pay_per_use");
+        var outcome = await app.PayAsync(url, GenSaaS.StripeEmulator.TestCard.Visa);
+        outcome.Completed.ShouldBeTrue(outcome.Error);
+        (await client.GetStringAsync(new Uri(outcome.RedirectUrl!).PathAndQuery)).ShouldContain("visa ending 4242");
+
+        await app.ChangeCardInPortalAsync(client, "5555555555554444");
+        (await client.GetStringAsync("/billing")).ShouldContain("visa ending 4242", customMessage: "no webhook arrived and the customer has not come back yet");
+        var page = await client.GetStringAsync("/billing?from=portal");
+        page.ShouldContain("mastercard ending 4444");
+        (await app.QueryAsync<string?>("SELECT card_last4 FROM billing_customers WHERE user_id = @id", new { id = user.Id })).ShouldBe("4444");
+    }
 }

@@ -27,7 +27,8 @@ public sealed record AccountSummary(
     bool HasSavedCard,
     string? CardBrand,
     string? CardLast4,
-    int RatePerMinute)
+    int RatePerMinute,
+    string? CardExpires = null)
 {
     public long CreditsRemaining => TrialCredits + PrepaidCredits;
 
@@ -95,7 +96,7 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
 
         return new AccountSummary(trial, prepaid, key, name, subscription, periodStart, periodEnd, used,
             subscriptionPlan?.SoftLimit, subscriptionPlan?.HardCap, live is { CancelAtPeriodEnd: true }, standing.HasSavedCard,
-            standing.CardBrand, standing.CardLast4, rate);
+            standing.CardBrand, standing.CardLast4, rate, standing.CardExpires);
     }
 
     /// <summary>

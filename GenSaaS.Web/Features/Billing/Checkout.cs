@@ -140,7 +140,7 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         Stripe.BillingPortal.Session portal;
         try
         {
-            portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + "/billing", http.TraceIdentifier, ct);
+            portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + Index.ReturnFromPortalUrl, http.TraceIdentifier, ct);
         }
         catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException
                                    || (ex is OperationCanceledException && !ct.IsCancellationRequested))

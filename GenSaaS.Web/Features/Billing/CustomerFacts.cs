@@ -5,7 +5,7 @@ using Microsoft.Data.Sqlite;
 namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>A customer's standing with Stripe as we last heard it: the current subscription and the saved card.</summary>
-public sealed record CustomerStanding(SubscriptionFacts? Subscription, bool HasSavedCard, string? CardBrand, string? CardLast4)
+public sealed record CustomerStanding(SubscriptionFacts? Subscription, bool HasSavedCard, string? CardBrand, string? CardLast4, string? CardExpires = null)
 {
     public FundingFacts Funding => new(Subscription, HasSavedCard);
 }
@@ -20,7 +20,8 @@ public sealed class CustomerFacts : IFundingFacts
 {
     private const string StandingSql = """
         SELECT s.stripe_subscription_id, s.plan_key, s.status, s.current_period_start, s.current_period_end, s.cancel_at_period_end,
-               c.default_payment_method IS NOT NULL, c.card_brand, c.card_last4
+               c.default_payment_method IS NOT NULL, c.card_brand, c.card_last4,
+               CASE WHEN c.card_exp_month IS NOT NULL THEN printf('%02d/%d', c.card_exp_month, c.card_exp_year) END
         FROM (SELECT 1) AS one
         LEFT JOIN (SELECT stripe_subscription_id, plan_key, status, current_period_start, current_period_end, cancel_at_period_end
                    FROM subscriptions
@@ -39,7 +40,7 @@ public sealed class CustomerFacts : IFundingFacts
             ? null
             : new SubscriptionFacts(r.GetString(0), r.GetString(1), r.GetString(2),
                 r.IsDBNull(3) ? null : r.GetUtcDateTime(3), r.IsDBNull(4) ? null : r.GetUtcDateTime(4), r.GetInt64(5) != 0);
-        return new CustomerStanding(subscription, !r.IsDBNull(6) && r.GetInt64(6) != 0, r.GetNullableString(7), r.GetNullableString(8));
+        return new CustomerStanding(subscription, !r.IsDBNull(6) && r.GetInt64(6) != 0, r.GetNullableString(7), r.GetNullableString(8), r.GetNullableString(9));
     }
 
     FundingFacts IFundingFacts.Read(SqliteConnection connection, SqliteTransaction? tx, string userId) => Read(connection, tx, userId).Funding;

@@ -7,7 +7,7 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries) : PageModel
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, ILogger<Index> logger) : PageModel
 {
     public IReadOnlyList<KeyValuePair<string, PlanOptions>> Plans { get; private set; } = [];
 
@@ -18,11 +18,34 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// <summary>Set when the portal could not be opened and the customer was sent back here.</summary>
     public bool PortalUnavailable { get; private set; }
 
+    /// <summary>The page a customer with a card to fix is sent to (API problems link here): it says why and opens the billing portal.</summary>
+    public const string UpdateCardUrl = "/billing?card=update";
+
+    /// <summary>Where the portal sends the customer back: the page reads their card from Stripe first, so a change shows at once.</summary>
+    public const string ReturnFromPortalUrl = "/billing?from=portal";
+
+    /// <summary>Set when the customer came here to fix their card (a declined or unconfirmed payment).</summary>
+    public bool UpdateCard { get; private set; }
+
     public async Task OnGetAsync(CancellationToken ct)
     {
         PortalUnavailable = Request.Query["portal"] == "unavailable";
+        UpdateCard = Request.Query["card"] == "update";
+        var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        if (Request.Query["from"] == "portal" && mode.IsEnabled)
+        {
+            try
+            {
+                await cards.RefreshCardAsync(userId, ct);
+            }
+            catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+            {
+                // The webhook brings the change a little later; the page shows what is stored until then.
+                logger.LogWarning(ex, "The card of {UserId} could not be read from Stripe on return from the portal", userId);
+            }
+        }
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
-        Status = await summaries.GetAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!, ct);
+        Status = await summaries.GetAsync(userId, ct);
     }
 
     public static string PriceLabel(PlanOptions plan) => plan.Kind switch

@@ -16,6 +16,12 @@ public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentI
     public static AuthorizationResult Declined(string message, string? paymentIntentId = null) => new(false, paymentIntentId, message);
 
     public static AuthorizationResult Unanswered(string message) => new(false, null, message, Unavailable: true);
+    /// <summary>
+    /// What the customer reads when their bank wants 3-D Secure for a payment made while they are not there: the card must be
+    /// confirmed with them present, which the billing portal does.
+    /// </summary>
+    public const string AuthenticationRequiredMessage =
+        "Your bank asks you to confirm your card before it can be charged. Update your card in the billing portal (your bank will ask you to confirm it there), then try again. You were not charged.";
 }
 
 /// <summary>
@@ -93,17 +99,25 @@ public sealed class PayPerUse(
         }
         catch (StripeException ex)
         {
-            var message = ex.StripeError?.Message ?? ex.Message;
+            var authentication = ex.StripeError?.Code == "authentication_required" || ex.StripeError?.DeclineCode == "authentication_required";
+            var message = authentication ? AuthorizationResult.AuthenticationRequiredMessage : ex.StripeError?.Message ?? ex.Message;
             logger.LogInformation(BillingLogEvents.PaymentDeclined, "Authorisation for usage {UsageId} declined: {DeclineCode} {Message}",
-                usageId, ex.StripeError?.DeclineCode ?? ex.StripeError?.Code, message);
+                usageId, ex.StripeError?.DeclineCode ?? ex.StripeError?.Code, ex.StripeError?.Message ?? ex.Message);
+            // Stripe keeps the declined PaymentIntent open (requires_payment_method); cancel it so nothing can complete it later.
+            if (ex.StripeError?.PaymentIntent is { } declined)
+                await CancelLeftOverAsync(usageId, declined, ct);
             return await FailAsync(usageId, message, ex.StripeError?.PaymentIntent?.Id, ct);
         }
 
         if (intent.Status != "requires_capture")
         {
-            if (intent.Status is "requires_action" or "requires_payment_method" or "requires_confirmation")
-                await stripe.CancelAuthorizationAsync(usageId, intent.Id, ct);
-            return await FailAsync(usageId, intent.LastPaymentError?.Message ?? "Your card needs you to confirm this payment; add another card on the billing page.", intent.Id, ct);
+            // requires_action: the bank wants 3-D Secure and the customer is not here to pass it.
+            await CancelLeftOverAsync(usageId, intent, ct);
+            var message = intent.Status == "requires_action" || intent.LastPaymentError?.Code == "authentication_required"
+                ? AuthorizationResult.AuthenticationRequiredMessage
+                : intent.LastPaymentError?.Message ?? "Your card was declined.";
+            logger.LogInformation(BillingLogEvents.PaymentDeclined, "Authorisation for usage {UsageId} not placed: {PaymentIntentId} is {Status}", usageId, intent.Id, intent.Status);
+            return await FailAsync(usageId, message, intent.Id, ct);
         }
 
         await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, captureBefore = CaptureBefore(intent), now = Now }, ct);
@@ -115,6 +129,20 @@ public sealed class PayPerUse(
     /// <summary>Stripe's deadline for capturing the hold, from the charge's card details (expanded on authorisation).</summary>
     private static DateTime? CaptureBefore(PaymentIntent intent) =>
         intent.LatestCharge?.PaymentMethodDetails?.Card?.CaptureBefore is { } before && before != default ? DateTime.SpecifyKind(before, DateTimeKind.Utc) : null;
+    /// <summary>Cancels a PaymentIntent that did not become a hold; a failure here is logged, the usage is refused either way.</summary>
+    private async Task CancelLeftOverAsync(string usageId, PaymentIntent intent, CancellationToken ct)
+    {
+        if (intent.Status is not ("requires_action" or "requires_payment_method" or "requires_confirmation"))
+            return;
+        try
+        {
+            await stripe.CancelAuthorizationAsync(usageId, intent.Id, ct);
+        }
+        catch (Exception ex) when (ex is StripeException || StripeGateway.IsUnavailable(ex, ct))
+        {
+            logger.LogWarning(ex, "PaymentIntent {PaymentIntentId} of declined usage {UsageId} could not be cancelled", intent.Id, usageId);
+        }
+    }
 
     private async Task<AuthorizationResult> FailAsync(string usageId, string message, string? paymentIntentId, CancellationToken ct)
     {

@@ -66,6 +66,10 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             InvoiceSettings = new CustomerInvoiceSettingsOptions { DefaultPaymentMethod = paymentMethodId },
         }, Idempotent($"default-pm:{customerId}:{paymentMethodId}"), ct);
 
+    /// <summary>The customer with their default card (<c>invoice_settings.default_payment_method</c>) expanded.</summary>
+    public Task<Customer> GetCustomerWithDefaultCardAsync(string customerId, CancellationToken ct) =>
+        new CustomerService(Client).GetAsync(customerId, new CustomerGetOptions { Expand = ["invoice_settings.default_payment_method"] }, cancellationToken: ct);
+
     public Task<PaymentMethod> GetPaymentMethodAsync(string id, CancellationToken ct) => new PaymentMethodService(Client).GetAsync(id, cancellationToken: ct);
 
     public Task<SetupIntent> GetSetupIntentAsync(string id, CancellationToken ct) => new SetupIntentService(Client).GetAsync(id, cancellationToken: ct);
@@ -129,6 +133,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             Customer = customerId,
             PaymentMethod = paymentMethodId,
             CaptureMethod = "manual",
+            // Card only: nothing that could redirect, so an off-session confirm never needs a return_url; a card that
+            // wants 3-D Secure is declined authentication_required instead of waiting for a customer who is not there.
+            AllowedPaymentMethodTypes = ["card"],
             Confirm = true,
             OffSession = true,
             Description = "GenSaaS generation",

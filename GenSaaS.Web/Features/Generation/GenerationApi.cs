@@ -105,7 +105,11 @@ public static class GenerationApi
         if (outcome.Field is { } field)
             return Problems.Result(outcome.Status, outcome.ErrorCode!, "The request is not valid.", outcome.ErrorMessage,
                 new Dictionary<string, string[]> { [field] = [outcome.ErrorMessage!] });
-        return Problems.Result(outcome.Status, outcome.ErrorCode!, outcome.ErrorMessage!, outcome.ErrorMessage);
+        var problem = Problems.Create(outcome.Status, outcome.ErrorCode!, outcome.ErrorMessage!, outcome.ErrorMessage);
+        // A card to fix: where the customer does it (the billing page opens Stripe's portal, where the bank can ask them to confirm the card).
+        if (outcome.ErrorCode is ProblemCodes.PaymentFailed or ProblemCodes.SubscriptionInactive)
+            problem.Extensions["update_card_url"] = Billing.Index.UpdateCardUrl;
+        return Results.Problem(problem);
     }
 
     private static async Task<IResult> List(ClaimsPrincipal user, GenerationStore store, int? page, int? pageSize, CancellationToken ct)

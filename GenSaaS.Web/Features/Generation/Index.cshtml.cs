@@ -20,7 +20,8 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
         public string? IdempotencyKey { get; init; }
     }
 
-    public sealed record ErrorLink(string Label, string Url);
+    /// <summary>What the customer can do about an error: a link, or (<paramref name="Post"/>) a button that posts, with antiforgery, to <paramref name="Url"/>.</summary>
+    public sealed record ErrorLink(string Label, string Url, bool Post = false);
 
     [BindProperty]
     public InputModel Input { get; set; } = new();
@@ -65,7 +66,7 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
             ErrorAction = outcome.ErrorCode switch
             {
                 ProblemCodes.InsufficientCredits => new ErrorLink("Buy credits or choose a plan", "/billing"),
-                ProblemCodes.SubscriptionInactive or ProblemCodes.PaymentFailed => new ErrorLink("Update your payment method", "/billing"),
+                ProblemCodes.SubscriptionInactive or ProblemCodes.PaymentFailed => new ErrorLink("Update your card", "/api/billing/portal", Post: true),
                 _ => null,
             };
             if (outcome.Status >= 400 && outcome.Field is null)

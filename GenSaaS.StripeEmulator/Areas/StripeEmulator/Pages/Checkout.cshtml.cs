@@ -18,7 +18,13 @@ public sealed class Checkout(IServiceProvider services) : PageModel
         [Display(Name = "Card number")] public string? CardNumber { get; set; }
 
         [Display(Name = "Email")] public string? Email { get; set; }
+
+        /// <summary>The button pressed on the 3-D Secure step: "complete" or "fail"; empty before it is shown.</summary>
+        public string? Authentication { get; set; }
     }
+
+    /// <summary>True while the page shows the 3-D Secure step for the card typed.</summary>
+    public bool Authenticating { get; private set; }
 
     public async Task<IActionResult> OnGetAsync(string id)
     {
@@ -32,11 +38,18 @@ public sealed class Checkout(IServiceProvider services) : PageModel
     public async Task<IActionResult> OnPostAsync(string id)
     {
         if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
-        var outcome = await emulator.CompleteCheckoutAsync(id, Input.CardNumber, Input.Email);
+        var step = Input.Authentication switch
+        {
+            "complete" => CardAuthentication.Completed,
+            "fail" => CardAuthentication.Failed,
+            _ => CardAuthentication.NotYet,
+        };
+        var outcome = await emulator.CompleteCheckoutAsync(id, Input.CardNumber, Input.Email, step);
         if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
         Session = await emulator.GetCheckoutViewAsync(id);
         if (Session is null) return NotFound();
         Error = outcome.Error;
+        Authenticating = outcome.NeedsAuthentication;
         return Page();
     }
 

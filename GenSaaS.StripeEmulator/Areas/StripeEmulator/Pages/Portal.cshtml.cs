@@ -18,7 +18,13 @@ public sealed class Portal(IServiceProvider services) : PageModel
     public sealed class CardInput
     {
         [Display(Name = "Card number")] public string? CardNumber { get; set; }
+
+        /// <summary>The button pressed on the 3-D Secure step: "complete" or "fail"; empty before it is shown.</summary>
+        public string? Authentication { get; set; }
     }
+
+    /// <summary>True while the page shows the 3-D Secure step for the card typed.</summary>
+    public bool Authenticating { get; private set; }
 
     private EmulatedStripe? Emulator => services.GetService<EmulatedStripe>();
 
@@ -32,8 +38,16 @@ public sealed class Portal(IServiceProvider services) : PageModel
     public async Task<IActionResult> OnPostCardAsync(string id)
     {
         if (Emulator is not { } emulator || await emulator.GetPortalViewAsync(id) is null) return NotFound();
-        Error = await emulator.PortalChangeCardAsync(id, Input.CardNumber);
-        if (Error is null)
+        var step = Input.Authentication switch
+        {
+            "complete" => CardAuthentication.Completed,
+            "fail" => CardAuthentication.Failed,
+            _ => CardAuthentication.NotYet,
+        };
+        var outcome = await emulator.PortalChangeCardAsync(id, Input.CardNumber, step);
+        Error = outcome.Error;
+        Authenticating = outcome.NeedsAuthentication;
+        if (outcome.Completed)
         {
             StatusMessage = "Your card was updated.";
             return RedirectToPage(new { id });

@@ -111,9 +111,9 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
     }
 
     [Fact]
-    public async Task PaymentIntent_OffSessionOn9995_IsDeclinedForInsufficientFunds()
+    public async Task PaymentIntent_OffSessionOn0341_SavedFine_IsDeclined()
     {
-        var (customer, pm) = await app.CustomerWithCardAsync(TestCard.VisaInsufficientFunds);
+        var (customer, pm) = await app.CustomerWithCardAsync(TestCard.VisaDeclinedAfterAttach);
         var ex = await Should.ThrowAsync<StripeException>(() => new PaymentIntentService(app.Stripe).CreateAsync(new PaymentIntentCreateOptions
         {
             Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
@@ -121,7 +121,8 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         ex.HttpStatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         ex.StripeError.Type.ShouldBe("card_error");
         ex.StripeError.Code.ShouldBe("card_declined");
-        ex.StripeError.DeclineCode.ShouldBe("insufficient_funds");
+        ex.StripeError.DeclineCode.ShouldBe("generic_decline");
+        ex.StripeError.Message.ShouldBe("Your card was declined.");
         ex.StripeError.PaymentIntent.Status.ShouldBe("requires_payment_method");
         (await app.EventsAsync("payment_intent.payment_failed")).ShouldContain(e => ((PaymentIntent)e.Data.Object).Id == ex.StripeError.PaymentIntent.Id);
     }
@@ -283,10 +284,10 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).CancelAtPeriodEnd.ShouldBeTrue();
 
-        response = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.VisaInsufficientFunds });
+        response = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.VisaDeclinedAfterAttach });
         response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         var customer = await new CustomerService(app.Stripe).GetAsync(sub.CustomerId, new CustomerGetOptions { Expand = ["invoice_settings.default_payment_method"] });
-        customer.InvoiceSettings.DefaultPaymentMethod.Card.Last4.ShouldBe("9995");
+        customer.InvoiceSettings.DefaultPaymentMethod.Card.Last4.ShouldBe("0341");
     }
 
     [Fact]

@@ -153,6 +153,17 @@ public sealed class EmulatorApp : TestApp
         return await new SubscriptionService(Stripe).GetAsync(session.SubscriptionId);
     }
 
+    /// <summary>The customer changes their card in the hosted portal (passing 3-D Secure when the card asks for it).</summary>
+    public async Task ChangeCardInPortalAsync(string customerId, string card)
+    {
+        var portal = await new Stripe.BillingPortal.SessionService(Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId });
+        using var browser = NewClient();
+        var response = await PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = card });
+        if (response.StatusCode == HttpStatusCode.OK && (await response.Content.ReadAsStringAsync()).Contains("three-d-secure-complete"))
+            response = await PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = card, ["Input.Authentication"] = "complete" });
+        response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+    }
+
     public async Task AdvanceDaysAsync(int days)
     {
         using var client = NewClient();

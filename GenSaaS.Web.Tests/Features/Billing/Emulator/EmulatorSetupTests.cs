@@ -40,7 +40,10 @@ public sealed class EmulatorSetupTests
     [Theory]
     [InlineData("4242 4242 4242 4242", CardBehaviour.Succeeds)]
     [InlineData("4000-0000-0000-0002", CardBehaviour.DeclinedAlways)]
-    [InlineData("4000000000009995", CardBehaviour.DeclinedOffSession)]
+    [InlineData("4000000000009995", CardBehaviour.InsufficientFunds)]
+    [InlineData("4000 0000 0000 0341", CardBehaviour.DeclinedAfterAttach)]
+    [InlineData("4000 0027 6000 3184", CardBehaviour.AuthenticationAlways)]
+    [InlineData("4000 0025 0000 3155", CardBehaviour.AuthenticationOnSetup)]
     public void TestCards_AreRecognisedWhateverTheSpacing(string typed, CardBehaviour behaviour) =>
         TestCard.Find(typed)!.Behaviour.ShouldBe(behaviour);
 

@@ -116,10 +116,11 @@ public sealed class EmulatorWebhookAndClockTests
     }
 
     [Fact]
-    public async Task Clock_RenewalOn9995Card_FailsToPastDueWithPaymentFailedInvoice()
+    public async Task Clock_RenewalOn0341Card_FailsToPastDueWithPaymentFailedInvoice()
     {
         using var app = new EmulatorApp();
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         sub.Status.ShouldBe("active");
         await app.AdvanceDaysAsync(32);
         (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).Status.ShouldBe("past_due");
@@ -133,7 +134,8 @@ public sealed class EmulatorWebhookAndClockTests
     public async Task PastDue_NewCardInPortal_PaysTheOpenInvoiceAndReactivates()
     {
         using var app = new EmulatorApp();
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         await app.AdvanceDaysAsync(32);
         var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = sub.CustomerId });
         using var browser = app.NewClient();

@@ -26,6 +26,31 @@ public sealed class StripeEventApplier(
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
+    /// <summary>
+    /// Every event type the app acts on, in one place: the webhook endpoint is registered for exactly these (and
+    /// <c>docs/billing.md</c> lists them; a test compares the two).
+    /// </summary>
+    public static readonly IReadOnlyList<string> HandledEvents =
+    [
+        EventTypes.CheckoutSessionCompleted,
+        EventTypes.CheckoutSessionAsyncPaymentSucceeded,
+        EventTypes.CheckoutSessionAsyncPaymentFailed,
+        EventTypes.InvoicePaid,
+        EventTypes.InvoicePaymentFailed,
+        EventTypes.CustomerSubscriptionCreated,
+        EventTypes.CustomerSubscriptionUpdated,
+        EventTypes.CustomerSubscriptionDeleted,
+        EventTypes.PaymentIntentSucceeded,
+        EventTypes.PaymentIntentPaymentFailed,
+        EventTypes.PaymentIntentCanceled,
+        EventTypes.PaymentIntentAmountCapturableUpdated,
+        EventTypes.ChargeRefunded,
+        EventTypes.CustomerUpdated,
+        EventTypes.PaymentMethodAttached,
+        EventTypes.PaymentMethodDetached,
+        EventTypes.SetupIntentSucceeded,
+    ];
+
     /// <summary>True when the event changed or confirmed state; false when it is of a type this app does not act on.</summary>
     public async Task<bool> ApplyAsync(Event stripeEvent, CancellationToken ct)
     {
@@ -55,6 +80,34 @@ public sealed class StripeEventApplier(
             case EventTypes.ChargeRefunded:
                 await ApplyChargeRefundedAsync((Charge)stripeEvent.Data.Object, ct);
                 return true;
+            case EventTypes.CustomerUpdated:
+                await FollowCardAsync(((Customer)stripeEvent.Data.Object).Id, null, created, stripeEvent.Id, ct);
+                return true;
+            case EventTypes.PaymentMethodAttached:
+            {
+                var method = (PaymentMethod)stripeEvent.Data.Object;
+                await FollowCardAsync(method.CustomerId, new CardChange(method.Id, method.Created, Newest: false), created, stripeEvent.Id, ct);
+                return true;
+            }
+            case EventTypes.PaymentMethodDetached:
+            {
+                // The payment method no longer names its customer; the previous attributes do.
+                var method = (PaymentMethod)stripeEvent.Data.Object;
+                var customerId = method.CustomerId ?? await accounts.CustomerOfCardAsync(method.Id, ct)
+                    ?? PreviousCustomer(stripeEvent);
+                await FollowCardAsync(customerId, null, created, stripeEvent.Id, ct);
+                return true;
+            }
+            case EventTypes.SetupIntentSucceeded:
+            {
+                var setupIntent = (SetupIntent)stripeEvent.Data.Object;
+                if (setupIntent.PaymentMethodId is { } paymentMethodId)
+                {
+                    var method = await stripe.GetPaymentMethodAsync(paymentMethodId, ct);
+                    await FollowCardAsync(setupIntent.CustomerId ?? method.CustomerId, new CardChange(method.Id, method.Created, Newest: true), created, stripeEvent.Id, ct);
+                }
+                return true;
+            }
             default:
                 return false;
         }
@@ -112,13 +165,65 @@ public sealed class StripeEventApplier(
         customerId ??= setupIntent.CustomerId;
         if (customerId is null)
             return;
-        if (!await AdvanceObjectAsync($"card:{customerId}", eventCreated, source, ct))
-            return;
         var method = await stripe.GetPaymentMethodAsync(paymentMethodId, ct);
-        await stripe.SetDefaultPaymentMethodAsync(customerId, paymentMethodId, ct);
-        await accounts.SaveCardAsync(userId, paymentMethodId, method.Card?.Brand, method.Card?.Last4, ct);
-        logger.LogInformation("Card {Brand} {Last4} saved for {UserId}", method.Card?.Brand, method.Card?.Last4, userId);
+        await FollowCardAsync(customerId, new CardChange(method.Id, method.Created, Newest: true), eventCreated, source, ct, optInUserId: userId);
     }
+
+    /// <summary>
+    /// Reads the customer's card from Stripe now (the customer is back from the portal). It does not move the card's event
+    /// clock (our clock is not Stripe's): events still on their way apply as usual, and each reads Stripe's state again.
+    /// </summary>
+    public async Task RefreshCardAsync(string userId, CancellationToken ct)
+    {
+        if (await accounts.FindAsync(userId, ct) is not { } customer)
+            return;
+        await FollowCardAsync(customer.StripeCustomerId, null, eventCreated: null, "portal-return", ct);
+    }
+
+    /// <summary>A card that an event says was just added: a setup intent's card (<paramref name="Newest"/>: it should become the default) or one attached.</summary>
+    private sealed record CardChange(string PaymentMethodId, DateTime Created, bool Newest);
+
+    /// <summary>
+    /// Makes the card the app charges per generation the customer's default card at Stripe, read fresh from Stripe so any
+    /// delivery order ends in Stripe's current state; an event older than the last one applied to the customer's card is
+    /// skipped. A card just set up (<see cref="CardChange.Newest"/>) becomes the default at Stripe unless a newer card
+    /// already is; a card just attached becomes it only when the customer has none. Only a customer who chose pay per use
+    /// (saved a card for it, <paramref name="optInUserId"/>) has a card charged; for others nothing is stored.
+    /// </summary>
+    private async Task FollowCardAsync(string? customerId, CardChange? change, long? eventCreated, string eventId, CancellationToken ct, string? optInUserId = null)
+    {
+        if (string.IsNullOrEmpty(customerId))
+            return;
+        var userId = optInUserId ?? await accounts.UserIdForCustomerAsync(customerId, ct);
+        if (userId is null)
+            return;
+        if (optInUserId is null && (await accounts.FindAsync(userId, ct))?.PaysPerUse != true)
+            return;
+        if (eventCreated is { } created && !await AdvanceObjectAsync($"card:{customerId}", created, eventId, ct))
+        {
+            logger.LogInformation("Card event {StripeEventId} for {CustomerId} is older than one already applied; skipped", eventId, customerId);
+            return;
+        }
+        var customer = await stripe.GetCustomerWithDefaultCardAsync(customerId, ct);
+        var current = customer.InvoiceSettings?.DefaultPaymentMethod;
+        if (change is not null && current?.Id != change.PaymentMethodId
+            && (current is null || (change.Newest && change.Created >= current.Created)))
+        {
+            var method = await stripe.GetPaymentMethodAsync(change.PaymentMethodId, ct);
+            if (method.CustomerId == customerId)
+            {
+                await stripe.SetDefaultPaymentMethodAsync(customerId, method.Id, ct);
+                current = method;
+            }
+        }
+        var card = current is { Type: "card" } ? SavedCard.Of(current) : null;
+        await accounts.SaveCardAsync(userId, card, optIn: optInUserId is not null, ct);
+        logger.LogInformation("Card for {UserId} is now {Brand} {Last4} (event {StripeEventId})", userId, card?.Brand, card?.Last4, eventId);
+    }
+
+    /// <summary>The customer a payment method belonged to before it was detached (<c>previous_attributes.customer</c>).</summary>
+    private static string? PreviousCustomer(Event stripeEvent) =>
+        stripeEvent.Data.PreviousAttributes is Newtonsoft.Json.Linq.JObject previous ? previous.Value<string>("customer") : null;
 
     private async Task ApplyInvoiceAsync(Invoice invoice, long eventCreated, CancellationToken ct)
     {
