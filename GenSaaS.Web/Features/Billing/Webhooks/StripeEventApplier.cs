@@ -23,6 +23,7 @@ public sealed class StripeEventApplier(
     PlanCatalog plans,
     BillingAccounts accounts,
     Payments payments,
+    BillingNotices notices,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -169,6 +170,11 @@ public sealed class StripeEventApplier(
             now = clock.GetUtcNow().UtcDateTime,
         }, ct);
         logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
+        // Dunning: read from Stripe just now, the plan waits on its latest invoice. Whichever event brings us here first
+        // (invoice.payment_failed, customer.subscription.updated, a retry's failure) the customer hears once per invoice;
+        // a late failure event for an invoice since paid finds the plan active and sends nothing.
+        if (subscription.Status is "past_due" or "unpaid" && subscription.LatestInvoiceId is { } invoiceId)
+            await notices.NotifyOnceAsync(BillingNotices.PaymentFailed, invoiceId, userId, ct);
         return userId;
     }
 
