@@ -1,0 +1,162 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using GenSaaS.Web.Tests.Infrastructure;
+using MimeKit;
+using netDumbster.smtp;
+using Stripe;
+using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
+
+namespace GenSaaS.Web.Tests.Features.Billing;
+
+/// <summary>
+/// Delayed payment methods (bank debits): Checkout completes with <c>payment_status=unpaid</c>; credits come only with
+/// <c>checkout.session.async_payment_succeeded</c>; <c>async_payment_failed</c> grants nothing and tells the customer once.
+/// Events are Stripe's shapes with real signatures, delivered twice and out of order.
+/// </summary>
+[Collection(BillingCollection.Name)]
+public sealed class AsyncPaymentTests : IDisposable
+{
+    private readonly int _smtpPort = FreeTcpPort();
+    private readonly SimpleSmtpServer _smtp;
+    private readonly BillingTestApp _app;
+
+    public AsyncPaymentTests()
+    {
+        _smtp = SimpleSmtpServer.Start(_smtpPort);
+        _app = new BillingTestApp(new()
+        {
+            ["Billing:PaymentMethodTypes:0"] = "card",
+            ["Billing:PaymentMethodTypes:1"] = "us_bank_account",
+            ["Email:Smtp:Host"] = "127.0.0.1",
+            ["Email:Smtp:Port"] = _smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Email:Smtp:Security"] = "None",
+            ["Email:Smtp:TimeoutSeconds"] = "5",
+        });
+    }
+
+    public void Dispose()
+    {
+        _app.Dispose();
+        _smtp.Dispose();
+    }
+
+    private static string Event(string type, JsonObject session, string? id = null) => new JsonObject
+    {
+        ["id"] = id ?? "evt_" + Guid.NewGuid().ToString("N"),
+        ["object"] = "event",
+        ["api_version"] = StripeConfiguration.ApiVersion,
+        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+        ["livemode"] = false,
+        ["pending_webhooks"] = 1,
+        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
+        ["type"] = type,
+        ["data"] = new JsonObject { ["object"] = session.DeepClone() },
+    }.ToJsonString();
+
+    private static JsonObject BundleSession(string sessionId, string userId, string paymentStatus) => new()
+    {
+        ["id"] = sessionId,
+        ["object"] = "checkout.session",
+        ["mode"] = "payment",
+        ["status"] = "complete",
+        ["payment_status"] = paymentStatus,
+        ["payment_intent"] = "pi_async_" + sessionId[^12..],
+        ["amount_total"] = 400,
+        ["currency"] = "usd",
+        ["payment_method_types"] = new JsonArray("card", "us_bank_account"),
+        ["metadata"] = new JsonObject { ["plan_key"] = "bundle_10", ["user_id"] = userId },
+    };
+
+    private async Task DeliverAsync(string payload)
+    {
+        using var client = _app.NewClient();
+        var header = EventUtility.GenerateSignatureHeader(payload, _app.Emulator.WebhookSecret, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/billing/webhook") { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
+        var response = await client.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+    }
+
+    private Task<string?> BundleStatusAsync(string sessionId) =>
+        _app.QueryAsync<string?>("SELECT status FROM payments WHERE kind = 'bundle' AND stripe_id = @sessionId", new { sessionId });
+
+    private List<MimeMessage> MailTo(string email) =>
+        _smtp.ReceivedEmail.ToArray().Where(m => m.ToAddresses.Any(a => a.Address == email))
+            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).ToList();
+
+    [Fact]
+    public async Task Checkout_OffersTheConfiguredPaymentMethodTypes_ForBundlesAndTheMonthlyPlan()
+    {
+        var (_, client) = await _app.SignedInUserAsync();
+        foreach (var plan in new[] { "bundle_10", "subscription_unlimited" })
+        {
+            var url = await BillingTestApp.ChooseAsync(client, plan);
+            var session = await new Stripe.Checkout.SessionService(_app.StripeClient).GetAsync(new Uri(url).Segments[^1]);
+            session.PaymentMethodTypes.ShouldBe(["card", "us_bank_account"]);
+        }
+    }
+
+    [Fact]
+    public async Task CompletedUnpaid_GrantsNothing_ThenAsyncSucceeded_GrantsOnce_WhateverTheOrder()
+    {
+        var (user, client) = await _app.SignedInUserAsync();
+        var sessionId = new Uri(await BillingTestApp.ChooseAsync(client, "bundle_10")).Segments[^1];
+
+        var completed = Event("checkout.session.completed", BundleSession(sessionId, user.Id, "unpaid"));
+        await DeliverAsync(completed);
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(0);
+        (await BundleStatusAsync(sessionId)).ShouldBe("unpaid");
+
+        var succeeded = Event("checkout.session.async_payment_succeeded", BundleSession(sessionId, user.Id, "paid"));
+        await DeliverAsync(succeeded);
+        await DeliverAsync(succeeded);
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(10);
+        (await BundleStatusAsync(sessionId)).ShouldBe("paid");
+
+        // A late copy of the completion (a new event id, still unpaid) takes nothing back and does not unmark the payment.
+        await DeliverAsync(Event("checkout.session.completed", BundleSession(sessionId, user.Id, "unpaid")));
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(10);
+        (await BundleStatusAsync(sessionId)).ShouldBe("paid");
+
+        var page = await client.GetStringAsync($"/billing/success?session_id={sessionId}");
+        page.ShouldContain("data-testid=\"purchase-confirmed\"");
+    }
+
+    [Fact]
+    public async Task AsyncFailed_BeforeTheCompletion_GrantsNothing_EmailsOnce_AndTheSuccessPageSaysItFailed()
+    {
+        var email = NewEmail();
+        var user = await _app.CreateUserAsync(email);
+        var client = await _app.SignInAsync(email);
+        var sessionId = new Uri(await BillingTestApp.ChooseAsync(client, "bundle_10")).Segments[^1];
+
+        var failed = Event("checkout.session.async_payment_failed", BundleSession(sessionId, user.Id, "unpaid"));
+        await DeliverAsync(failed);
+        await DeliverAsync(failed);
+        await DeliverAsync(Event("checkout.session.async_payment_failed", BundleSession(sessionId, user.Id, "unpaid")));
+        await DeliverAsync(Event("checkout.session.completed", BundleSession(sessionId, user.Id, "unpaid")));
+
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(0);
+        (await BundleStatusAsync(sessionId)).ShouldBe("failed");
+        var mail = (await EventuallyAsync(() => MailTo(email))).ShouldHaveSingleItem();
+        (mail.Subject ?? "").ShouldContain("did not go through");
+        FirstLink(mail.HtmlBody ?? "").ShouldEndWith("/billing");
+
+        var page = await client.GetStringAsync($"/billing/success?session_id={sessionId}");
+        page.ShouldContain("data-testid=\"purchase-failed\"");
+        page.ShouldNotContain("hx-trigger=\"load");
+        (await _app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        MailTo(email).Count.ShouldBe(1);
+    }
+
+    [Fact]
+    public void APaymentMethodTypeStripeCheckoutDoesNotTake_StopsTheAppAtStart()
+    {
+        using var app = new BillingTestApp(new() { ["Billing:PaymentMethodTypes:0"] = "card", ["Billing:PaymentMethodTypes:1"] = "bitcoin" });
+        var error = Should.Throw<Exception>(() => app.BaseAddress);
+        error.ToString().ShouldContain("Billing:PaymentMethodTypes has 'bitcoin'");
+    }
+}
