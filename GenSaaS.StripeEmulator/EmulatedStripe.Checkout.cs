@@ -260,11 +260,18 @@ public sealed partial class EmulatedStripe
                 lines,
                 session["customer_email"]?.GetValue<string>() ?? customer?["email"]?.GetValue<string>(),
                 session["cancel_url"]?.GetValue<string>(),
-                session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal));
+                session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal),
+                session["payment_method_types"]?.AsArray().Select(t => t!.GetValue<string>()).ToList() ?? ["card"]);
         });
 }
 
 public sealed record CheckoutLine(string Description, long Quantity, long AmountMinor, string? Interval);
 
 public sealed record CheckoutView(string Id, string Mode, string Status, string Currency, long AmountTotalMinor,
-    IReadOnlyList<CheckoutLine> Lines, string? Email, string? CancelUrl, string SuccessUrl);
+    IReadOnlyList<CheckoutLine> Lines, string? Email, string? CancelUrl, string SuccessUrl, IReadOnlyList<string> PaymentMethodTypes)
+{
+    public bool TakesCards => PaymentMethodTypes.Contains("card");
+
+    /// <summary>A delayed bank debit is offered (the emulator runs it for one-time payments).</summary>
+    public bool TakesBankAccounts => PaymentMethodTypes.Contains("us_bank_account") && Mode == "payment";
+}

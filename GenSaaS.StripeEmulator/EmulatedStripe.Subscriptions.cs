@@ -372,6 +372,8 @@ public sealed partial class EmulatedStripe
                 else if (invoice["status"]!.GetValue<string>() == "open" && invoice["next_payment_attempt"]?.GetValue<long>() is { } retryAt && retryAt <= tx.Now)
                     steps.Add((retryAt, 2, () => AttemptRenewalAsync(tx, invoice, retryAt)));
             }
+            foreach (var (due, intent, settlement) in await DueBankDebitsAsync(tx))
+                steps.Add((due, 3, () => SettleBankDebitAsync(tx, intent, settlement, due)));
             if (steps.Count == 0) break;
             var step = steps.OrderBy(s => s.Due).ThenBy(s => s.Order).First();
             await step.Run();

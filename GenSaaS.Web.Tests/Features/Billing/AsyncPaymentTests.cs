@@ -152,6 +152,67 @@ public sealed class AsyncPaymentTests : IDisposable
         MailTo(email).Count.ShouldBe(1);
     }
 
+    /// <summary>Pays on the emulator's hosted page with a test US bank account; returns the success page's path.</summary>
+    private async Task<string> PayByBankAsync(string checkoutUrl, string accountNumber)
+    {
+        using var browser = _app.NewClient();
+        var path = new Uri(checkoutUrl).PathAndQuery;
+        var page = await browser.GetStringAsync(path);
+        page.ShouldContain("Pay by bank");
+        var response = await browser.PostAsync(path + "?handler=Bank", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Input.AccountNumber"] = accountNumber,
+            ["Input.Email"] = "",
+            ["__RequestVerificationToken"] = TestApp.AntiforgeryToken(page),
+        }));
+        response.StatusCode.ShouldBe(HttpStatusCode.Redirect, await response.Content.ReadAsStringAsync());
+        return new Uri(response.Headers.Location!.ToString()).PathAndQuery;
+    }
+
+    [Fact]
+    public async Task PayByBank_SuccessPageSaysPending_AndCreditsArriveOnlyWhenTheBankConfirms()
+    {
+        var (user, client) = await _app.SignedInUserAsync();
+        var checkoutUrl = await BillingTestApp.ChooseAsync(client, "bundle_10");
+        var success = await PayByBankAsync(checkoutUrl, "000123456789");
+
+        var page = await client.GetStringAsync(success);
+        page.ShouldContain("data-testid=\"payment-pending\"");
+        page.ShouldNotContain("data-testid=\"purchase-confirmed\"");
+        var sessionId = new Uri(checkoutUrl).Segments[^1];
+        await BillingTestApp.EventuallyAsync(async () => await BundleStatusAsync(sessionId) == "unpaid", "the unpaid completion recorded");
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(0);
+        (await _app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+
+        await _app.AdvanceClockAsync(0.01);
+        await BillingTestApp.EventuallyAsync(async () => await _app.PrepaidAsync(user.Id) == 10, "10 credits once the debit settles");
+        (await client.GetStringAsync(success)).ShouldContain("data-testid=\"purchase-confirmed\"");
+        var events = (await new EventService(_app.StripeClient).ListAsync(new EventListOptions { Type = "checkout.session.*", Limit = 100 })).Data
+            .Where(e => ((Stripe.Checkout.Session)e.Data.Object).Id == sessionId).Select(e => e.Type).OrderBy(t => t).ToList();
+        events.ShouldBe(["checkout.session.async_payment_succeeded", "checkout.session.completed"]);
+    }
+
+    [Fact]
+    public async Task PayByBank_TheBankRefuses_NothingGranted_OneEmail_AndTheSuccessPageSaysSo()
+    {
+        var email = NewEmail();
+        var user = await _app.CreateUserAsync(email);
+        var client = await _app.SignInAsync(email);
+        var checkoutUrl = await BillingTestApp.ChooseAsync(client, "bundle_10");
+        var success = await PayByBankAsync(checkoutUrl, "000222222227");
+        (await client.GetStringAsync(success)).ShouldContain("data-testid=\"payment-pending\"");
+
+        await _app.AdvanceClockAsync(0.01);
+        var sessionId = new Uri(checkoutUrl).Segments[^1];
+        await BillingTestApp.EventuallyAsync(async () => await BundleStatusAsync(sessionId) == "failed", "the bundle payment failed");
+        (await client.GetStringAsync(success)).ShouldContain("data-testid=\"purchase-failed\"");
+        (await _app.PrepaidAsync(user.Id)).ShouldBe(0);
+        (await EventuallyAsync(() => MailTo(email))).ShouldHaveSingleItem();
+        var session = await new Stripe.Checkout.SessionService(_app.StripeClient).GetAsync(sessionId);
+        session.PaymentStatus.ShouldBe("unpaid");
+        (await new PaymentIntentService(_app.StripeClient).GetAsync(session.PaymentIntentId)).Status.ShouldBe("requires_payment_method");
+    }
+
     [Fact]
     public void APaymentMethodTypeStripeCheckoutDoesNotTake_StopsTheAppAtStart()
     {

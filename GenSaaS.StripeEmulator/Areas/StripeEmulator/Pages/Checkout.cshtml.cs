@@ -18,6 +18,8 @@ public sealed class Checkout(IServiceProvider services) : PageModel
         [Display(Name = "Card number")] public string? CardNumber { get; set; }
 
         [Display(Name = "Email")] public string? Email { get; set; }
+
+        [Display(Name = "Account number")] public string? AccountNumber { get; set; }
     }
 
     public async Task<IActionResult> OnGetAsync(string id)
@@ -33,6 +35,18 @@ public sealed class Checkout(IServiceProvider services) : PageModel
     {
         if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
         var outcome = await emulator.CompleteCheckoutAsync(id, Input.CardNumber, Input.Email);
+        if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
+        Session = await emulator.GetCheckoutViewAsync(id);
+        if (Session is null) return NotFound();
+        Error = outcome.Error;
+        return Page();
+    }
+
+    /// <summary>"Pay by bank": a delayed debit from a test US bank account.</summary>
+    public async Task<IActionResult> OnPostBankAsync(string id)
+    {
+        if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
+        var outcome = await emulator.CompleteCheckoutWithBankAccountAsync(id, Input.AccountNumber, Input.Email);
         if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
         Session = await emulator.GetCheckoutViewAsync(id);
         if (Session is null) return NotFound();
