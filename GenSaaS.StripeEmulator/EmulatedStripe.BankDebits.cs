@@ -37,8 +37,8 @@ public sealed partial class EmulatedStripe
                 return new CheckoutOutcome(false, null, "This checkout session has expired.");
             if (!(session["payment_method_types"]?.AsArray().Any(t => t?.GetValue<string>() == "us_bank_account") ?? false))
                 return new CheckoutOutcome(false, null, "This checkout does not accept bank accounts.");
-            if (session["mode"]!.GetValue<string>() != "payment")
-                return new CheckoutOutcome(false, null, "The emulator takes bank accounts for one-time payments only.");
+            if (session["mode"]!.GetValue<string>() is not ("payment" or "subscription"))
+                return new CheckoutOutcome(false, null, "Bank accounts pay for one-time payments and subscriptions only.");
             if (session["currency"]?.GetValue<string>() != "usd")
                 return new CheckoutOutcome(false, null, "US bank accounts can only pay in usd.");
             var digits = new string((accountNumber ?? "").Where(char.IsDigit).ToArray());
@@ -55,6 +55,44 @@ public sealed partial class EmulatedStripe
             var pm = StripeShapes.BankAccountPaymentMethod(Ids.New("pm_"), tx.Now, digits);
             pm["billing_details"]!["email"] = email;
             await tx.PutAsync(pm);
+            var outcome = new JsonObject
+            {
+                ["fails"] = account.Outcome == BankDebitOutcome.Fails,
+                ["never"] = account.Outcome == BankDebitOutcome.StaysProcessing,
+                ["failure_code"] = account.FailureCode,
+                ["failure_message"] = account.Message,
+            };
+
+            if (session["mode"]!.GetValue<string>() == "subscription")
+            {
+                // As at Stripe: the subscription is incomplete while its first invoice's debit is processing.
+                customer ??= await NewCustomerAsync(tx, email);
+                var pmId = pm["id"]!.GetValue<string>();
+                await AttachPaymentMethodAsync(tx, pmId, customer["id"]!.GetValue<string>());
+                var privatePm = await tx.PrivateAsync(pmId) ?? new JsonObject();
+                privatePm["bank_outcome"] = outcome;
+                await tx.PutAsync(await tx.GetAsync(pmId, "payment_method"), privateData: privatePm);
+                var sub = await CreateSubscriptionAsync(tx, customer, pmId, privateData["line_items"]!.AsArray(),
+                    privateData["subscription_data"]?["metadata"] as JsonObject);
+                var invoiceId = Ref(sub["latest_invoice"]);
+                if ((await tx.PrivateAsync(invoiceId!))?["payment_intent"]?.GetValue<string>() is { } invoicePi
+                    && await tx.PrivateAsync(invoicePi) is { } invoiceSettlement)
+                {
+                    invoiceSettlement["checkout_session"] = sessionId;
+                    await tx.PutAsync(await tx.GetAsync(invoicePi, "payment_intent"), privateData: invoiceSettlement);
+                }
+                session["customer"] = customer["id"]!.GetValue<string>();
+                session["subscription"] = sub["id"]!.GetValue<string>();
+                session["invoice"] = invoiceId;
+                session["payment_status"] = sub["status"]!.GetValue<string>() == "active" ? "paid" : "unpaid";
+                session["customer_details"] = StripeShapes.CustomerDetails(email);
+                session["status"] = "complete";
+                session["url"] = null;
+                session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
+                await tx.PutAsync(session);
+                await tx.EmitAsync("checkout.session.completed", session, before);
+                return new CheckoutOutcome(true, session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal), null);
+            }
 
             var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
             pi["amount"] = session["amount_total"]!.GetValue<long>();
@@ -88,6 +126,36 @@ public sealed partial class EmulatedStripe
             var successUrl = session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal);
             return new CheckoutOutcome(true, successUrl, null);
         });
+
+    /// <summary>An invoice paid by a saved bank account: its PaymentIntent is processing until the bank answers.</summary>
+    private static async Task StartInvoiceBankDebitAsync(EmulatorTx tx, JsonObject invoice, JsonObject pm, long total)
+    {
+        var invoiceId = invoice["id"]!.GetValue<string>();
+        var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var outcome = (await tx.PrivateAsync(pm["id"]!.GetValue<string>()))?["bank_outcome"] as JsonObject;
+        var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
+        pi["amount"] = total;
+        pi["currency"] = invoice["currency"]!.GetValue<string>();
+        pi["customer"] = invoice["customer"]!.GetValue<string>();
+        pi["description"] = invoice["billing_reason"]!.GetValue<string>() == "subscription_create" ? "Subscription creation" : "Subscription update";
+        pi["payment_method"] = pm["id"]!.GetValue<string>();
+        pi["payment_method_types"] = new JsonArray("us_bank_account");
+        pi["status"] = "processing";
+        var settlement = new JsonObject
+        {
+            ["invoice"] = invoiceId,
+            ["settles_at"] = outcome?["never"]?.GetValue<bool>() == true ? null : tx.Now + (long)BankDebitSettlement.TotalSeconds,
+            ["fails"] = outcome?["fails"]?.GetValue<bool>() == true,
+            ["failure_code"] = outcome?["failure_code"]?.DeepClone(),
+            ["failure_message"] = outcome?["failure_message"]?.DeepClone(),
+        };
+        await tx.PutAsync(pi, privateData: settlement);
+        await tx.EmitAsync("payment_intent.created", pi);
+        await tx.EmitAsync("payment_intent.processing", pi);
+        var privateInvoice = await tx.PrivateAsync(invoiceId) ?? new JsonObject();
+        privateInvoice["payment_intent"] = pi["id"]!.GetValue<string>();
+        await tx.PutAsync(invoice, subId, privateInvoice);
+    }
 
     /// <summary>The bank debits whose settlement time the clock has passed, with that time.</summary>
     private static async Task<List<(long Due, JsonObject Intent, JsonObject Settlement)>> DueBankDebitsAsync(EmulatorTx tx)
@@ -151,9 +219,48 @@ public sealed partial class EmulatedStripe
             await tx.EmitAsync("payment_intent.succeeded", pi);
         }
 
+        if (await tx.FindAsync(settlement["invoice"]?.GetValue<string>(), "invoice") is { } invoice && invoice["status"]!.GetValue<string>() == "open")
+            await SettleInvoiceAsync(tx, invoice, fails, amount, at);
         if (await tx.FindAsync(settlement["checkout_session"]?.GetValue<string>(), "checkout.session") is not { } session) return;
         if (!fails) session["payment_status"] = "paid";
         await tx.PutAsync(session);
         await tx.EmitAsync(fails ? "checkout.session.async_payment_failed" : "checkout.session.async_payment_succeeded", session);
     }
+
+    /// <summary>A subscription invoice's debit answered: paid (the subscription active) or failed (incomplete stays, a live one goes past_due).</summary>
+    private static async Task SettleInvoiceAsync(EmulatorTx tx, JsonObject invoice, bool fails, long amount, long at)
+    {
+        var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var open = invoice.DeepClone().AsObject();
+        if (fails)
+        {
+            await tx.PutAsync(invoice, subId);
+            await tx.EmitAsync("invoice.payment_failed", invoice, open);
+        }
+        else
+        {
+            invoice["status"] = "paid";
+            invoice["amount_paid"] = invoice["amount_paid"]!.GetValue<long>() + amount;
+            invoice["amount_remaining"] = 0;
+            invoice["next_payment_attempt"] = null;
+            invoice["status_transitions"]!["paid_at"] = at;
+            invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
+            await tx.PutAsync(invoice, subId);
+            await tx.EmitAsync("invoice.paid", invoice, open);
+            await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
+        }
+        if (await tx.FindAsync(subId, "subscription") is not { } sub || Ref(sub["latest_invoice"]) != invoice["id"]!.GetValue<string>()) return;
+        var before = sub.DeepClone().AsObject();
+        var status = sub["status"]!.GetValue<string>();
+        if (!fails && status is "incomplete" or "past_due" or "unpaid") sub["status"] = "active";
+        else if (fails && status is "active" or "trialing") sub["status"] = "past_due";
+        if (JsonNode.DeepEquals(before, sub)) return;
+        await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
+    }
+
+    /// <summary>True while the invoice's bank debit waits on the bank: neither paid nor failed yet.</summary>
+    private static async Task<bool> IsDebitProcessingAsync(EmulatorTx tx, JsonObject invoice) =>
+        (await tx.PrivateAsync(invoice["id"]!.GetValue<string>()))?["payment_intent"]?.GetValue<string>() is { } piId
+        && await tx.FindAsync(piId, "payment_intent") is { } pi && pi["status"]!.GetValue<string>() == "processing";
 }

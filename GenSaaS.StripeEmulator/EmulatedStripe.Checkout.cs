@@ -272,6 +272,6 @@ public sealed record CheckoutView(string Id, string Mode, string Status, string 
 {
     public bool TakesCards => PaymentMethodTypes.Contains("card");
 
-    /// <summary>A delayed bank debit is offered (the emulator runs it for one-time payments).</summary>
-    public bool TakesBankAccounts => PaymentMethodTypes.Contains("us_bank_account") && Mode == "payment";
+    /// <summary>A delayed bank debit is offered (one-time payments and subscriptions).</summary>
+    public bool TakesBankAccounts => PaymentMethodTypes.Contains("us_bank_account") && Mode is "payment" or "subscription";
 }

@@ -158,6 +158,12 @@ public sealed partial class EmulatedStripe
         invoice["attempted"] = true;
         invoice["attempt_count"] = invoice["attempt_count"]!.GetValue<long>() + 1;
         invoice["default_payment_method"] = pmId;
+        if (total > 0 && pm?["type"]?.GetValue<string>() == "us_bank_account")
+        {
+            // A bank debit is submitted now and answered by the bank later (SettleBankDebitAsync): the invoice stays open.
+            await StartInvoiceBankDebitAsync(tx, invoice, pm, total);
+            return false;
+        }
         if (total == 0 || pm is not null)
         {
             var declined = false;
@@ -240,6 +246,7 @@ public sealed partial class EmulatedStripe
         var failedBefore = invoice["attempt_count"]!.GetValue<long>();
         var next = NextRetryAt(tx, invoice, failedBefore + 1);
         var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession: true, next, at);
+        if (!paid && await IsDebitProcessingAsync(tx, invoice)) return;
         var isLatest = Ref(sub["latest_invoice"]) == invoice["id"]!.GetValue<string>();
         var before = sub.DeepClone().AsObject();
         if (paid)

@@ -214,6 +214,27 @@ public sealed class AsyncPaymentTests : IDisposable
     }
 
     [Fact]
+    public async Task SubscribeByBank_ThePlanIsPendingUntilTheBankConfirms_ThenLive()
+    {
+        var (user, client) = await _app.SignedInUserAsync();
+        var checkoutUrl = await BillingTestApp.ChooseAsync(client, "subscription_unlimited");
+        var success = await PayByBankAsync(checkoutUrl, "000123456789");
+
+        (await client.GetStringAsync(success)).ShouldContain("data-testid=\"payment-pending\"");
+        await BillingTestApp.EventuallyAsync(async () => await _app.SubscriptionStatusAsync(user.Id) == "incomplete", "subscription incomplete");
+        var refused = await _app.GenerateAsync(client);
+        refused.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        (await client.GetStringAsync("/billing")).ShouldContain("payment pending");
+
+        await _app.AdvanceClockAsync(0.01);
+        await BillingTestApp.EventuallyAsync(async () => await _app.SubscriptionStatusAsync(user.Id) == "active", "subscription active once the debit settles");
+        (await _app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await client.GetStringAsync(success)).ShouldContain("data-testid=\"purchase-confirmed\"");
+        var sessionId = new Uri(checkoutUrl).Segments[^1];
+        (await new Stripe.Checkout.SessionService(_app.StripeClient).GetAsync(sessionId)).PaymentStatus.ShouldBe("paid");
+    }
+
+    [Fact]
     public void APaymentMethodTypeStripeCheckoutDoesNotTake_StopsTheAppAtStart()
     {
         using var app = new BillingTestApp(new() { ["Billing:PaymentMethodTypes:0"] = "card", ["Billing:PaymentMethodTypes:1"] = "bitcoin" });
