@@ -7,6 +7,7 @@ using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Infrastructure;
 using MimeKit;
 using netDumbster.smtp;
+using Microsoft.Extensions.DependencyInjection;
 using Stripe;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
 
@@ -23,7 +24,7 @@ public sealed class DunningTests : IDisposable
 {
     private const string PublicBaseUrl = "https://gensaas.test";
     private readonly int _smtpPort = FreeTcpPort();
-    private readonly SimpleSmtpServer _smtp;
+    private SimpleSmtpServer? _smtp;
     private BillingTestApp? _app;
 
     public DunningTests() => _smtp = SimpleSmtpServer.Start(_smtpPort);
@@ -50,11 +51,11 @@ public sealed class DunningTests : IDisposable
     public void Dispose()
     {
         _app?.Dispose();
-        _smtp.Dispose();
+        _smtp?.Dispose();
     }
 
     private List<MimeMessage> MailTo(string email) =>
-        _smtp.ReceivedEmail.ToArray().Where(m => m.ToAddresses.Any(a => a.Address == email))
+        (_smtp?.ReceivedEmail.ToArray() ?? []).Where(m => m.ToAddresses.Any(a => a.Address == email))
             .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).ToList();
 
     private static async Task<(string User, HttpClient Client, string Email)> SubscribedOnFailingCardAsync(BillingTestApp app)
@@ -157,6 +158,28 @@ public sealed class DunningTests : IDisposable
         page.ShouldContain("data-testid=\"past-due-notice\"");
         page.ShouldContain("data-testid=\"update-card\"");
         (await EventuallyAsync(() => MailTo(email))).Count.ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task TheDunningEmail_WhenSmtpIsDown_GoesOutOnceWhenItIsBack()
+    {
+        _smtp!.Dispose();
+        _smtp = null;
+        var app = Start("Canceled");
+        var (userId, _, email) = await SubscribedOnFailingCardAsync(app);
+
+        await app.AdvanceClockAsync(32);
+        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(userId) == "past_due", "subscription past_due");
+        // The job's first attempt meets a closed port and gives its claim back; the retry finds the relay up.
+        var monitoring = app.Services.GetRequiredService<Hangfire.JobStorage>().GetMonitoringApi();
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(
+            monitoring.ScheduledJobs(0, 100).Any(j => j.Value.Job?.Type == typeof(GenSaaS.Web.Features.Billing.BillingNoticeJob))), "the email job failed once and waits to retry", seconds: 60);
+        (await app.QueryAsync<long>("SELECT count(*) FROM billing_notices WHERE user_id = @userId AND sent_at IS NULL", new { userId })).ShouldBe(1);
+        _smtp = SimpleSmtpServer.Start(_smtpPort);
+
+        (await EventuallyAsync(() => MailTo(email), timeoutSeconds: 60)).ShouldHaveSingleItem();
+        await BillingTestApp.EventuallyAsync(async () =>
+            await app.QueryAsync<long>("SELECT count(*) FROM billing_notices WHERE user_id = @userId AND sent_at IS NOT NULL", new { userId }) == 1, "the notice marked sent");
     }
 
     private static async Task<HttpResponseMessage> DeliverAsync(BillingTestApp app, string payload)
