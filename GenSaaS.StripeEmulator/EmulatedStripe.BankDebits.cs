@@ -158,16 +158,18 @@ public sealed partial class EmulatedStripe
     }
 
     /// <summary>The bank debits whose settlement time the clock has passed, with that time.</summary>
+    private const string SelectDueDebits = """
+        SELECT json, private FROM objects
+        WHERE type = 'payment_intent' AND json_extract(json, '$.status') = 'processing'
+          AND json_extract(private, '$.settles_at') <= @now;
+        """;
+
     private static async Task<List<(long Due, JsonObject Intent, JsonObject Settlement)>> DueBankDebitsAsync(EmulatorTx tx)
     {
-        var due = new List<(long, JsonObject, JsonObject)>();
-        foreach (var pi in (await tx.ListAsync("payment_intent")).Where(p => p["status"]!.GetValue<string>() == "processing"))
-        {
-            var settlement = await tx.PrivateAsync(pi["id"]!.GetValue<string>());
-            if (settlement?["settles_at"]?.GetValue<long>() is { } at && at <= tx.Now)
-                due.Add((at, pi, settlement));
-        }
-        return due;
+        var rows = await Dapper.SqlMapper.QueryAsync<(string Json, string Private)>(tx.Connection, SelectDueDebits, new { now = tx.Now }, tx.Transaction);
+        return rows.Select(r => (Intent: JsonNode.Parse(r.Json)!.AsObject(), Settlement: JsonNode.Parse(r.Private)!.AsObject()))
+            .Select(r => (r.Settlement["settles_at"]!.GetValue<long>(), r.Intent, r.Settlement))
+            .ToList();
     }
 
     /// <summary>The bank's answer on a processing debit, with the events Stripe sends for it and for its checkout session.</summary>
