@@ -1,8 +1,9 @@
 namespace GenSaaS.StripeEmulator;
 
 /// <summary>
-/// Lets real time end subscription periods too, as it does at Stripe; advancing the clock from the dev controls
-/// does the same at once.
+/// Lets real time run Stripe's own billing too: period ends, renewal invoices finalized and charged an hour after
+/// <c>invoice.created</c>, Smart-Retries-like retries and bank debits settling. Advancing the clock from the dev
+/// controls does the same at once.
 /// </summary>
 internal sealed class BillingCycleService(EmulatedStripe emulator, ILogger<BillingCycleService> logger) : BackgroundService
 {
@@ -17,7 +18,7 @@ internal sealed class BillingCycleService(EmulatedStripe emulator, ILogger<Billi
             {
                 var processed = await emulator.RunDueBillingCyclesAsync(stoppingToken);
                 if (processed > 0)
-                    logger.LogInformation("Stripe emulator processed {Renewals} subscription period ends", processed);
+                    logger.LogInformation("Stripe emulator ran {Steps} billing steps (renewals, charges, retries, settlements)", processed);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

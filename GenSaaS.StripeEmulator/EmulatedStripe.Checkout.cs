@@ -24,6 +24,14 @@ public sealed partial class EmulatedStripe
         if (mode is not ("payment" or "subscription" or "setup"))
             throw StripeApiException.Invalid("Invalid mode: must be one of payment, setup, or subscription", "mode");
         session["mode"] = mode;
+        var allowedTypes = p.Strings("allowed_payment_method_types");
+        for (var i = 0; i < allowedTypes.Count; i++)
+            if (!CheckoutPaymentMethodTypes.Contains(allowedTypes[i]))
+                throw StripeApiException.Invalid(
+                    $"Invalid allowed_payment_method_types[{i}]: must be one of {string.Join(", ", CheckoutPaymentMethodTypes.Order(StringComparer.Ordinal))}",
+                    $"allowed_payment_method_types[{i}]");
+        if (allowedTypes.Count > 0)
+            session["payment_method_types"] = new JsonArray(allowedTypes.Distinct(StringComparer.Ordinal).Select(t => (JsonNode)JsonValue.Create(t)!).ToArray());
         session["success_url"] = p.Required("success_url");
         if (p.Has("cancel_url")) session["cancel_url"] = p.Str("cancel_url");
         if (p.Has("client_reference_id")) session["client_reference_id"] = p.Str("client_reference_id");
@@ -103,6 +111,17 @@ public sealed partial class EmulatedStripe
         return session;
     }
 
+    /// <summary>What Checkout takes in <c>allowed_payment_method_types</c> (Stripe.net 53.1.0's list for the API version it pins).</summary>
+    internal static readonly HashSet<string> CheckoutPaymentMethodTypes = new(StringComparer.Ordinal)
+    {
+        "acss_debit", "affirm", "afterpay_clearpay", "alipay", "alma", "amazon_pay", "au_becs_debit", "bacs_debit", "bancontact",
+        "billie", "bizum", "blik", "boleto", "card", "cashapp", "crypto", "customer_balance", "eps", "fpx", "giropay", "grabpay",
+        "ideal", "kakao_pay", "klarna", "konbini", "kr_card", "link", "mb_way", "mobilepay", "multibanco", "naver_pay",
+        "nz_bank_account", "oxxo", "p24", "pay_by_bank", "payco", "paynow", "paypal", "paypay", "payto", "pix", "promptpay",
+        "revolut_pay", "samsung_pay", "satispay", "scalapay", "sepa_debit", "sequra", "sofort", "sunbit", "swish", "twint", "upi",
+        "us_bank_account", "wechat_pay", "zip",
+    };
+
     /// <summary>The session's line items as Stripe lists them when <c>line_items</c> is expanded.</summary>
     internal static async Task<JsonObject> CheckoutLineItemsAsync(EmulatorTx tx, JsonObject session)
     {
@@ -148,6 +167,8 @@ public sealed partial class EmulatedStripe
                 return new CheckoutOutcome(false, null, $"This checkout session is {session["status"]}.");
             if (Unix(session["expires_at"]) < tx.Now)
                 return new CheckoutOutcome(false, null, "This checkout session has expired.");
+            if (!(session["payment_method_types"]?.AsArray().Any(t => t?.GetValue<string>() == "card") ?? true))
+                return new CheckoutOutcome(false, null, "This checkout does not accept cards.");
             var card = TestCard.Find(cardNumber);
             if (card is null) return new CheckoutOutcome(false, null, "Your card number is incorrect.");
             if (TestCard.DeclinedOnSaving(card.Behaviour) is { } declineCode)
@@ -270,11 +291,18 @@ public sealed partial class EmulatedStripe
                 lines,
                 session["customer_email"]?.GetValue<string>() ?? customer?["email"]?.GetValue<string>(),
                 session["cancel_url"]?.GetValue<string>(),
-                session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal));
+                session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal),
+                session["payment_method_types"]?.AsArray().Select(t => t!.GetValue<string>()).ToList() ?? ["card"]);
         });
 }
 
 public sealed record CheckoutLine(string Description, long Quantity, long AmountMinor, string? Interval);
 
 public sealed record CheckoutView(string Id, string Mode, string Status, string Currency, long AmountTotalMinor,
-    IReadOnlyList<CheckoutLine> Lines, string? Email, string? CancelUrl, string SuccessUrl);
+    IReadOnlyList<CheckoutLine> Lines, string? Email, string? CancelUrl, string SuccessUrl, IReadOnlyList<string> PaymentMethodTypes)
+{
+    public bool TakesCards => PaymentMethodTypes.Contains("card");
+
+    /// <summary>A delayed bank debit is offered (one-time payments and subscriptions).</summary>
+    public bool TakesBankAccounts => PaymentMethodTypes.Contains("us_bank_account") && Mode is "payment" or "subscription";
+}

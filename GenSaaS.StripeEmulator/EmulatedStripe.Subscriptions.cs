@@ -69,13 +69,26 @@ public sealed partial class EmulatedStripe
         return sub;
     }
 
-    /// <summary>Bills the subscription's current period on its default card, with the events Stripe sends for it.</summary>
-    /// <param name="invoicePeriod">What Stripe puts in the invoice's own period: the period just ended for a renewal.</param>
+    /// <summary>Bills the subscription's first period at once on its default card, as Stripe does when it is created.</summary>
+    /// <param name="invoicePeriod">What Stripe puts in the invoice's own period.</param>
     private static async Task<(JsonObject Invoice, bool Paid)> InvoiceSubscriptionAsync(EmulatorTx tx, JsonObject sub, string billingReason, bool offSession, (long Start, long End) invoicePeriod)
+    {
+        var invoice = await DraftInvoiceAsync(tx, sub, billingReason, invoicePeriod, tx.Now);
+        await tx.EmitAsync("invoice.created", invoice);
+        await FinalizeInvoiceAsync(tx, invoice, tx.Now);
+        var customer = await tx.GetAsync(Ref(sub["customer"]), "customer");
+        var pmId = Ref(sub["default_payment_method"]) ?? Ref(customer["invoice_settings"]?["default_payment_method"]);
+        // A first invoice that fails leaves the subscription incomplete; Smart Retries do not retry it.
+        var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession, nextAttemptOnFailure: null, tx.Now);
+        return (invoice, paid);
+    }
+
+    /// <summary>A draft invoice for the subscription's current items, saved but not announced (the caller sends <c>invoice.created</c>).</summary>
+    private static async Task<JsonObject> DraftInvoiceAsync(EmulatorTx tx, JsonObject sub, string billingReason, (long Start, long End) invoicePeriod, long created)
     {
         var subId = sub["id"]!.GetValue<string>();
         var customer = await tx.GetAsync(Ref(sub["customer"]), "customer");
-        var invoice = StripeShapes.Invoice(Ids.New("in_"), tx.Now);
+        var invoice = StripeShapes.Invoice(Ids.New("in_"), created);
         var invoiceId = invoice["id"]!.GetValue<string>();
         invoice["billing_reason"] = billingReason;
         invoice["customer"] = customer["id"]!.GetValue<string>();
@@ -114,24 +127,31 @@ public sealed partial class EmulatedStripe
         customer["next_invoice_sequence"] = sequence + 1;
         await tx.PutAsync(customer);
         await tx.PutAsync(invoice, subId);
-        await tx.EmitAsync("invoice.created", invoice);
-
-        var draft = invoice.DeepClone().AsObject();
-        invoice["status"] = "open";
-        invoice["status_transitions"]!["finalized_at"] = tx.Now;
-        invoice["hosted_invoice_url"] = $"https://invoice.stripe.com/i/emulated/{invoiceId}";
-        await tx.PutAsync(invoice, subId);
-        await tx.EmitAsync("invoice.finalized", invoice, draft);
-
-        var pmId = Ref(sub["default_payment_method"]) ?? Ref(customer["invoice_settings"]?["default_payment_method"]);
-        var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession);
-        return (invoice, paid);
+        return invoice;
     }
 
-    /// <summary>One payment attempt on an open invoice with the card, with the invoice events Stripe sends either way.</summary>
-    private static async Task<bool> PayInvoiceAsync(EmulatorTx tx, JsonObject invoice, string? pmId, bool offSession)
+    /// <summary>Draft to open, with <c>invoice.finalized</c>.</summary>
+    private static async Task FinalizeInvoiceAsync(EmulatorTx tx, JsonObject invoice, long at)
     {
         var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var draft = invoice.DeepClone().AsObject();
+        invoice["status"] = "open";
+        invoice["status_transitions"]!["finalized_at"] = at;
+        invoice["automatically_finalizes_at"] = null;
+        invoice["hosted_invoice_url"] = $"https://invoice.stripe.com/i/emulated/{invoice["id"]}";
+        await tx.PutAsync(invoice, subId);
+        await tx.EmitAsync("invoice.finalized", invoice, draft);
+    }
+
+    /// <summary>
+    /// One payment attempt on an open invoice with the card, with the invoice events Stripe sends either way. Every attempt
+    /// confirms the invoice's one PaymentIntent again, as Stripe's retries do. On failure the invoice stays open and
+    /// <c>next_payment_attempt</c> says when the next automatic attempt is (null: none).
+    /// </summary>
+    private static async Task<bool> PayInvoiceAsync(EmulatorTx tx, JsonObject invoice, string? pmId, bool offSession, long? nextAttemptOnFailure, long at)
+    {
+        var subId = invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>();
+        var invoiceId = invoice["id"]!.GetValue<string>();
         var total = invoice["amount_remaining"]!.GetValue<long>();
         var pm = await tx.FindAsync(pmId, "payment_method");
         var open = invoice.DeepClone().AsObject();
@@ -139,20 +159,38 @@ public sealed partial class EmulatedStripe
         invoice["attempt_count"] = invoice["attempt_count"]!.GetValue<long>() + 1;
         invoice["default_payment_method"] = pmId;
         var actionRequired = false;
+        if (total > 0 && pm?["type"]?.GetValue<string>() == "us_bank_account")
+        {
+            // A bank debit is submitted now and answered by the bank later (SettleBankDebitAsync): the invoice stays open.
+            await StartInvoiceBankDebitAsync(tx, invoice, pm, total);
+            return false;
+        }
         if (total == 0 || pm is not null)
         {
             var declined = false;
             if (total > 0)
             {
-                var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
-                pi["amount"] = total;
-                pi["currency"] = invoice["currency"]!.GetValue<string>();
-                pi["customer"] = invoice["customer"]!.GetValue<string>();
-                pi["payment_method"] = pmId;
-                pi["description"] = invoice["billing_reason"]!.GetValue<string>() == "subscription_create" ? "Subscription creation" : "Subscription update";
-                pi["status"] = "requires_confirmation";
-                await tx.PutAsync(pi);
-                await tx.EmitAsync("payment_intent.created", pi);
+                var privateData = await tx.PrivateAsync(invoiceId) ?? new JsonObject();
+                var pi = await tx.FindAsync(privateData["payment_intent"]?.GetValue<string>(), "payment_intent");
+                if (pi is null)
+                {
+                    pi = StripeShapes.PaymentIntent(Ids.New("pi_"), at);
+                    pi["amount"] = total;
+                    pi["currency"] = invoice["currency"]!.GetValue<string>();
+                    pi["customer"] = invoice["customer"]!.GetValue<string>();
+                    pi["description"] = invoice["billing_reason"]!.GetValue<string>() == "subscription_create" ? "Subscription creation" : "Subscription update";
+                    pi["payment_method"] = pmId;
+                    pi["status"] = "requires_confirmation";
+                    await tx.PutAsync(pi);
+                    await tx.EmitAsync("payment_intent.created", pi);
+                    privateData["payment_intent"] = pi["id"]!.GetValue<string>();
+                    await tx.PutAsync(invoice, subId, privateData);
+                }
+                else
+                {
+                    pi["payment_method"] = pmId;
+                    pi["status"] = "requires_confirmation";
+                }
                 var attempt = await ChargeIntentAsync(tx, pi, offSession);
                 declined = !attempt.Paid;
                 actionRequired = attempt.RequiresAction;
@@ -163,8 +201,8 @@ public sealed partial class EmulatedStripe
                 invoice["amount_paid"] = invoice["amount_paid"]!.GetValue<long>() + total;
                 invoice["amount_remaining"] = 0;
                 invoice["next_payment_attempt"] = null;
-                invoice["status_transitions"]!["paid_at"] = tx.Now;
-                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
+                invoice["status_transitions"]!["paid_at"] = at;
+                invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoiceId}/pdf";
                 await tx.PutAsync(invoice, subId);
                 await tx.EmitAsync("invoice.paid", invoice, open);
                 await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
@@ -178,21 +216,93 @@ public sealed partial class EmulatedStripe
             await tx.EmitAsync("invoice.payment_action_required", invoice, open);
             return false;
         }
-        // Stripe's default smart retries try again within days; the emulator records when, and leaves the invoice open.
-        invoice["next_payment_attempt"] = tx.Now + (long)TimeSpan.FromDays(3).TotalSeconds;
+        invoice["next_payment_attempt"] = nextAttemptOnFailure;
         await tx.PutAsync(invoice, subId);
         await tx.EmitAsync("invoice.payment_failed", invoice, open);
         return false;
     }
 
-    /// <summary>A past-due subscription's open invoice paid with a new card, as Stripe does when the customer updates it.</summary>
+    /// <summary>
+    /// When the next automatic attempt is due after <paramref name="failedAttempts"/> failed ones, on a Smart-Retries-like
+    /// schedule: <c>RenewalRetries</c> retries spread evenly over <c>RenewalRetryWindowDays</c> from the first attempt
+    /// (finalization); null once they are used up.
+    /// </summary>
+    private static long? NextRetryAt(EmulatorTx tx, JsonObject invoice, long failedAttempts)
+    {
+        var options = tx.Emulator.Options;
+        if (failedAttempts > options.RenewalRetries) return null;
+        var first = Unix(invoice["status_transitions"]!["finalized_at"]);
+        var window = (long)TimeSpan.FromDays(options.RenewalRetryWindowDays).TotalSeconds;
+        return first + window * failedAttempts / options.RenewalRetries;
+    }
+
+    /// <summary>
+    /// An automatic attempt (the first, an hour after <c>invoice.created</c>, or a retry) on a renewal invoice, and what it
+    /// does to the subscription: active again when paid; past_due when it fails; once the retries are used up, canceled,
+    /// unpaid or left past_due as <see cref="EmulatorOptions.SubscriptionStatusAfterRetries"/> says.
+    /// </summary>
+    private static async Task AttemptRenewalAsync(EmulatorTx tx, JsonObject invoice, long at)
+    {
+        var sub = await tx.GetAsync(invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>(), "subscription");
+        if (sub["status"]!.GetValue<string>() is "canceled" or "incomplete_expired")
+        {
+            // Canceling a subscription stops the automatic collection of its invoices.
+            invoice["next_payment_attempt"] = null;
+            await tx.PutAsync(invoice, sub["id"]!.GetValue<string>());
+            return;
+        }
+        var customer = await tx.GetAsync(Ref(sub["customer"]), "customer");
+        var pmId = Ref(sub["default_payment_method"]) ?? Ref(customer["invoice_settings"]?["default_payment_method"]);
+        var failedBefore = invoice["attempt_count"]!.GetValue<long>();
+        var next = NextRetryAt(tx, invoice, failedBefore + 1);
+        var paid = await PayInvoiceAsync(tx, invoice, pmId, offSession: true, next, at);
+        if (!paid && await IsDebitProcessingAsync(tx, invoice)) return;
+        var isLatest = Ref(sub["latest_invoice"]) == invoice["id"]!.GetValue<string>();
+        var before = sub.DeepClone().AsObject();
+        if (paid)
+        {
+            if (isLatest && sub["status"]!.GetValue<string>() is "past_due" or "unpaid")
+            {
+                sub["status"] = "active";
+                await tx.PutAsync(sub);
+                await tx.EmitAsync("customer.subscription.updated", sub, before);
+            }
+            return;
+        }
+        if (sub["status"]!.GetValue<string>() is "active" or "trialing")
+            sub["status"] = "past_due";
+        if (next is null)
+        {
+            switch (tx.Emulator.Options.SubscriptionStatusAfterRetries)
+            {
+                case SubscriptionStatusAfterRetries.Canceled:
+                    sub["status"] = "canceled";
+                    sub["canceled_at"] = at;
+                    sub["ended_at"] = at;
+                    sub["cancellation_details"] = new JsonObject { ["comment"] = null, ["feedback"] = null, ["reason"] = "payment_failed" };
+                    await tx.PutAsync(sub);
+                    await tx.EmitAsync("customer.subscription.deleted", sub);
+                    return;
+                case SubscriptionStatusAfterRetries.Unpaid:
+                    sub["status"] = "unpaid";
+                    break;
+            }
+        }
+        if (!JsonNode.DeepEquals(before, sub))
+        {
+            await tx.PutAsync(sub);
+            await tx.EmitAsync("customer.subscription.updated", sub, before);
+        }
+    }
+
+    /// <summary>A past-due (or unpaid) subscription's open invoice paid with a new card, as Stripe does when the customer updates it.</summary>
     private static async Task RetryPastDueAsync(EmulatorTx tx, string subscriptionId, string pmId)
     {
         var sub = await tx.GetAsync(subscriptionId, "subscription");
-        if (sub["status"]!.GetValue<string>() != "past_due") return;
+        if (sub["status"]!.GetValue<string>() is not ("past_due" or "unpaid")) return;
         var invoice = await tx.FindAsync(Ref(sub["latest_invoice"]), "invoice");
         if (invoice is null || invoice["status"]!.GetValue<string>() != "open") return;
-        if (!await PayInvoiceAsync(tx, invoice, pmId, offSession: false)) return;
+        if (!await PayInvoiceAsync(tx, invoice, pmId, offSession: false, invoice["next_payment_attempt"]?.GetValue<long>(), tx.Now)) return;
         var before = sub.DeepClone().AsObject();
         sub["status"] = "active";
         await tx.PutAsync(sub);
@@ -256,45 +366,77 @@ public sealed partial class EmulatedStripe
     }
 
     /// <summary>
-    /// Ends every subscription period that the clock has passed: renews it and bills the new period, or ends it
-    /// when it was set to cancel at period end. A failed renewal leaves the subscription past_due, as Stripe does.
+    /// Runs, in the order they fell due by the emulated clock, what Stripe's billing does on its own: a period end renews
+    /// the subscription (<c>customer.subscription.updated</c>, then a draft <c>invoice.created</c>) or ends it when it was set
+    /// to cancel; about an hour after <c>invoice.created</c> the invoice is finalized and charged; a failed charge is retried
+    /// at <c>next_payment_attempt</c>. Objects carry the time each step fell due; events are stamped when they are sent.
     /// </summary>
     private static async Task<int> RunBillingCyclesAsync(EmulatorTx tx)
     {
         var processed = 0;
-        for (var round = 0; round < 1000; round++)
+        for (var round = 0; round < 10_000; round++)
         {
-            var due = (await tx.ListAsync("subscription"))
-                .Where(s => s["status"]!.GetValue<string>() is "active" or "trialing" && PeriodEnd(s) <= tx.Now)
-                .OrderBy(PeriodEnd)
-                .ToList();
-            if (due.Count == 0) break;
-            foreach (var sub in due)
+            var subscriptions = await tx.ListAsync("subscription");
+            var invoices = await tx.ListAsync("invoice");
+            var steps = new List<(long Due, int Order, Func<Task> Run)>();
+            foreach (var sub in subscriptions.Where(s => s["status"]!.GetValue<string>() is "active" or "trialing" or "past_due" or "unpaid"))
+                if (PeriodEnd(sub) <= tx.Now)
+                    steps.Add((PeriodEnd(sub), 0, () => EndPeriodAsync(tx, sub)));
+            foreach (var invoice in invoices.Where(i => i["parent"]?["subscription_details"] is not null))
             {
-                processed++;
-                var before = sub.DeepClone().AsObject();
-                var periodEnd = PeriodEnd(sub);
-                if (sub["cancel_at_period_end"]!.GetValue<bool>())
-                {
-                    sub["status"] = "canceled";
-                    sub["ended_at"] = periodEnd;
-                    await tx.PutAsync(sub);
-                    await tx.EmitAsync("customer.subscription.deleted", sub);
-                    continue;
-                }
-                var periodStart = sub["items"]!["data"]!.AsArray().Select(i => Unix(i!["current_period_start"])).Min();
-                foreach (var item in sub["items"]!["data"]!.AsArray())
-                {
-                    item!["current_period_start"] = periodEnd;
-                    item["current_period_end"] = AddPeriod(periodEnd, item["price"]!.AsObject());
-                }
-                var (invoice, paid) = await InvoiceSubscriptionAsync(tx, sub, "subscription_cycle", offSession: true, (periodStart, periodEnd));
-                sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
-                sub["status"] = paid ? "active" : "past_due";
-                await tx.PutAsync(sub);
-                await tx.EmitAsync("customer.subscription.updated", sub, before);
+                if (invoice["status"]!.GetValue<string>() == "draft" && invoice["automatically_finalizes_at"]?.GetValue<long>() is { } finalizeAt && finalizeAt <= tx.Now)
+                    steps.Add((finalizeAt, 1, () => FinalizeAndChargeAsync(tx, invoice, finalizeAt)));
+                else if (invoice["status"]!.GetValue<string>() == "open" && invoice["next_payment_attempt"]?.GetValue<long>() is { } retryAt && retryAt <= tx.Now)
+                    steps.Add((retryAt, 2, () => AttemptRenewalAsync(tx, invoice, retryAt)));
             }
+            foreach (var (due, intent, settlement) in await DueBankDebitsAsync(tx))
+                steps.Add((due, 3, () => SettleBankDebitAsync(tx, intent, settlement, due)));
+            if (steps.Count == 0) break;
+            var step = steps.OrderBy(s => s.Due).ThenBy(s => s.Order).First();
+            await step.Run();
+            processed++;
         }
         return processed;
+    }
+
+    /// <summary>The end of a period: the subscription ends if it was set to, otherwise it renews and drafts the period's invoice.</summary>
+    private static async Task EndPeriodAsync(EmulatorTx tx, JsonObject sub)
+    {
+        var before = sub.DeepClone().AsObject();
+        var periodEnd = PeriodEnd(sub);
+        if (sub["cancel_at_period_end"]!.GetValue<bool>())
+        {
+            sub["status"] = "canceled";
+            sub["ended_at"] = periodEnd;
+            await tx.PutAsync(sub);
+            await tx.EmitAsync("customer.subscription.deleted", sub);
+            return;
+        }
+        var periodStart = sub["items"]!["data"]!.AsArray().Select(i => Unix(i!["current_period_start"])).Min();
+        foreach (var item in sub["items"]!["data"]!.AsArray())
+        {
+            item!["current_period_start"] = periodEnd;
+            item["current_period_end"] = AddPeriod(periodEnd, item["price"]!.AsObject());
+        }
+        var invoice = await DraftInvoiceAsync(tx, sub, "subscription_cycle", (periodStart, periodEnd), periodEnd);
+        // Stripe leaves a renewal invoice in draft for about an hour (time to add items) before it finalizes and charges it.
+        invoice["automatically_finalizes_at"] = periodEnd + (long)RenewalDraftPeriod.TotalSeconds;
+        await tx.PutAsync(invoice, sub["id"]!.GetValue<string>());
+        sub["latest_invoice"] = invoice["id"]!.GetValue<string>();
+        await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
+        await tx.EmitAsync("invoice.created", invoice);
+    }
+
+    /// <summary>How long a renewal invoice stays a draft after <c>invoice.created</c>.</summary>
+    internal static readonly TimeSpan RenewalDraftPeriod = TimeSpan.FromHours(1);
+
+    private static async Task FinalizeAndChargeAsync(EmulatorTx tx, JsonObject invoice, long at)
+    {
+        await FinalizeInvoiceAsync(tx, invoice, at);
+        var sub = await tx.FindAsync(invoice["parent"]?["subscription_details"]?["subscription"]?.GetValue<string>(), "subscription");
+        // An unpaid subscription keeps invoicing but Stripe attempts no payment; a canceled one stops collection.
+        if (sub is null || sub["status"]!.GetValue<string>() is "unpaid" or "canceled") return;
+        await AttemptRenewalAsync(tx, invoice, at);
     }
 }

@@ -166,8 +166,8 @@ public sealed partial class EmulatedStripe
     }
 
     /// <summary>
-    /// Moves the emulated clock forward and runs what Stripe would have run meanwhile: subscription renewals,
-    /// failed renewals and cancellations at period end, one period at a time, each with its events.
+    /// Moves the emulated clock forward and runs what Stripe would have run meanwhile, in the order it fell due: period
+    /// ends and cancellations, renewal invoices charged an hour after creation, retries, bank debits settling, each with its events.
     /// </summary>
     public async Task<DateTimeOffset> AdvanceClockAsync(TimeSpan by)
     {
@@ -181,11 +181,11 @@ public sealed partial class EmulatedStripe
         // Only once the new offset is stored does the running emulator use it, so a failed write leaves the clock alone.
         Interlocked.Exchange(ref _clockOffsetSeconds, offset);
         var renewed = await RunDueBillingCyclesAsync();
-        _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Renewals} subscription period ends processed", by, Now, renewed);
+        _logger.LogInformation("Stripe emulator clock advanced by {Advance} to {Now}; {Steps} billing steps run", by, Now, renewed);
         return Now;
     }
 
-    /// <summary>Renews, fails or ends the subscriptions whose period has ended by the emulated clock.</summary>
+    /// <summary>Runs every billing step the emulated clock has reached: period ends, renewal charges, retries, bank debit settlements, expired holds.</summary>
     public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) =>
         WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx), ct);
 

@@ -51,8 +51,28 @@ public sealed class EmulatorOptions
     /// <summary>How long one delivery may take before it counts as failed.</summary>
     [Range(1, 300)] public int DeliveryTimeoutSeconds { get; set; } = 10;
 
+    /// <summary>Smart Retries: how many times a failed renewal payment is retried (Stripe recommends 8 tries within 2 weeks).</summary>
+    [Range(0, 50)] public int RenewalRetries { get; set; } = 8;
+
+    /// <summary>Smart Retries: the days over which the retries are spread, from the first attempt.</summary>
+    [Range(1, 60)] public int RenewalRetryWindowDays { get; set; } = 14;
+
+    /// <summary>The account's "if all retries for a payment fail" setting: <c>Canceled</c>, <c>Unpaid</c> or <c>PastDue</c> (left as it is).</summary>
+    public SubscriptionStatusAfterRetries SubscriptionStatusAfterRetries { get; set; } = SubscriptionStatusAfterRetries.Canceled;
+
     /// <summary>How often the delivery loop looks for due deliveries when it is idle.</summary>
     [Range(10, 60_000)] public int PollIntervalMilliseconds { get; set; } = 200;
+}
+
+/// <summary>What a subscription becomes once every retry of a renewal payment has failed, as Stripe's subscription settings offer.</summary>
+public enum SubscriptionStatusAfterRetries
+{
+    /// <summary>Cancel the subscription (<c>customer.subscription.deleted</c>, reason <c>payment_failed</c>).</summary>
+    Canceled,
+    /// <summary>Mark it unpaid: it stays, invoices are still made but no payment is attempted.</summary>
+    Unpaid,
+    /// <summary>Leave it past_due.</summary>
+    PastDue,
 }
 
 /// <summary>

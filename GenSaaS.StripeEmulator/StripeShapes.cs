@@ -129,6 +129,51 @@ internal static class StripeShapes
         }
         """);
 
+    /// <summary>A US bank account payment method as Checkout collects it (Stripe's test bank, routing 110000000).</summary>
+    public static JsonObject BankAccountPaymentMethod(string id, long created, string accountNumber) => Parse($$"""
+        {
+          "id": "{{id}}", "object": "payment_method", "allow_redisplay": "limited",
+          "billing_details": { "address": { "city": null, "country": null, "line1": null, "line2": null, "postal_code": null, "state": null },
+            "email": null, "name": null, "phone": null, "tax_id": null },
+          "card": null, "created": {{created}}, "customer": null, "livemode": false, "metadata": {}, "type": "us_bank_account",
+          "us_bank_account": { "account_holder_type": "individual", "account_type": "checking", "bank_name": "STRIPE TEST BANK",
+            "financial_connections_account": null, "fingerprint": "{{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(accountNumber)))[..16]}}",
+            "last4": "{{accountNumber[^4..]}}", "networks": { "preferred": "ach", "supported": ["ach"] }, "routing_number": "110000000",
+            "status_details": null },
+          "customer_account": null
+        }
+        """);
+
+    /// <summary>The charge of a bank debit: a card charge's shape with the bank account's payment method details.</summary>
+    public static JsonObject BankDebitCharge(string id, long created, JsonObject paymentMethod)
+    {
+        var cardShaped = new JsonObject
+        {
+            ["id"] = paymentMethod["id"]!.GetValue<string>(),
+            ["card"] = new JsonObject { ["brand"] = "", ["exp_month"] = 0, ["exp_year"] = 0, ["fingerprint"] = "", ["last4"] = "" },
+        };
+        var charge = Charge(id, created, cardShaped);
+        var bank = paymentMethod["us_bank_account"]!;
+        charge["payment_method_details"] = new JsonObject
+        {
+            ["type"] = "us_bank_account",
+            ["us_bank_account"] = new JsonObject
+            {
+                ["account_holder_type"] = bank["account_holder_type"]?.DeepClone(),
+                ["account_type"] = bank["account_type"]?.DeepClone(),
+                ["bank_name"] = bank["bank_name"]?.DeepClone(),
+                ["fingerprint"] = bank["fingerprint"]?.DeepClone(),
+                ["last4"] = bank["last4"]?.DeepClone(),
+                ["mandate"] = null,
+                ["payment_reference"] = null,
+                ["routing_number"] = bank["routing_number"]?.DeepClone(),
+            },
+        };
+        charge["outcome"]!["network_status"] = "approved_by_network";
+        charge["calculated_statement_descriptor"] = "GENSAAS";
+        return charge;
+    }
+
     public static JsonObject PaymentIntent(string id, long created) => Parse($$"""
         {
           "id": "{{id}}", "object": "payment_intent", "amount": 0, "amount_capturable": 0,

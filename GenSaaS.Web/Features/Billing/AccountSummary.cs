@@ -80,7 +80,7 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
         var used = CreditLedger.PeriodUsed(connection, tx, userId, CreditLedger.PeriodKey(live, now));
 
         var (key, name) = live is not null
-            ? (PlanCatalog.SubscriptionUnlimited, (plans.Find(live.PlanKey)?.Name ?? "Unlimited monthly") + (live.IsUnpaid ? " (payment overdue)" : ""))
+            ? (PlanCatalog.SubscriptionUnlimited, (plans.Find(live.PlanKey)?.Name ?? "Unlimited monthly") + (live.Status == "incomplete" ? " (payment pending)" : live.IsUnpaid ? " (payment overdue)" : ""))
             : prepaid > 0 ? (PrepaidPlanKey, "Prepaid credits")
             : standing.HasSavedCard ? (PlanCatalog.PayPerUse, plans.Find(PlanCatalog.PayPerUse)?.Name ?? "Pay per use")
             : trial > 0 ? (TrialPlanKey, "Free trial")

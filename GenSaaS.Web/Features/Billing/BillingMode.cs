@@ -27,6 +27,28 @@ public sealed class BillingOptions
     /// <summary>Emulator mode only: the app's address when the emulator is served by another process (the CLI talking to a running app).</summary>
     public string? EmulatorBaseUrl { get; set; }
 
+    /// <summary>
+    /// The payment method types Checkout offers for bundles and the monthly plan (<c>allowed_payment_method_types</c>); empty
+    /// means card only. Delayed ones (sepa_debit, us_bank_account, …) complete later: nothing is granted until Stripe says paid.
+    /// </summary>
+    public List<string>? PaymentMethodTypes { get; set; }
+
+    /// <summary><see cref="PaymentMethodTypes"/> as Checkout is sent them: card when none are configured.</summary>
+    public List<string> CheckoutPaymentMethodTypes => PaymentMethodTypes is { Count: > 0 } configured
+        ? configured.Select(t => t.Trim()).Distinct(StringComparer.Ordinal).ToList()
+        : ["card"];
+
+    /// <summary>The values Stripe accepts in a Checkout Session's <c>allowed_payment_method_types</c> (Stripe.net 53.1.0, API 2026-10-28.endive).</summary>
+    public static readonly IReadOnlySet<string> StripeCheckoutPaymentMethodTypes = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "acss_debit", "affirm", "afterpay_clearpay", "alipay", "alma", "amazon_pay", "au_becs_debit", "bacs_debit", "bancontact",
+        "billie", "bizum", "blik", "boleto", "card", "cashapp", "crypto", "customer_balance", "eps", "fpx", "giropay", "grabpay",
+        "ideal", "kakao_pay", "klarna", "konbini", "kr_card", "link", "mb_way", "mobilepay", "multibanco", "naver_pay",
+        "nz_bank_account", "oxxo", "p24", "pay_by_bank", "payco", "paynow", "paypal", "paypay", "payto", "pix", "promptpay",
+        "revolut_pay", "samsung_pay", "satispay", "scalapay", "sepa_debit", "sequra", "sofort", "sunbit", "swish", "twint", "upi",
+        "us_bank_account", "wechat_pay", "zip",
+    };
+
     /// <summary>Seconds a webhook signature stays valid (Stripe's default tolerance is 300).</summary>
     [Range(1, 3600)] public int WebhookToleranceSeconds { get; set; } = 300;
 
@@ -113,10 +135,13 @@ internal sealed class BillingOptionsValidator(IHostEnvironment environment) : IV
 {
     public ValidateOptionsResult Validate(string? name, BillingOptions options)
     {
+        var failures = new List<string>();
+        foreach (var type in options.PaymentMethodTypes ?? [])
+            if (!BillingOptions.StripeCheckoutPaymentMethodTypes.Contains(type?.Trim() ?? ""))
+                failures.Add($"Billing:PaymentMethodTypes has '{type}', which Stripe Checkout does not take; use Stripe's names, e.g. card, sepa_debit, us_bank_account.");
         var info = BillingModeInfo.Resolve(options, environment);
         if (info.Mode != BillingMode.Stripe)
-            return ValidateOptionsResult.Success;
-        var failures = new List<string>();
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         if (info.SecretKey is null)
             failures.Add("Billing:Mode is Stripe but no secret key is set (Billing:SecretKey or STRIPE_SECRET_KEY).");
         else if (!info.SecretKey.StartsWith("sk_", StringComparison.Ordinal) && !info.SecretKey.StartsWith("rk_", StringComparison.Ordinal))

@@ -16,6 +16,17 @@ public sealed class BillingOverview(Db db)
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition(SessionFulfilledSql, new { sessionId, userId }, cancellationToken: ct)) > 0;
     }
 
+    private const string AsyncPaymentFailedSql = """
+        SELECT count(*) FROM billing_notices WHERE kind = 'async_payment_failed' AND stripe_id = @sessionId AND user_id = @userId;
+        """;
+
+    /// <summary>True once Stripe said this user's delayed payment in this Checkout Session failed.</summary>
+    public async Task<bool> AsyncPaymentFailedAsync(string sessionId, string userId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.ExecuteScalarAsync<long>(new CommandDefinition(AsyncPaymentFailedSql, new { sessionId, userId }, cancellationToken: ct)) > 0;
+    }
+
     public static string Money(long minor, string currency) =>
         $"{(minor / 100m).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} {currency.ToUpperInvariant()}";
 }

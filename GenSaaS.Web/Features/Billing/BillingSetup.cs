@@ -47,6 +47,8 @@ public static class BillingSetup
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
         services.AddSingleton<Payments>();
+        services.AddSingleton<BillingNotices>();
+        services.AddScoped<BillingNoticeJob>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();

@@ -37,11 +37,13 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
                 create.Mode = "payment";
                 create.LineItems = [new SessionLineItemOptions { Price = await prices.PriceIdAsync(planKey, ct), Quantity = 1 }];
                 create.PaymentIntentData = new SessionPaymentIntentDataOptions { Metadata = metadata };
+                create.AllowedPaymentMethodTypes = options.Value.CheckoutPaymentMethodTypes;
                 break;
             case PlanKind.Subscription:
                 create.Mode = "subscription";
                 create.LineItems = [new SessionLineItemOptions { Price = await prices.PriceIdAsync(planKey, ct), Quantity = 1 }];
                 create.SubscriptionData = new SessionSubscriptionDataOptions { Metadata = metadata };
+                create.AllowedPaymentMethodTypes = options.Value.CheckoutPaymentMethodTypes;
                 break;
             default:
                 create.Mode = "setup";

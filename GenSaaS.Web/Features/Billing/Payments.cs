@@ -88,7 +88,10 @@ public sealed class Payments(Db db, TimeProvider clock)
         VALUES (@UserId, @Kind, @StripeId, @PaymentIntentId, @ChargeId, @PlanKey, @AmountMinor, @Currency, @Status,
                 @Credits, @LedgerEntryId, @UsageId, @SubscriptionId, @Now, @Now)
         ON CONFLICT (kind, stripe_id) DO UPDATE SET
-            status = CASE WHEN payments.status IN ('paid', 'succeeded', 'captured') THEN payments.status ELSE excluded.status END,
+            status = CASE WHEN payments.status IN ('paid', 'succeeded', 'captured') THEN payments.status
+                          -- A bundle whose delayed payment failed stays failed when a late checkout.session.completed says unpaid.
+                          WHEN payments.kind = 'bundle' AND payments.status = 'failed' AND excluded.status = 'unpaid' THEN payments.status
+                          ELSE excluded.status END,
             payment_intent_id = coalesce(payments.payment_intent_id, excluded.payment_intent_id),
             charge_id = coalesce(payments.charge_id, excluded.charge_id),
             credits = coalesce(payments.credits, excluded.credits),

@@ -20,7 +20,13 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
     public string? SessionId { get; set; }
 
     /// <summary>Where the status partial polls while the purchase is not confirmed yet.</summary>
-    public string? PollUrl => Confirmed || !Found || Expired ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
+    public string? PollUrl => Confirmed || !Found || Expired || Failed ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
+
+    /// <summary>Paid with a delayed method (a bank debit): Checkout is complete but the bank has not confirmed; nothing is granted yet.</summary>
+    public bool AwaitingBank { get; private set; }
+
+    /// <summary>The delayed payment failed (<c>checkout.session.async_payment_failed</c>): nothing was granted.</summary>
+    public bool Failed { get; private set; }
 
     public bool Confirmed { get; private set; }
 
@@ -40,6 +46,10 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
         {
             Found = false;
             Response.StatusCode = StatusCodes.Status404NotFound;
+        }
+        else if (await overview.AsyncPaymentFailedAsync(SessionId!, userId, ct))
+        {
+            Failed = true;
         }
         else if (state == CheckoutSessions.State.Complete || await overview.IsFulfilledAsync(SessionId!, userId, ct))
         {
@@ -68,6 +78,12 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
             if (session.Status == "complete")
             {
                 await applier.ApplyCheckoutSessionAsync(session, clock.GetUtcNow().ToUnixTimeSeconds(), $"success-page:{session.Id}", ct);
+                // A delayed payment method completes Checkout before the money moves: "pending" until Stripe says paid.
+                if (session.PaymentStatus == "unpaid")
+                {
+                    AwaitingBank = true;
+                    return;
+                }
                 await sessions.SetStateAsync(session.Id, CheckoutSessions.State.Complete, ct);
                 Confirmed = true;
             }

@@ -21,6 +21,7 @@ public sealed class Checkout(IServiceProvider services) : PageModel
 
         /// <summary>The button pressed on the 3-D Secure step: "complete" or "fail"; empty before it is shown.</summary>
         public string? Authentication { get; set; }
+        [Display(Name = "Account number")] public string? AccountNumber { get; set; }
     }
 
     /// <summary>True while the page shows the 3-D Secure step for the card typed.</summary>
@@ -50,6 +51,18 @@ public sealed class Checkout(IServiceProvider services) : PageModel
         if (Session is null) return NotFound();
         Error = outcome.Error;
         Authenticating = outcome.NeedsAuthentication;
+        return Page();
+    }
+
+    /// <summary>"Pay by bank": a delayed debit from a test US bank account.</summary>
+    public async Task<IActionResult> OnPostBankAsync(string id)
+    {
+        if (services.GetService<EmulatedStripe>() is not { } emulator) return NotFound();
+        var outcome = await emulator.CompleteCheckoutWithBankAccountAsync(id, Input.AccountNumber, Input.Email);
+        if (outcome.Completed) return Redirect(outcome.RedirectUrl!);
+        Session = await emulator.GetCheckoutViewAsync(id);
+        if (Session is null) return NotFound();
+        Error = outcome.Error;
         return Page();
     }
 

@@ -23,6 +23,7 @@ public sealed class StripeEventApplier(
     PlanCatalog plans,
     BillingAccounts accounts,
     Payments payments,
+    BillingNotices notices,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -60,7 +61,8 @@ public sealed class StripeEventApplier(
             case EventTypes.CheckoutSessionCompleted:
             case EventTypes.CheckoutSessionAsyncPaymentSucceeded:
             case EventTypes.CheckoutSessionAsyncPaymentFailed:
-                await ApplyCheckoutSessionAsync((Session)stripeEvent.Data.Object, created, stripeEvent.Id, ct);
+                await ApplyCheckoutSessionAsync((Session)stripeEvent.Data.Object, created, stripeEvent.Id, ct,
+                    asyncPaymentFailed: stripeEvent.Type == EventTypes.CheckoutSessionAsyncPaymentFailed);
                 return true;
             case EventTypes.CustomerSubscriptionCreated:
             case EventTypes.CustomerSubscriptionUpdated:
@@ -113,15 +115,22 @@ public sealed class StripeEventApplier(
         }
     }
 
-    /// <summary>Fulfils a Checkout Session: credits for a paid bundle, the subscription, or the saved card. Also called from the success page.</summary>
-    public async Task ApplyCheckoutSessionAsync(Session session, long eventCreated, string source, CancellationToken ct)
+    /// <summary>
+    /// Fulfils a Checkout Session: credits for a paid bundle, the subscription, or the saved card. Also called from the success
+    /// page. A delayed payment (bank debit) completes the session with <c>payment_status=unpaid</c>: nothing is granted until
+    /// <c>checkout.session.async_payment_succeeded</c> (the session then says paid); <paramref name="asyncPaymentFailed"/>
+    /// (<c>checkout.session.async_payment_failed</c>) grants nothing and tells the customer once.
+    /// </summary>
+    public async Task ApplyCheckoutSessionAsync(Session session, long eventCreated, string source, CancellationToken ct, bool asyncPaymentFailed = false)
     {
         var userId = session.Metadata?.GetValueOrDefault("user_id") ?? session.ClientReferenceId ?? await accounts.UserIdForCustomerAsync(session.CustomerId, ct)
             ?? throw new WebhookNotReadyException($"No user for checkout session {session.Id} (customer {session.CustomerId})");
+        if (asyncPaymentFailed && session.Mode is "payment" or "subscription")
+            await notices.NotifyOnceAsync(BillingNotices.AsyncPaymentFailed, session.Id, userId, ct);
         switch (session.Mode)
         {
             case "payment":
-                await ApplyBundleAsync(session, userId, ct);
+                await ApplyBundleAsync(session, userId, ct, asyncPaymentFailed);
                 break;
             case "subscription" when session.SubscriptionId is { } subscriptionId:
                 await SyncSubscriptionAsync(subscriptionId, eventCreated, ct);
@@ -132,7 +141,7 @@ public sealed class StripeEventApplier(
         }
     }
 
-    private async Task ApplyBundleAsync(Session session, string userId, CancellationToken ct)
+    private async Task ApplyBundleAsync(Session session, string userId, CancellationToken ct, bool asyncPaymentFailed)
     {
         var planKey = session.Metadata?.GetValueOrDefault("plan_key");
         var plan = planKey is null ? null : plans.Find(planKey);
@@ -142,11 +151,11 @@ public sealed class StripeEventApplier(
             return;
         }
 
-        var paid = session.PaymentStatus == "paid";
+        var paid = session.PaymentStatus == "paid" && !asyncPaymentFailed;
         if (!paid)
         {
             await payments.RecordAsync(Payment.UnpaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
-                session.Currency ?? plan.Currency, session.Status == "expired" ? "failed" : session.PaymentStatus ?? "unpaid"), ct);
+                session.Currency ?? plan.Currency, session.Status == "expired" || asyncPaymentFailed ? "failed" : session.PaymentStatus ?? "unpaid"), ct);
             return;
         }
 
@@ -274,6 +283,11 @@ public sealed class StripeEventApplier(
             now = clock.GetUtcNow().UtcDateTime,
         }, ct);
         logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
+        // Dunning: read from Stripe just now, the plan waits on its latest invoice. Whichever event brings us here first
+        // (invoice.payment_failed, customer.subscription.updated, a retry's failure) the customer hears once per invoice;
+        // a late failure event for an invoice since paid finds the plan active and sends nothing.
+        if (subscription.Status is "past_due" or "unpaid" && subscription.LatestInvoiceId is { } invoiceId)
+            await notices.NotifyOnceAsync(BillingNotices.PaymentFailed, invoiceId, userId, ct);
         return userId;
     }
 
