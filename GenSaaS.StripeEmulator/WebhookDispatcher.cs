@@ -82,6 +82,7 @@ internal sealed partial class WebhookDispatcher(
     {
         var options = emulator.Options;
         var url = WebhookUrl();
+        var json = RenderIn(delivery.Json, emulator.EventApiVersion);
         int? status = null;
         string? error = null;
         if (url is null)
@@ -92,9 +93,9 @@ internal sealed partial class WebhookDispatcher(
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, url)
                 {
-                    Content = new StringContent(delivery.Json, Encoding.UTF8, "application/json"),
+                    Content = new StringContent(json, Encoding.UTF8, "application/json"),
                 };
-                request.Headers.TryAddWithoutValidation("Stripe-Signature", Sign(delivery.Json, emulator.WebhookSecret, DateTimeOffset.UtcNow));
+                request.Headers.TryAddWithoutValidation("Stripe-Signature", Sign(json, emulator.WebhookSecret, DateTimeOffset.UtcNow));
                 request.Headers.UserAgent.ParseAdd("Stripe/1.0 (+https://stripe.com/docs/webhooks)");
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(options.DeliveryTimeoutSeconds));
@@ -131,6 +132,15 @@ internal sealed partial class WebhookDispatcher(
     {
         await using var connection = await emulator.Store.OpenAsync(ct);
         await connection.ExecuteAsync(UpdateDelivery, new { id, attempts, status, dueAtMs, lastStatus, lastError, lastUrl, nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+    }
+
+    /// <summary>The event as an endpoint of that API version receives it: Stripe renders each delivery in the endpoint's version.</summary>
+    internal static string RenderIn(string eventJson, string apiVersion)
+    {
+        var evt = System.Text.Json.Nodes.JsonNode.Parse(eventJson)!.AsObject();
+        if (evt["api_version"]?.GetValue<string>() == apiVersion) return eventJson;
+        evt["api_version"] = apiVersion;
+        return evt.ToJsonString();
     }
 
     /// <summary>Stripe's signature header: <c>t=unix,v1=hex(HMAC-SHA256(secret, "{t}.{payload}"))</c>.</summary>

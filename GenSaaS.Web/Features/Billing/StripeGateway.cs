@@ -72,6 +72,24 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
+    /// <summary>
+    /// The object an event is about, read now at the API version Stripe.net pins, by its <c>object</c> name; null for a kind
+    /// this app never reads. Used for events rendered in another API version, whose own copy Stripe.net may misread.
+    /// </summary>
+    public async Task<IHasObject?> GetObjectAsync(string objectType, string id, CancellationToken ct) => objectType switch
+    {
+        "checkout.session" => await GetCheckoutSessionAsync(id, ct),
+        "subscription" => await GetSubscriptionAsync(id, ct),
+        "invoice" => await new InvoiceService(Client).GetAsync(id, cancellationToken: ct),
+        "payment_intent" => await GetPaymentIntentAsync(id, ct),
+        "charge" => await GetChargeAsync(id, ct),
+        "refund" => await new RefundService(Client).GetAsync(id, cancellationToken: ct),
+        "customer" => await new CustomerService(Client).GetAsync(id, cancellationToken: ct),
+        "setup_intent" => await GetSetupIntentAsync(id, ct),
+        "payment_method" => await GetPaymentMethodAsync(id, ct),
+        _ => null,
+    };
+
     public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, CancellationToken ct) =>
         new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl }, cancellationToken: ct);
 

@@ -24,6 +24,8 @@ public static class ProblemCodes
     public const string AntiforgeryFailed = "antiforgery_failed";
     /// <summary>Stripe's customer portal could not be opened (not configured at Stripe, or Stripe unreachable).</summary>
     public const string PortalUnavailable = "portal_unavailable";
+    /// <summary>Stripe could not be reached to read what a request needs (e.g. the object of a webhook event in another API version); try again later.</summary>
+    public const string StripeUnavailable = "stripe_unavailable";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

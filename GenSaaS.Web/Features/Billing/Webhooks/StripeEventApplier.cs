@@ -26,6 +26,27 @@ public sealed class StripeEventApplier(
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
+    /// <summary>
+    /// The event types <see cref="ApplyAsync"/> acts on: the webhook endpoint <c>stripe sync</c> registers listens to exactly
+    /// these, and an event of another API version is re-fetched only for these.
+    /// </summary>
+    public static readonly IReadOnlyList<string> HandledTypes =
+    [
+        EventTypes.CheckoutSessionCompleted,
+        EventTypes.CheckoutSessionAsyncPaymentSucceeded,
+        EventTypes.CheckoutSessionAsyncPaymentFailed,
+        EventTypes.CustomerSubscriptionCreated,
+        EventTypes.CustomerSubscriptionUpdated,
+        EventTypes.CustomerSubscriptionDeleted,
+        EventTypes.InvoicePaid,
+        EventTypes.InvoicePaymentFailed,
+        EventTypes.PaymentIntentSucceeded,
+        EventTypes.PaymentIntentPaymentFailed,
+        EventTypes.PaymentIntentCanceled,
+        EventTypes.PaymentIntentAmountCapturableUpdated,
+        EventTypes.ChargeRefunded,
+    ];
+
     /// <summary>True when the event changed or confirmed state; false when it is of a type this app does not act on.</summary>
     public async Task<bool> ApplyAsync(Event stripeEvent, CancellationToken ct)
     {
