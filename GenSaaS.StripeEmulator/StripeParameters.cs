@@ -57,6 +57,11 @@ internal static class StripeParameters
         ["GET /invoices/{id}"] = typeof(InvoiceGetOptions),
         ["GET /invoices"] = typeof(InvoiceListOptions),
         ["POST /billing_portal/sessions"] = typeof(Stripe.BillingPortal.SessionCreateOptions),
+        ["POST /webhook_endpoints"] = typeof(WebhookEndpointCreateOptions),
+        ["GET /webhook_endpoints"] = typeof(WebhookEndpointListOptions),
+        ["GET /webhook_endpoints/{id}"] = typeof(WebhookEndpointGetOptions),
+        ["POST /webhook_endpoints/{id}"] = typeof(WebhookEndpointUpdateOptions),
+        ["DELETE /webhook_endpoints/{id}"] = typeof(WebhookEndpointDeleteOptions),
         ["GET /events/{id}"] = typeof(EventGetOptions),
         ["GET /events"] = typeof(EventListOptions),
     }.ToFrozenDictionary();

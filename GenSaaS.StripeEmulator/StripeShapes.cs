@@ -320,6 +320,13 @@ internal static class StripeShapes
         }
         """);
 
+    public static JsonObject WebhookEndpoint(string id, long created) => Parse($$"""
+        {
+          "id": "{{id}}", "object": "webhook_endpoint", "api_version": null, "application": null, "created": {{created}},
+          "description": null, "enabled_events": [], "livemode": false, "metadata": {}, "status": "enabled", "url": null
+        }
+        """);
+
     public static JsonObject Event(string id, string type, long created, string apiVersion, JsonObject data, string? requestId, string? idempotencyKey) => new()
     {
         ["id"] = id,
