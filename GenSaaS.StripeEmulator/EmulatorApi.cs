@@ -110,6 +110,12 @@ internal static class EmulatorApi
 
         Route(v1, "POST", "/billing_portal/sessions", (_, tx, p, c) => EmulatedStripe.CreatePortalSessionAsync(tx, p, c.BaseUrl));
 
+        Route(v1, "POST", "/billing_portal/configurations", (_, tx, p, _) => EmulatedStripe.CreatePortalConfigurationAsync(tx, p));
+        Route(v1, "GET", "/billing_portal/configurations", async (_, tx, p, c) =>
+            List(EmulatedStripe.FilterPortalConfigurations(await tx.ListAsync("billing_portal.configuration"), p).ToList(), p, c));
+        Route(v1, "GET", "/billing_portal/configurations/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "billing_portal.configuration"));
+        Route(v1, "POST", "/billing_portal/configurations/{id}", (_, tx, p, c) => EmulatedStripe.UpdatePortalConfigurationAsync(tx, c.Id, p));
+
         Route(v1, "POST", "/webhook_endpoints", (_, tx, p, _) => EmulatedStripe.CreateWebhookEndpointAsync(tx, p));
         Route(v1, "GET", "/webhook_endpoints", async (_, tx, p, c) => List(await tx.ListAsync("webhook_endpoint"), p, c));
         Route(v1, "GET", "/webhook_endpoints/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "webhook_endpoint"));

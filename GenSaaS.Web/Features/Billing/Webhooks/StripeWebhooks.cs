@@ -127,14 +127,10 @@ public sealed class StripeWebhooks(
         if (!mode.IsEnabled)
             return BillingDisabled();
 
-        try
+        if (SignatureProblem(payload, signature) is { } refused)
         {
-            EventUtility.ValidateSignature(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds);
-        }
-        catch (StripeException ex)
-        {
-            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", ex.Message);
-            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
+            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", refused.Message);
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", refused.Message);
         }
 
         if (NotAnEvent(payload) is { } reason)
@@ -231,6 +227,28 @@ public sealed class StripeWebhooks(
         logger.LogInformation(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) is in API version {ApiVersion}; its {ObjectType} {ObjectId} was re-fetched at {PinnedVersion}",
             id, type, apiVersion, objectType, objectId, StripeConfiguration.ApiVersion);
         return stripeEvent;
+    }
+
+    /// <summary>Null when the signature is good with one of the secrets the app knows (configured, emulator's, stored by <c>stripe sync</c>).</summary>
+    private StripeException? SignatureProblem(string payload, string signature)
+    {
+        StripeException? first = null;
+        var secrets = stripe.WebhookSecrets;
+        if (secrets.Count == 0)
+            return new StripeException("No webhook signing secret is configured or stored.");
+        foreach (var secret in secrets)
+        {
+            try
+            {
+                EventUtility.ValidateSignature(payload, signature, secret, options.Value.WebhookToleranceSeconds);
+                return null;
+            }
+            catch (StripeException ex)
+            {
+                first ??= ex;
+            }
+        }
+        return first;
     }
 
     /// <summary>The event's own <c>id</c> (the top-level one, not those of the objects inside), or null if there is none.</summary>
