@@ -55,6 +55,7 @@ public sealed class StripeAccountSetupTests
         string secret;
         using (var app = AppAt(port, dataDir))
         {
+            app.KeepDataDir = true;
             var (sick, diagnosis) = await RunAsync(app, "stripe doctor");
             sick.ShouldBe(1, diagnosis);
             diagnosis.ShouldContain("FAIL webhook endpoint: no endpoint for " + url);
@@ -131,10 +132,16 @@ public sealed class StripeAccountSetupTests
         // A restarted app reads the stored secret at start and verifies the endpoint's deliveries with it.
         using (var restarted = AppAt(port, dataDir))
         {
+            (await restarted.QueryAsync<string?>("SELECT value FROM billing_settings WHERE key = 'webhook_secret'")).ShouldBe(secret);
             var (user, client) = await restarted.SignedInUserAsync();
             await restarted.BuyAsync(client, "bundle_10");
             await BillingTestApp.EventuallyAsync(async () => await restarted.PrepaidAsync(user.Id) == 10, "credits granted after restart");
             (await restarted.QueryAsync<long>("SELECT count(*) FROM stripe_events WHERE status = 'failed'")).ShouldBe(0);
+            await using var connection = await restarted.Emulator.Store.OpenAsync();
+            (await Dapper.SqlMapper.QuerySingleAsync<long>(connection, """
+                SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
+                WHERE e.type = 'checkout.session.completed' AND instr(e.json, @userId) > 0 AND d.endpoint_id IS NOT NULL AND d.last_status = 200
+                """, new { userId = user.Id })).ShouldBe(1, "the restarted app took the registered endpoint's delivery");
         }
     }
 }

@@ -43,7 +43,8 @@ public sealed class BillingSettings(Db db, TimeProvider clock)
     }
 
     /// <summary>
-    /// Reads one value straight from the database file, for decisions taken while the app is being built (before
+    /// Reads one value straight from the database file (read-write: a WAL database cannot be opened read-only without its
+    /// shared-memory file), for decisions taken while the app is being built (before
     /// migrations run): null when the file, the table or the key is not there yet.
     /// </summary>
     public static string? ReadAtStartup(string databaseFile, string key)
@@ -52,7 +53,7 @@ public sealed class BillingSettings(Db db, TimeProvider clock)
             return null;
         try
         {
-            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databaseFile, Mode = SqliteOpenMode.ReadOnly }.ToString());
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databaseFile, Mode = SqliteOpenMode.ReadWrite }.ToString());
             connection.Open();
             return connection.QuerySingleOrDefault<string>(SelectSql, new { key });
         }
