@@ -14,6 +14,14 @@ public sealed partial class EmulatedStripe
         var customer = await tx.GetAsync(p.Required("customer"), "customer", "customer");
         var session = StripeShapes.PortalSession(Ids.New("bps_"), tx.Now);
         session["customer"] = customer["id"]!.GetValue<string>();
+        if (p.Str("configuration") is { Length: > 0 } configurationId)
+        {
+            var configuration = await tx.FindAsync(configurationId, "billing_portal.configuration")
+                ?? throw StripeApiException.Missing("configuration", configurationId, "configuration");
+            if (configuration["active"]?.GetValue<bool>() != true)
+                throw StripeApiException.Invalid("The configuration is not active.", "configuration");
+            session["configuration"] = configurationId;
+        }
         session["return_url"] = p.Str("return_url");
         session["url"] = $"{baseUrl.TrimEnd('/')}/emulator/portal/{session["id"]}";
         await tx.PutAsync(session);
@@ -148,5 +156,81 @@ public sealed partial class EmulatedStripe
     {
         var json = await Dapper.SqlMapper.QuerySingleOrDefaultAsync<string>(tx.Connection, SelectEvent, new { id }, tx.Transaction);
         return json is null ? throw StripeApiException.Missing("event", id) : JsonNode.Parse(json)!.AsObject();
+    }
+}
+
+/// <summary>Customer portal configurations (<c>/v1/billing_portal/configurations</c>) as Stripe documents them.</summary>
+public sealed partial class EmulatedStripe
+{
+    internal static async Task<JsonObject> CreatePortalConfigurationAsync(EmulatorTx tx, FormParams p)
+    {
+        var features = p.Obj("features") ?? throw StripeApiException.MissingParam("features");
+        var configuration = StripeShapes.PortalConfiguration(Ids.New("bpc_"), tx.Now);
+        ApplyPortalConfigurationParams(configuration, p, features);
+        await tx.PutAsync(configuration);
+        await tx.EmitAsync("billing_portal.configuration.created", configuration);
+        return configuration;
+    }
+
+    internal static async Task<JsonObject> UpdatePortalConfigurationAsync(EmulatorTx tx, string id, FormParams p)
+    {
+        var configuration = await tx.GetAsync(id, "billing_portal.configuration");
+        var before = configuration.DeepClone().AsObject();
+        ApplyPortalConfigurationParams(configuration, p, p.Obj("features"));
+        if (p.Has("active")) configuration["active"] = p.Bool("active");
+        if (JsonNode.DeepEquals(before, configuration)) return configuration;
+        configuration["updated"] = tx.Now;
+        await tx.PutAsync(configuration);
+        await tx.EmitAsync("billing_portal.configuration.updated", configuration, before);
+        return configuration;
+    }
+
+    internal static IEnumerable<JsonObject> FilterPortalConfigurations(IEnumerable<JsonObject> all, FormParams p)
+    {
+        if (p.Bool("active") is { } active) all = all.Where(c => c["active"]!.GetValue<bool>() == active);
+        if (p.Bool("is_default") is { } isDefault) all = all.Where(c => c["is_default"]!.GetValue<bool>() == isDefault);
+        return all;
+    }
+
+    private static void ApplyPortalConfigurationParams(JsonObject configuration, FormParams p, JsonObject? features)
+    {
+        if (features is not null)
+            MergeForm(configuration["features"]!.AsObject(), features, "features");
+        if (p.Obj("business_profile") is { } profile)
+            MergeForm(configuration["business_profile"]!.AsObject(), profile, "business_profile");
+        if (p.Has("default_return_url")) configuration["default_return_url"] = p.Str("default_return_url") is { Length: > 0 } u ? u : null;
+        if (p.Has("name")) configuration["name"] = p.Str("name") is { Length: > 0 } n ? n : null;
+        FormParams.MergeMetadata(configuration, p.Obj("metadata"));
+        var cancel = configuration["features"]!["subscription_cancel"]!;
+        if (cancel["mode"]?.GetValue<string>() is not ("at_period_end" or "immediately"))
+            throw StripeApiException.Invalid("Invalid features[subscription_cancel][mode]: must be one of immediately or at_period_end", "features[subscription_cancel][mode]");
+    }
+
+    /// <summary>Form values onto the object's own shape: booleans where it has booleans, nested objects merged, unknown fields refused.</summary>
+    private static void MergeForm(JsonObject target, JsonObject form, string path)
+    {
+        foreach (var (key, value) in form)
+        {
+            var name = $"{path}[{key}]";
+            if (!target.ContainsKey(key))
+                throw new StripeApiException(400, "invalid_request_error", $"Received unknown parameter: {name}", "parameter_unknown", name);
+            switch (target[key])
+            {
+                case JsonObject nested when value is JsonObject given:
+                    MergeForm(nested, given, name);
+                    break;
+                case JsonValue existing when existing.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False:
+                    target[key] = value?.ToString() switch
+                    {
+                        "true" => true,
+                        "false" => false,
+                        _ => throw StripeApiException.Invalid($"Invalid boolean: {value}", name),
+                    };
+                    break;
+                default:
+                    target[key] = value?.DeepClone();
+                    break;
+            }
+        }
     }
 }

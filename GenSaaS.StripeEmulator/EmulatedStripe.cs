@@ -16,6 +16,13 @@ public sealed partial class EmulatedStripe
     private const string WebhookSecretSetting = "webhook_secret";
     private const string SecretKeySetting = "secret_key";
     private const string FaultsSetting = "faults";
+    private const string EventApiVersionSetting = "event_api_version";
+
+    /// <summary>Stripe's API versions: a date, and since 2024-09-30 a release train (<c>2025-03-31.basil</c>).</summary>
+    public const string ApiVersionPattern = @"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$";
+
+    public static bool IsApiVersion(string candidate) =>
+        System.Text.RegularExpressions.Regex.IsMatch(candidate, ApiVersionPattern, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
 
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ILogger<EmulatedStripe> _logger;
@@ -32,6 +39,7 @@ public sealed partial class EmulatedStripe
         _secretKeyHash = SHA256.HashData(Encoding.UTF8.GetBytes(SecretKey));
         _clockOffsetSeconds = long.Parse(store.GetSetting(ClockOffsetSetting) ?? "0", CultureInfo.InvariantCulture);
         _faultsOverride = store.GetSetting(FaultsSetting) is { } f ? (int)Enum.Parse<DeliveryFaults>(f) : -1;
+        _eventApiVersionOverride = store.GetSetting(EventApiVersionSetting);
     }
 
     /// <summary>
@@ -85,6 +93,32 @@ public sealed partial class EmulatedStripe
 
     /// <summary>The emulated "now": real time plus however far the dev controls have advanced the clock.</summary>
     public DateTimeOffset Now => DateTimeOffset.UtcNow.AddSeconds(Interlocked.Read(ref _clockOffsetSeconds));
+
+    private string? _eventApiVersionOverride;
+
+    /// <summary>
+    /// The API version events are delivered in: set from the dev controls, else configured, else <see cref="ApiVersion"/>.
+    /// Only <c>api_version</c> changes: the emulator knows one shape of each object, the pinned version's.
+    /// </summary>
+    public string EventApiVersion => Volatile.Read(ref _eventApiVersionOverride)
+        ?? (string.IsNullOrWhiteSpace(Options.EventApiVersion) ? ApiVersion : Options.EventApiVersion.Trim());
+
+    /// <summary>Sets the API version events are delivered in from the dev controls; null goes back to the configured one.</summary>
+    public async Task SetEventApiVersionAsync(string? version)
+    {
+        if (version is not null && !IsApiVersion(version))
+            throw new ArgumentException("Not a Stripe API version.", nameof(version));
+        await WriteAsync(null, async tx =>
+        {
+            if (version is null)
+                await tx.RemoveSettingAsync(EventApiVersionSetting);
+            else
+                await tx.SetSettingAsync(EventApiVersionSetting, version);
+            return 0;
+        });
+        Volatile.Write(ref _eventApiVersionOverride, version);
+        _logger.LogInformation("Stripe emulator events now delivered in API version {ApiVersion}", EventApiVersion);
+    }
 
     /// <summary>Delivery faults in force: those set from the dev controls, else those configured.</summary>
     public DeliveryFaults Faults => Volatile.Read(ref _faultsOverride) is var f and >= 0 ? (DeliveryFaults)f : Options.Faults;

@@ -110,6 +110,18 @@ internal static class EmulatorApi
 
         Route(v1, "POST", "/billing_portal/sessions", (_, tx, p, c) => EmulatedStripe.CreatePortalSessionAsync(tx, p, c.BaseUrl));
 
+        Route(v1, "POST", "/billing_portal/configurations", (_, tx, p, _) => EmulatedStripe.CreatePortalConfigurationAsync(tx, p));
+        Route(v1, "GET", "/billing_portal/configurations", async (_, tx, p, c) =>
+            List(EmulatedStripe.FilterPortalConfigurations(await tx.ListAsync("billing_portal.configuration"), p).ToList(), p, c));
+        Route(v1, "GET", "/billing_portal/configurations/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "billing_portal.configuration"));
+        Route(v1, "POST", "/billing_portal/configurations/{id}", (_, tx, p, c) => EmulatedStripe.UpdatePortalConfigurationAsync(tx, c.Id, p));
+
+        Route(v1, "POST", "/webhook_endpoints", (_, tx, p, _) => EmulatedStripe.CreateWebhookEndpointAsync(tx, p));
+        Route(v1, "GET", "/webhook_endpoints", async (_, tx, p, c) => List(await tx.ListAsync("webhook_endpoint"), p, c));
+        Route(v1, "GET", "/webhook_endpoints/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "webhook_endpoint"));
+        Route(v1, "POST", "/webhook_endpoints/{id}", (_, tx, p, c) => EmulatedStripe.UpdateWebhookEndpointAsync(tx, c.Id, p));
+        Route(v1, "DELETE", "/webhook_endpoints/{id}", (_, tx, _, c) => EmulatedStripe.DeleteWebhookEndpointAsync(tx, c.Id));
+
         Route(v1, "GET", "/events/{id}", (_, tx, _, c) => EmulatedStripe.GetEventAsync(tx, c.Id));
         Route(v1, "GET", "/events", async (_, tx, p, c) => List(await EmulatedStripe.ListEventsAsync(tx, p), p, c));
 

@@ -30,6 +30,12 @@ public sealed class EmulatorOptions
     /// <summary>Who may use the dev controls (they move the emulated clock); nobody unless the host says.</summary>
     public Func<HttpContext, bool>? CanUseDevControls { get; set; }
 
+    /// <summary>
+    /// The API version webhook events are rendered in (their <c>api_version</c>), as Stripe renders each event in its endpoint's
+    /// version; empty means the version Stripe.net pins. Set another (e.g. "2024-06-20") to see the app handle such events.
+    /// </summary>
+    [RegularExpression(EmulatedStripe.ApiVersionPattern)] public string? EventApiVersion { get; set; }
+
     /// <summary>Delivery faults to inject, combinable: <c>Duplicate</c>, <c>Delay</c>, <c>Shuffle</c> (e.g. "Duplicate, Shuffle").</summary>
     public DeliveryFaults Faults { get; set; }
 
@@ -80,7 +86,8 @@ public enum SubscriptionStatusAfterRetries
 /// <c>new StripeClient(key, apiBase: "{base}/emulator/stripe")</c>), the hosted pages <c>/emulator/checkout/{id}</c> and
 /// <c>/emulator/portal/{id}</c>, signed webhooks, and dev controls at <c>/emulator/dev</c>
 /// (<c>POST /emulator/dev/advance?days=31</c>, <c>POST /emulator/dev/faults?set=Duplicate,Shuffle</c>,
-/// <c>POST /emulator/dev/api-faults?serverError=30&amp;route=POST%20/payment_intents</c>).
+/// <c>POST /emulator/dev/api-faults?serverError=30&amp;route=POST%20/payment_intents</c>,
+/// <c>POST /emulator/dev/api-version?set=2024-06-20</c>).
 /// </summary>
 public static class EmulatorSetup
 {
@@ -170,6 +177,18 @@ public static class EmulatorSetup
                 return Results.BadRequest(new { error = faults.Problem() ?? "limit is 0 (no limit) or more." });
             emulator.SetApiFaults(faults);
             return Results.Json(new { faults = emulator.ApiFaultsInForce.ToString() });
+        });
+        dev.MapPost("/api-version", async (EmulatedStripe emulator, string? set) =>
+        {
+            string? version = null;
+            if (!string.IsNullOrWhiteSpace(set) && !string.Equals(set, "configured", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!EmulatedStripe.IsApiVersion(set.Trim()))
+                    return Results.BadRequest(new { error = "set is an API version such as 2024-06-20 or 2025-03-31.basil, or 'configured'." });
+                version = set.Trim();
+            }
+            await emulator.SetEventApiVersionAsync(version);
+            return Results.Json(new { api_version = emulator.EventApiVersion });
         });
         return dev;
     }

@@ -82,6 +82,7 @@ internal sealed class EmulatorStore : IDisposable
         CREATE TABLE IF NOT EXISTS deliveries (
             id          INTEGER PRIMARY KEY AUTOINCREMENT,
             event_id    TEXT NOT NULL REFERENCES events (id),
+            endpoint_id TEXT,
             due_at_ms   INTEGER NOT NULL,
             shuffled    INTEGER NOT NULL DEFAULT 0,
             attempts    INTEGER NOT NULL DEFAULT 0,
@@ -119,6 +120,9 @@ internal sealed class EmulatorStore : IDisposable
     {
         using var connection = OpenAtStartup();
         connection.Execute(Schema);
+        // Files made before deliveries went to registered endpoints: NULL is the configured endpoint.
+        if (connection.ExecuteScalar<long>("SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'endpoint_id';") == 0)
+            connection.Execute("ALTER TABLE deliveries ADD COLUMN endpoint_id TEXT;");
     }
 
     private const string SelectSetting = "SELECT value FROM settings WHERE name = @name;";
@@ -208,6 +212,10 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
         }, transaction);
     }
 
+    private const string DeleteObject = "DELETE FROM objects WHERE id = @id;";
+
+    public Task DeleteAsync(string id) => connection.ExecuteAsync(DeleteObject, new { id }, transaction);
+
     private const string SelectByType = """
         SELECT json FROM objects
         WHERE type = @type AND (@customer IS NULL OR customer = @customer) AND (@parent IS NULL OR parent = @parent)
@@ -228,10 +236,13 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
 
     private const string InsertEvent = "INSERT INTO events (id, type, created, json) VALUES (@id, @type, @created, @json);";
     private const string InsertDelivery = """
-        INSERT INTO deliveries (event_id, due_at_ms, shuffled, updated_at_ms) VALUES (@eventId, @dueAtMs, @shuffled, @nowMs);
+        INSERT INTO deliveries (event_id, endpoint_id, due_at_ms, shuffled, updated_at_ms) VALUES (@eventId, @endpointId, @dueAtMs, @shuffled, @nowMs);
         """;
 
-    /// <summary>Records the event Stripe would send for this change and queues its webhook deliveries.</summary>
+    /// <summary>
+    /// Records the event Stripe would send for this change and queues its webhook deliveries: one to each registered endpoint
+    /// that wants its type, or, while none is registered, one to the configured endpoint.
+    /// </summary>
     public async Task<JsonObject> EmitAsync(string type, JsonObject obj, JsonObject? before = null)
     {
         var data = new JsonObject { ["object"] = obj.DeepClone() };
@@ -247,8 +258,13 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
             + (faults.HasFlag(DeliveryFaults.Delay) ? (long)Emulator.Options.FaultDelaySeconds * 1000 : 0)
             + (faults.HasFlag(DeliveryFaults.Shuffle) ? Emulator.Options.ShuffleWindowMilliseconds : 0);
         var copies = faults.HasFlag(DeliveryFaults.Duplicate) ? 2 : 1;
-        for (var i = 0; i < copies; i++)
-            await connection.ExecuteAsync(InsertDelivery, new { eventId = evt["id"]!.GetValue<string>(), dueAtMs, shuffled = faults.HasFlag(DeliveryFaults.Shuffle) ? 1 : 0, nowMs }, transaction);
+        var endpoints = await ListAsync("webhook_endpoint");
+        var targets = endpoints.Count == 0
+            ? new List<string?> { null }
+            : endpoints.Where(e => EmulatedStripe.Wants(e, type)).Select(e => (string?)e["id"]!.GetValue<string>()).Reverse().ToList();
+        foreach (var endpointId in targets)
+            for (var i = 0; i < copies; i++)
+                await connection.ExecuteAsync(InsertDelivery, new { eventId = evt["id"]!.GetValue<string>(), endpointId, dueAtMs, shuffled = faults.HasFlag(DeliveryFaults.Shuffle) ? 1 : 0, nowMs }, transaction);
         return evt;
     }
 

@@ -365,6 +365,33 @@ internal static class StripeShapes
         }
         """);
 
+    public static JsonObject PortalConfiguration(string id, long created) => Parse($$"""
+        {
+          "id": "{{id}}", "object": "billing_portal.configuration", "active": true, "application": null,
+          "business_profile": { "headline": null, "privacy_policy_url": null, "terms_of_service_url": null },
+          "created": {{created}}, "default_return_url": null,
+          "features": {
+            "customer_update": { "allowed_updates": [], "enabled": false },
+            "invoice_history": { "enabled": false },
+            "payment_method_update": { "enabled": false, "payment_method_configuration": null },
+            "subscription_cancel": {
+              "cancellation_reason": { "enabled": false, "options": [] },
+              "enabled": false, "mode": "at_period_end", "proration_behavior": "none"
+            },
+            "subscription_update": { "default_allowed_updates": [], "enabled": false, "products": [], "proration_behavior": "none" }
+          },
+          "is_default": false, "livemode": false, "login_page": { "enabled": false, "url": null }, "metadata": {}, "name": null,
+          "updated": {{created}}
+        }
+        """);
+
+    public static JsonObject WebhookEndpoint(string id, long created) => Parse($$"""
+        {
+          "id": "{{id}}", "object": "webhook_endpoint", "api_version": null, "application": null, "created": {{created}},
+          "description": null, "enabled_events": [], "livemode": false, "metadata": {}, "status": "enabled", "url": null
+        }
+        """);
+
     public static JsonObject Event(string id, string type, long created, string apiVersion, JsonObject data, string? requestId, string? idempotencyKey) => new()
     {
         ["id"] = id,

@@ -19,7 +19,7 @@ internal sealed partial class WebhookDispatcher(
 {
     public const string HttpClientName = "StripeEmulatorWebhooks";
 
-    private sealed record Due(long Id, string EventId, string Json, long Attempts, bool Shuffled);
+    private sealed record Due(long Id, string EventId, string? EndpointId, string Json, long Attempts, bool Shuffled);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -61,7 +61,7 @@ internal sealed partial class WebhookDispatcher(
     }
 
     private const string SelectDue = """
-        SELECT d.id AS Id, d.event_id AS EventId, e.json AS Json, d.attempts AS Attempts, d.shuffled AS Shuffled
+        SELECT d.id AS Id, d.event_id AS EventId, d.endpoint_id AS EndpointId, e.json AS Json, d.attempts AS Attempts, d.shuffled AS Shuffled
         FROM deliveries d JOIN events e ON e.id = d.event_id
         WHERE d.status = 'pending' AND d.due_at_ms <= @nowMs
           -- Shuffled deliveries wait until the whole buffer is due, so they leave together and can be reordered.
@@ -73,28 +73,38 @@ internal sealed partial class WebhookDispatcher(
     private async Task<List<Due>> DueAsync(CancellationToken ct)
     {
         await using var connection = await emulator.Store.OpenAsync(ct);
-        var rows = await connection.QueryAsync<(long Id, string EventId, string Json, long Attempts, long Shuffled)>(
+        var rows = await connection.QueryAsync<(long Id, string EventId, string? EndpointId, string Json, long Attempts, long Shuffled)>(
             SelectDue, new { nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
-        return rows.Select(r => new Due(r.Id, r.EventId, r.Json, r.Attempts, r.Shuffled != 0)).ToList();
+        return rows.Select(r => new Due(r.Id, r.EventId, r.EndpointId, r.Json, r.Attempts, r.Shuffled != 0)).ToList();
     }
 
     private async Task DeliverAsync(Due delivery, CancellationToken ct)
     {
         var options = emulator.Options;
-        var url = WebhookUrl();
+        string? url, secret = emulator.WebhookSecret, apiVersion = emulator.EventApiVersion;
         int? status = null;
         string? error = null;
-        if (url is null)
-            error = "No webhook URL: set Billing:Emulator:WebhookUrl, or WebhookPath and PublicBaseUrl.";
+        if (delivery.EndpointId is { } endpointId)
+        {
+            (url, secret, var endpointVersion, error) = await EndpointAsync(endpointId, ct);
+            apiVersion = endpointVersion ?? apiVersion;
+        }
         else
+        {
+            url = WebhookUrl();
+            if (url is null)
+                error = "No webhook URL: set Billing:Emulator:WebhookUrl, or WebhookPath and PublicBaseUrl.";
+        }
+        var json = RenderIn(delivery.Json, apiVersion);
+        if (error is null)
         {
             try
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, url)
                 {
-                    Content = new StringContent(delivery.Json, Encoding.UTF8, "application/json"),
+                    Content = new StringContent(json, Encoding.UTF8, "application/json"),
                 };
-                request.Headers.TryAddWithoutValidation("Stripe-Signature", Sign(delivery.Json, emulator.WebhookSecret, DateTimeOffset.UtcNow));
+                request.Headers.TryAddWithoutValidation("Stripe-Signature", Sign(json, secret!, DateTimeOffset.UtcNow));
                 request.Headers.UserAgent.ParseAdd("Stripe/1.0 (+https://stripe.com/docs/webhooks)");
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(TimeSpan.FromSeconds(options.DeliveryTimeoutSeconds));
@@ -110,7 +120,7 @@ internal sealed partial class WebhookDispatcher(
 
         var attempts = delivery.Attempts + 1;
         var delivered = error is null;
-        var failedForGood = !delivered && attempts >= options.MaxDeliveryAttempts;
+        var failedForGood = !delivered && (attempts >= options.MaxDeliveryAttempts || delivery.EndpointId is not null && url is null);
         var backoffMs = (long)Math.Min(options.RetryBaseDelayMilliseconds * Math.Pow(2, attempts - 1), TimeSpan.FromHours(1).TotalMilliseconds);
         await RecordAttemptAsync(delivery.Id, attempts, delivered ? "delivered" : failedForGood ? "failed" : "pending",
             DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + backoffMs, status, error, url, ct);
@@ -131,6 +141,31 @@ internal sealed partial class WebhookDispatcher(
     {
         await using var connection = await emulator.Store.OpenAsync(ct);
         await connection.ExecuteAsync(UpdateDelivery, new { id, attempts, status, dueAtMs, lastStatus, lastError, lastUrl, nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
+    }
+
+    private const string SelectEndpoint = "SELECT json, private FROM objects WHERE id = @id AND type = 'webhook_endpoint';";
+
+    /// <summary>A registered endpoint's URL, secret and API version now; an error when it was deleted or disabled since.</summary>
+    private async Task<(string? Url, string? Secret, string? ApiVersion, string? Error)> EndpointAsync(string endpointId, CancellationToken ct)
+    {
+        await using var connection = await emulator.Store.OpenAsync(ct);
+        var row = await connection.QuerySingleOrDefaultAsync<(string Json, string? Private)?>(SelectEndpoint, new { id = endpointId });
+        if (row is not { } found)
+            return (null, null, null, $"Webhook endpoint {endpointId} was deleted.");
+        var endpoint = System.Text.Json.Nodes.JsonNode.Parse(found.Json)!.AsObject();
+        if (endpoint["status"]?.GetValue<string>() != "enabled")
+            return (null, null, null, $"Webhook endpoint {endpointId} is disabled.");
+        var secret = found.Private is { } p ? System.Text.Json.Nodes.JsonNode.Parse(p)?["secret"]?.GetValue<string>() : null;
+        return (endpoint["url"]!.GetValue<string>(), secret, endpoint["api_version"]?.GetValue<string>(), null);
+    }
+
+    /// <summary>The event as an endpoint of that API version receives it: Stripe renders each delivery in the endpoint's version.</summary>
+    internal static string RenderIn(string eventJson, string apiVersion)
+    {
+        var evt = System.Text.Json.Nodes.JsonNode.Parse(eventJson)!.AsObject();
+        if (evt["api_version"]?.GetValue<string>() == apiVersion) return eventJson;
+        evt["api_version"] = apiVersion;
+        return evt.ToJsonString();
     }
 
     /// <summary>Stripe's signature header: <c>t=unix,v1=hex(HMAC-SHA256(secret, "{t}.{payload}"))</c>.</summary>

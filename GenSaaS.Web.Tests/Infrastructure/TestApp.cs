@@ -38,6 +38,9 @@ public class TestApp : WebApplicationFactory<Program>
 
     public string DataDir { get; }
 
+    /// <summary>Leave <see cref="DataDir"/> behind on dispose, for a test that starts the app again on the same data.</summary>
+    public bool KeepDataDir { get; set; }
+
     public Uri BaseAddress
     {
         get
@@ -148,7 +151,8 @@ public class TestApp : WebApplicationFactory<Program>
         if (disposing)
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (!KeepDataDir)
+                try { Directory.Delete(DataDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
 }

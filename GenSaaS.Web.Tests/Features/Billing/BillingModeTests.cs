@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>The app as Production runs it: no emulator unless asked for, and then never silently.</summary>
-internal sealed class ProductionApp(Dictionary<string, string?> settings) : TestApp(settings)
+internal sealed class ProductionApp(Dictionary<string, string?> settings, string? dataDir = null) : TestApp(settings, dataDir)
 {
     protected override string EnvironmentName => "Production";
 }
@@ -61,6 +61,34 @@ public sealed class BillingModeTests
         using var app = new ProductionApp(new() { ["Billing:Mode"] = "Stripe", ["Billing:SecretKey"] = key });
         var error = Should.Throw<Exception>(() => app.BaseAddress);
         error.ToString().ShouldContain("webhook secret");
+    }
+
+    [Fact]
+    public async Task StripeMode_WithoutAConfiguredWebhookSecret_StartsWithTheOneStripeSyncStored_AndVerifiesWithIt()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "gensaas-tests", Guid.NewGuid().ToString("N"));
+        var stored = "whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        using (var first = new TestApp([], dataDir) { KeepDataDir = true })
+        {
+            _ = first.BaseAddress;
+            await first.Services.GetRequiredService<BillingSettings>().SetAsync(
+                new Dictionary<string, string> { [BillingSettings.WebhookSecretKey] = stored }, CancellationToken.None);
+        }
+        BillingSettings.ReadAtStartup(Path.Combine(dataDir, "gensaas.db"), BillingSettings.WebhookSecretKey).ShouldBe(stored);
+        var key = "sk_test_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        using var app = new ProductionApp(new() { ["Billing:Mode"] = "Stripe", ["Billing:SecretKey"] = key }, dataDir);
+        app.Services.GetRequiredService<BillingModeInfo>().WebhookSecret.ShouldBe(stored);
+
+        var payload = """{"id":"evt_stored_secret","object":"event","api_version":"2026-10-28.endive","created":1,"type":"customer.created","data":{"object":{"id":"cus_x","object":"customer"}}}""";
+        using var client = app.CreateClient();
+        async Task<HttpStatusCode> DeliverAsync(string secret)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/billing/webhook") { Content = new StringContent(payload, System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.TryAddWithoutValidation("Stripe-Signature", Stripe.EventUtility.GenerateSignatureHeader(payload, secret, DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+            return (await client.SendAsync(request)).StatusCode;
+        }
+        (await DeliverAsync("whsec_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)))).ShouldBe(HttpStatusCode.BadRequest);
+        (await DeliverAsync(stored)).ShouldBe(HttpStatusCode.OK);
     }
 
     [Fact]

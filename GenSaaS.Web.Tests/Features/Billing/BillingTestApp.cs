@@ -14,7 +14,7 @@ public class BillingTestApp : TestApp
 {
     public BillingTestApp() : this(new Dictionary<string, string?>()) { }
 
-    internal BillingTestApp(Dictionary<string, string?> extra) : base(Merge(extra)) { }
+    internal BillingTestApp(Dictionary<string, string?> extra, string? dataDir = null) : base(Merge(extra), dataDir) { }
 
     private static Dictionary<string, string?> Merge(Dictionary<string, string?> extra)
     {

@@ -110,7 +110,39 @@ public sealed class BillingModeInfo
     internal string? SecretKey { get; }
 
     /// <summary>Stripe's webhook signing secret, or in Emulator mode the emulator's.</summary>
-    internal string? WebhookSecret { get; }
+    internal string? WebhookSecret { get; private set; }
+
+    private volatile string? _storedWebhookSecret;
+
+    /// <summary>
+    /// The signing secret of the endpoint <c>stripe sync</c> registered (kept in <c>billing_settings</c>), read at start and
+    /// updated when sync runs in this process. In Stripe mode it is used only when no secret is configured; in Emulator
+    /// mode signatures with either the emulator's secret or this one are accepted.
+    /// </summary>
+    internal string? StoredWebhookSecret
+    {
+        get => _storedWebhookSecret;
+        set
+        {
+            _storedWebhookSecret = value;
+            if (Mode == BillingMode.Stripe && !_webhookSecretConfigured)
+                WebhookSecret = value;
+        }
+    }
+
+    private bool _webhookSecretConfigured;
+
+    /// <summary>The secrets a webhook signature is checked against, the configured one first.</summary>
+    internal IReadOnlyList<string> WebhookSecrets =>
+        new[] { WebhookSecret, StoredWebhookSecret }.OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+
+    /// <summary>Adds the secret stored by <c>stripe sync</c> (see <see cref="StoredWebhookSecret"/>).</summary>
+    internal BillingModeInfo WithStoredWebhookSecret(string? stored)
+    {
+        _webhookSecretConfigured = WebhookSecret is not null;
+        StoredWebhookSecret = stored;
+        return this;
+    }
 
     /// <summary>Decides the mode from configuration, the environment variables Stripe's tools use, and the host environment.</summary>
     public static BillingModeInfo Resolve(BillingOptions options, IHostEnvironment environment)
@@ -131,7 +163,7 @@ public sealed class BillingModeInfo
 }
 
 /// <summary>Refuses to start in Stripe mode without the keys that mode needs.</summary>
-internal sealed class BillingOptionsValidator(IHostEnvironment environment) : IValidateOptions<BillingOptions>
+internal sealed class BillingOptionsValidator(IHostEnvironment environment, BillingModeInfo resolved) : IValidateOptions<BillingOptions>
 {
     public ValidateOptionsResult Validate(string? name, BillingOptions options)
     {
@@ -146,8 +178,8 @@ internal sealed class BillingOptionsValidator(IHostEnvironment environment) : IV
             failures.Add("Billing:Mode is Stripe but no secret key is set (Billing:SecretKey or STRIPE_SECRET_KEY).");
         else if (!info.SecretKey.StartsWith("sk_", StringComparison.Ordinal) && !info.SecretKey.StartsWith("rk_", StringComparison.Ordinal))
             failures.Add("Billing:SecretKey must be a Stripe secret or restricted key (sk_... or rk_...).");
-        if (info.WebhookSecret is null)
-            failures.Add("Billing:Mode is Stripe but no webhook secret is set (Billing:WebhookSecret or STRIPE_WEBHOOK_SECRET).");
+        if (info.WebhookSecret is null && resolved.WebhookSecret is null)
+            failures.Add("Billing:Mode is Stripe but no webhook secret is set (Billing:WebhookSecret or STRIPE_WEBHOOK_SECRET) and none is stored: run 'GenSaaS.Web stripe sync'.");
         if (options.PublicBaseUrl is { Length: > 0 } url && !Uri.TryCreate(url, UriKind.Absolute, out _))
             failures.Add("Billing:PublicBaseUrl must be an absolute URL.");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

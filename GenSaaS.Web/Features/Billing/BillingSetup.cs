@@ -33,7 +33,12 @@ public static class BillingSetup
             // Again, now that the emulator has published its keys into configuration.
             mode = BillingModeInfo.Resolve(BillingConfiguration(builder), builder.Environment);
         }
+        // The signing secret of the endpoint `stripe sync` registered, kept in the app's database.
+        mode.WithStoredWebhookSecret(BillingSettings.ReadAtStartup(
+            AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath).AppDb, BillingSettings.WebhookSecretKey));
         services.AddSingleton(mode);
+        services.AddSingleton<BillingSettings>();
+        services.AddSingleton<StripeAccountSetup>();
 
         services.AddSingleton<StripeGateway>();
         services.AddSingleton<StripePrices>();
@@ -59,6 +64,7 @@ public static class BillingSetup
         services.AddScoped<HoldWatchdog>();
         services.AddScoped<HoldWatchdogJob>();
         services.AddScoped<ICliCommand, StripeSyncCommand>();
+        services.AddScoped<ICliCommand, StripeDoctorCommand>();
         services.AddScoped<ICliCommand, RefundCommand>();
         return builder;
     }

@@ -15,7 +15,7 @@ public sealed class BillingDisabledException() : Exception("Billing is not confi
 /// emulator over HTTP, so what works there is what Stripe.net sends and parses against Stripe.
 /// Never call it inside an open database transaction.
 /// </summary>
-public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, ILogger<StripeGateway> logger)
+public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, BillingSettings settings, ILogger<StripeGateway> logger)
 {
     private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
 
@@ -25,6 +25,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     public string WebhookSecret => mode.IsEnabled
         ? mode.WebhookSecret ?? throw new InvalidOperationException($"Billing mode {mode.Mode} has no webhook secret.")
         : throw new BillingDisabledException();
+
+    /// <summary>Every secret a webhook signature may be made with (see <see cref="BillingModeInfo.WebhookSecrets"/>).</summary>
+    public IReadOnlyList<string> WebhookSecrets => mode.IsEnabled ? mode.WebhookSecrets : throw new BillingDisabledException();
 
     private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
     {
@@ -80,10 +83,82 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
-    /// <summary>A portal session for one click: <paramref name="requestId"/> names the click, so Stripe.net's retries of it open one session.</summary>
-    public Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, string requestId, CancellationToken ct) =>
-        new Stripe.BillingPortal.SessionService(Client).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl },
+    /// <summary>
+    /// The object an event is about, read now at the API version Stripe.net pins, by its <c>object</c> name; null for a kind
+    /// this app never reads. Used for events rendered in another API version, whose own copy Stripe.net may misread.
+    /// </summary>
+    public async Task<IHasObject?> GetObjectAsync(string objectType, string id, CancellationToken ct) => objectType switch
+    {
+        "checkout.session" => await GetCheckoutSessionAsync(id, ct),
+        "subscription" => await GetSubscriptionAsync(id, ct),
+        "invoice" => await new InvoiceService(Client).GetAsync(id, cancellationToken: ct),
+        "payment_intent" => await GetPaymentIntentAsync(id, ct),
+        "charge" => await GetChargeAsync(id, ct),
+        "refund" => await new RefundService(Client).GetAsync(id, cancellationToken: ct),
+        "customer" => await new CustomerService(Client).GetAsync(id, cancellationToken: ct),
+        "setup_intent" => await GetSetupIntentAsync(id, ct),
+        "payment_method" => await GetPaymentMethodAsync(id, ct),
+        _ => null,
+    };
+
+    /// <summary>
+    /// A portal session for one click, in the configuration <c>stripe sync</c> made (Stripe's default configuration when
+    /// there is none): <paramref name="requestId"/> names the click, so Stripe.net's retries of it open one session.
+    /// </summary>
+    public async Task<Stripe.BillingPortal.Session> CreatePortalSessionAsync(string customerId, string returnUrl, string requestId, CancellationToken ct)
+    {
+        var configuration = await settings.GetAsync(BillingSettings.PortalConfigurationIdKey, ct);
+        return await new Stripe.BillingPortal.SessionService(Client).CreateAsync(
+            new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId, ReturnUrl = returnUrl, Configuration = configuration },
             Idempotent($"portal:{customerId}:{requestId}"), ct);
+    }
+
+    public Task<StripeList<WebhookEndpoint>> ListWebhookEndpointsAsync(CancellationToken ct) =>
+        new WebhookEndpointService(Client).ListAsync(new WebhookEndpointListOptions { Limit = 100 }, cancellationToken: ct);
+
+    public Task<WebhookEndpoint> CreateWebhookEndpointAsync(string url, IReadOnlyList<string> events, CancellationToken ct) =>
+        new WebhookEndpointService(Client).CreateAsync(new WebhookEndpointCreateOptions
+        {
+            Url = url,
+            EnabledEvents = [.. events],
+            ApiVersion = StripeConfiguration.ApiVersion,
+            Description = "GenSaaS billing (stripe sync)",
+        }, Idempotent($"webhook-endpoint:create:{Guid.NewGuid():N}"), ct);
+
+    public Task<WebhookEndpoint> UpdateWebhookEndpointAsync(string id, IReadOnlyList<string> events, CancellationToken ct) =>
+        new WebhookEndpointService(Client).UpdateAsync(id, new WebhookEndpointUpdateOptions { EnabledEvents = [.. events], Disabled = false },
+            Idempotent($"webhook-endpoint:update:{id}:{Guid.NewGuid():N}"), ct);
+
+    public Task<WebhookEndpoint> DeleteWebhookEndpointAsync(string id, CancellationToken ct) =>
+        new WebhookEndpointService(Client).DeleteAsync(id, cancellationToken: ct);
+
+    public Task<StripeList<Stripe.BillingPortal.Configuration>> ListPortalConfigurationsAsync(CancellationToken ct) =>
+        new Stripe.BillingPortal.ConfigurationService(Client).ListAsync(new Stripe.BillingPortal.ConfigurationListOptions { Limit = 100 }, cancellationToken: ct);
+
+    public Task<Stripe.BillingPortal.Configuration> GetPortalConfigurationAsync(string id, CancellationToken ct) =>
+        new Stripe.BillingPortal.ConfigurationService(Client).GetAsync(id, cancellationToken: ct);
+
+    /// <summary>What the app's customers may do in the portal: cancel at period end, change the card, see their invoices.</summary>
+    public static Stripe.BillingPortal.ConfigurationFeaturesOptions PortalFeatures() => new()
+    {
+        SubscriptionCancel = new Stripe.BillingPortal.ConfigurationFeaturesSubscriptionCancelOptions { Enabled = true, Mode = "at_period_end" },
+        PaymentMethodUpdate = new Stripe.BillingPortal.ConfigurationFeaturesPaymentMethodUpdateOptions { Enabled = true },
+        InvoiceHistory = new Stripe.BillingPortal.ConfigurationFeaturesInvoiceHistoryOptions { Enabled = true },
+    };
+
+    public Task<Stripe.BillingPortal.Configuration> CreatePortalConfigurationAsync(CancellationToken ct) =>
+        new Stripe.BillingPortal.ConfigurationService(Client).CreateAsync(new Stripe.BillingPortal.ConfigurationCreateOptions
+        {
+            Features = PortalFeatures(),
+            Metadata = new Dictionary<string, string> { ["app"] = "gensaas" },
+        }, Idempotent($"portal-configuration:create:{Guid.NewGuid():N}"), ct);
+
+    public Task<Stripe.BillingPortal.Configuration> UpdatePortalConfigurationAsync(string id, CancellationToken ct) =>
+        new Stripe.BillingPortal.ConfigurationService(Client).UpdateAsync(id, new Stripe.BillingPortal.ConfigurationUpdateOptions
+        {
+            Active = true,
+            Features = PortalFeatures(),
+        }, Idempotent($"portal-configuration:update:{id}:{Guid.NewGuid():N}"), ct);
 
     public Task<Session> CreateCheckoutSessionAsync(SessionCreateOptions create, string idempotencyKey, CancellationToken ct) =>
         new SessionService(Client).CreateAsync(create, Idempotent(idempotencyKey), ct);

@@ -62,12 +62,15 @@ public sealed class StripePrices(StripeGateway stripe, PlanCatalog plans, Billin
     }
 }
 
-/// <summary><c>GenSaaS.Web stripe sync</c>: creates the products and prices of <c>Billing:Plans</c> that Stripe lacks.</summary>
-public sealed class StripeSyncCommand(StripePrices prices, BillingModeInfo mode) : ICliCommand
+/// <summary>
+/// <c>GenSaaS.Web stripe sync</c>: creates the products and prices of <c>Billing:Plans</c> that Stripe lacks, then the
+/// webhook endpoint and the portal configuration (<see cref="StripeAccountSetup"/>). Running it again changes nothing.
+/// </summary>
+public sealed class StripeSyncCommand(StripePrices prices, StripeAccountSetup account, BillingModeInfo mode) : ICliCommand
 {
     public string Name => "stripe sync";
 
-    public string Usage => "stripe sync    create missing Stripe products and prices for Billing:Plans (by lookup key)";
+    public string Usage => "stripe sync    create missing Stripe products and prices for Billing:Plans (by lookup key), the webhook endpoint and the portal configuration";
 
     public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
     {
@@ -77,6 +80,6 @@ public sealed class StripeSyncCommand(StripePrices prices, BillingModeInfo mode)
             return 2;
         }
         await prices.SyncAsync(output, ct);
-        return 0;
+        return await account.SyncAsync(output, ct) ? 0 : 1;
     }
 }

@@ -26,6 +26,8 @@ public static class ProblemCodes
     public const string PortalUnavailable = "portal_unavailable";
     /// <summary>Stripe did not answer the pay-per-use authorisation (timeout, 429, 5xx): nothing was charged; try again.</summary>
     public const string PaymentUnavailable = "payment_unavailable";
+    /// <summary>Stripe could not be reached to read what a request needs (e.g. the object of a webhook event in another API version); try again later.</summary>
+    public const string StripeUnavailable = "stripe_unavailable";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

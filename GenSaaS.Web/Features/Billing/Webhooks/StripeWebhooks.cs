@@ -127,14 +127,10 @@ public sealed class StripeWebhooks(
         if (!mode.IsEnabled)
             return BillingDisabled();
 
-        try
+        if (SignatureProblem(payload, signature) is { } refused)
         {
-            EventUtility.ValidateSignature(payload, signature, stripe.WebhookSecret, options.Value.WebhookToleranceSeconds);
-        }
-        catch (StripeException ex)
-        {
-            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", ex.Message);
-            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", ex.Message);
+            logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", refused.Message);
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", refused.Message);
         }
 
         if (NotAnEvent(payload) is { } reason)
@@ -151,11 +147,19 @@ public sealed class StripeWebhooks(
         Event stripeEvent;
         try
         {
-            stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: true);
+            stripeEvent = await ReadEventAsync(payload, ct);
+        }
+        catch (StripeRefetchFailedException ex)
+        {
+            // Stripe retries a 5xx with back-off (for up to 3 days live): nothing is stored, so the retry applies it afresh.
+            logger.LogWarning(BillingLogEvents.WebhookFailed, ex.InnerException, "Stripe event {StripeEventId} is in API version {ApiVersion}; re-fetching its object failed, answered 503 for Stripe to retry",
+                ex.EventId, ex.ApiVersion);
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, "Stripe could not be reached to read this event.",
+                "The event is in another API version and its object could not be fetched from Stripe; send it again later.");
         }
         catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
         {
-            // Signed by Stripe but not readable by this Stripe.net (another API version, or a shape it cannot parse):
+            // Signed by Stripe but not readable by this Stripe.net (a shape it cannot parse):
             // keep it for the admins rather than lose it, and do not make Stripe retry something that cannot succeed.
             await StoreUnreadableAsync(payload, ex, ct);
             return Results.Ok(new { received = true, applied = false });
@@ -166,6 +170,85 @@ public sealed class StripeWebhooks(
         if (!applied && attempts == 1)
             StripeEventRetryJob.Schedule(jobs, stripeEvent.Id, retry: 0);
         return Results.Ok(new { received = true });
+    }
+
+    /// <summary>
+    /// The event as Stripe.net reads it. One rendered in the API version Stripe.net pins is parsed as it is. One in another
+    /// version (Stripe renders each event in its endpoint's version) may have another shape, so for the types the app acts on
+    /// its object is fetched from Stripe by id at the pinned version and put in its place; the event's own id, type and
+    /// time are kept, so idempotency and ordering work as for any event. Throws <see cref="StripeRefetchFailedException"/>
+    /// when that fetch fails.
+    /// </summary>
+    private async Task<Event> ReadEventAsync(string payload, CancellationToken ct)
+    {
+        string? apiVersion, id, type, objectType, objectId;
+        long created;
+        bool livemode;
+        using (var document = JsonDocument.Parse(payload))
+        {
+            var root = document.RootElement;
+            apiVersion = root.TryGetProperty("api_version", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+            if (apiVersion == StripeConfiguration.ApiVersion)
+                return EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: true);
+            id = root.GetProperty("id").GetString();
+            type = root.GetProperty("type").GetString();
+            created = root.TryGetProperty("created", out var c) && c.TryGetInt64(out var n) ? n : 0;
+            livemode = root.TryGetProperty("livemode", out var l) && l.ValueKind == JsonValueKind.True;
+            var obj = root.GetProperty("data").GetProperty("object");
+            objectType = obj.TryGetProperty("object", out var o) && o.ValueKind == JsonValueKind.String ? o.GetString() : null;
+            objectId = obj.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString() : null;
+        }
+
+        var stripeEvent = new Event
+        {
+            Id = id!,
+            Object = "event",
+            Type = type!,
+            ApiVersion = apiVersion,
+            Created = DateTimeOffset.FromUnixTimeSeconds(created).UtcDateTime,
+            Livemode = livemode,
+            Data = new EventData(),
+        };
+        if (!StripeEventApplier.HandledEvents.Contains(type))
+            return stripeEvent;
+        if (objectType is null || objectId is null)
+            throw new FormatException($"Event {id} ({type}) in API version {apiVersion} names no object to fetch.");
+
+        IHasObject? fresh;
+        try
+        {
+            fresh = await stripe.GetObjectAsync(objectType, objectId, ct);
+        }
+        catch (Exception ex) when (ex is StripeException or HttpRequestException or TimeoutException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            throw new StripeRefetchFailedException(id!, apiVersion, ex);
+        }
+        stripeEvent.Data.Object = fresh ?? throw new FormatException($"Event {id} ({type}) is about a {objectType}, which this app cannot fetch.");
+        logger.LogInformation(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) is in API version {ApiVersion}; its {ObjectType} {ObjectId} was re-fetched at {PinnedVersion}",
+            id, type, apiVersion, objectType, objectId, StripeConfiguration.ApiVersion);
+        return stripeEvent;
+    }
+
+    /// <summary>Null when the signature is good with one of the secrets the app knows (configured, emulator's, stored by <c>stripe sync</c>).</summary>
+    private StripeException? SignatureProblem(string payload, string signature)
+    {
+        StripeException? first = null;
+        var secrets = stripe.WebhookSecrets;
+        if (secrets.Count == 0)
+            return new StripeException("No webhook signing secret is configured or stored.");
+        foreach (var secret in secrets)
+        {
+            try
+            {
+                EventUtility.ValidateSignature(payload, signature, secret, options.Value.WebhookToleranceSeconds);
+                return null;
+            }
+            catch (StripeException ex)
+            {
+                first ??= ex;
+            }
+        }
+        return first;
     }
 
     /// <summary>The event's own <c>id</c> (the top-level one, not those of the objects inside), or null if there is none.</summary>
@@ -330,7 +413,12 @@ public sealed class StripeWebhooks(
         Event stripeEvent;
         try
         {
-            stripeEvent = EventUtility.ParseEvent(payload, throwOnApiVersionMismatch: false);
+            stripeEvent = await ReadEventAsync(payload, ct);
+        }
+        catch (StripeRefetchFailedException ex)
+        {
+            logger.LogWarning(BillingLogEvents.WebhookFailed, ex.InnerException, "Stored Stripe event {StripeEventId}: re-fetching its object failed again", eventId);
+            return false;
         }
         catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
         {
@@ -339,6 +427,14 @@ public sealed class StripeWebhooks(
         }
         return (await ApplyAndRecordAsync(stripeEvent, payload, ct)).Applied;
     }
+}
+
+/// <summary>The object of an event in another API version could not be fetched from Stripe (network, timeout, 429, 5xx...).</summary>
+public sealed class StripeRefetchFailedException(string eventId, string? apiVersion, Exception inner)
+    : Exception($"Re-fetching the object of Stripe event {eventId} (API version {apiVersion}) failed: {inner.Message}", inner)
+{
+    public string EventId { get; } = eventId;
+    public string? ApiVersion { get; } = apiVersion;
 }
 
 /// <summary>
