@@ -63,7 +63,9 @@ public sealed class DunningTests : IDisposable
         var email = NewEmail();
         var user = await app.CreateUserAsync(email);
         var client = await app.SignInAsync(email);
-        await app.BuyAsync(client, "subscription_unlimited", TestCard.VisaInsufficientFunds);
+        // Stripe refuses a card that fails every charge at the first invoice: subscribe with a good card, then switch.
+        await app.BuyAsync(client, "subscription_unlimited", TestCard.Visa);
+        await app.ChangeCardInPortalAsync(client, TestCard.VisaDeclinedAfterAttach);
         await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "active", "subscription active");
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.Created);
         return (user.Id, client, email);

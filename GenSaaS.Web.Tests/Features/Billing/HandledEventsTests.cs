@@ -18,7 +18,9 @@ public sealed class HandledEventsTests
     public void DocsListExactlyTheEventsTheApplierHandles()
     {
         var docs = File.ReadAllText(RepositoryFile("docs/billing.md"));
-        var paragraph = docs[docs.IndexOf("these events:", StringComparison.Ordinal)..docs.IndexOf("HandledEvents", StringComparison.Ordinal)];
+        var start = docs.IndexOf("these events:", StringComparison.Ordinal);
+        start.ShouldBeGreaterThanOrEqualTo(0, "docs/billing.md lists the events after 'these events:'");
+        var paragraph = docs[start..docs.IndexOf("HandledEvents", start, StringComparison.Ordinal)];
         var listed = Regex.Matches(paragraph, "`([a-z_]+(?:\\.[a-z_]+)+)`").Select(m => m.Groups[1].Value).ToList();
         listed.Order().ShouldBe(StripeEventApplier.HandledEvents.Order());
         StripeEventApplier.HandledEvents.Distinct().Count().ShouldBe(StripeEventApplier.HandledEvents.Count);

@@ -59,7 +59,9 @@ public sealed class EmulatorRenewalTests
     public async Task FailedRenewal_GoesPastDue_RetriesEightTimesInTwoWeeks_ThenCancelsByDefault()
     {
         using var app = new EmulatorApp();
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        // Stripe refuses a card that fails every charge at the first invoice: subscribe with a good card, then switch.
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         var end = PeriodEnd(sub);
 
         await AdvanceToAsync(app, end.AddHours(2));
@@ -105,7 +107,9 @@ public sealed class EmulatorRenewalTests
             ["Billing:Emulator:RenewalRetryWindowDays"] = "4",
             ["Billing:Emulator:SubscriptionStatusAfterRetries"] = "Unpaid",
         });
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        // Stripe refuses a card that fails every charge at the first invoice: subscribe with a good card, then switch.
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         var end = PeriodEnd(sub);
 
         await AdvanceToAsync(app, end.AddHours(1).AddDays(4).AddMinutes(1));
@@ -134,7 +138,9 @@ public sealed class EmulatorRenewalTests
             ["Billing:Emulator:RenewalRetryWindowDays"] = "2",
             ["Billing:Emulator:SubscriptionStatusAfterRetries"] = "PastDue",
         });
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        // Stripe refuses a card that fails every charge at the first invoice: subscribe with a good card, then switch.
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         await AdvanceToAsync(app, PeriodEnd(sub).AddDays(3));
         var renewal = (await InvoicesAsync(app, sub.Id)).Single(i => i.BillingReason == "subscription_cycle");
         renewal.AttemptCount.ShouldBe(2);
@@ -146,7 +152,9 @@ public sealed class EmulatorRenewalTests
     public async Task FailedRenewal_RetryWithAWorkingCard_PaysTheSameInvoiceAndReactivates()
     {
         using var app = new EmulatorApp();
-        var sub = await app.SubscribeAsync(TestCard.VisaInsufficientFunds);
+        // Stripe refuses a card that fails every charge at the first invoice: subscribe with a good card, then switch.
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
         var end = PeriodEnd(sub);
         await AdvanceToAsync(app, end.AddHours(2));
         (await new SubscriptionService(app.Stripe).GetAsync(sub.Id)).Status.ShouldBe("past_due");
