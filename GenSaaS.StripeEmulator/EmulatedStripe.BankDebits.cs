@@ -30,13 +30,8 @@ public sealed partial class EmulatedStripe
         WriteAsync(null, async tx =>
         {
             var session = await tx.FindAsync(sessionId, "checkout.session");
-            if (session is null) return new CheckoutOutcome(false, null, "This checkout session does not exist.");
-            if (session["status"]!.GetValue<string>() != "open")
-                return new CheckoutOutcome(false, null, $"This checkout session is {session["status"]}.");
-            if (Unix(session["expires_at"]) < tx.Now)
-                return new CheckoutOutcome(false, null, "This checkout session has expired.");
-            if (!(session["payment_method_types"]?.AsArray().Any(t => t?.GetValue<string>() == "us_bank_account") ?? false))
-                return new CheckoutOutcome(false, null, "This checkout does not accept bank accounts.");
+            if (CannotComplete(tx, session, "us_bank_account", acceptedWhenUnlisted: false, out var refusal))
+                return new CheckoutOutcome(false, null, refusal);
             if (session["mode"]!.GetValue<string>() is not ("payment" or "subscription"))
                 return new CheckoutOutcome(false, null, "Bank accounts pay for one-time payments and subscriptions only.");
             if (session["currency"]?.GetValue<string>() != "usd")
@@ -85,13 +80,7 @@ public sealed partial class EmulatedStripe
                 session["subscription"] = sub["id"]!.GetValue<string>();
                 session["invoice"] = invoiceId;
                 session["payment_status"] = sub["status"]!.GetValue<string>() == "active" ? "paid" : "unpaid";
-                session["customer_details"] = StripeShapes.CustomerDetails(email);
-                session["status"] = "complete";
-                session["url"] = null;
-                session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
-                await tx.PutAsync(session);
-                await tx.EmitAsync("checkout.session.completed", session, before);
-                return new CheckoutOutcome(true, session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal), null);
+                return await MarkCompleteAsync(tx, session, before, email);
             }
 
             var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
@@ -117,14 +106,7 @@ public sealed partial class EmulatedStripe
 
             session["payment_intent"] = pi["id"]!.GetValue<string>();
             session["payment_status"] = "unpaid";
-            session["customer_details"] = StripeShapes.CustomerDetails(email);
-            session["status"] = "complete";
-            session["url"] = null;
-            session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
-            await tx.PutAsync(session);
-            await tx.EmitAsync("checkout.session.completed", session, before);
-            var successUrl = session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal);
-            return new CheckoutOutcome(true, successUrl, null);
+            return await MarkCompleteAsync(tx, session, before, email);
         });
 
     /// <summary>An invoice paid by a saved bank account: its PaymentIntent is processing until the bank answers.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Nodes;
 
 namespace GenSaaS.StripeEmulator;
@@ -162,13 +163,8 @@ public sealed partial class EmulatedStripe
         WriteAsync(null, async tx =>
         {
             var session = await tx.FindAsync(sessionId, "checkout.session");
-            if (session is null) return new CheckoutOutcome(false, null, "This checkout session does not exist.");
-            if (session["status"]!.GetValue<string>() != "open")
-                return new CheckoutOutcome(false, null, $"This checkout session is {session["status"]}.");
-            if (Unix(session["expires_at"]) < tx.Now)
-                return new CheckoutOutcome(false, null, "This checkout session has expired.");
-            if (!(session["payment_method_types"]?.AsArray().Any(t => t?.GetValue<string>() == "card") ?? true))
-                return new CheckoutOutcome(false, null, "This checkout does not accept cards.");
+            if (CannotComplete(tx, session, "card", acceptedWhenUnlisted: true, out var refusal))
+                return new CheckoutOutcome(false, null, refusal);
             var card = TestCard.Find(cardNumber);
             if (card is null) return new CheckoutOutcome(false, null, "Your card number is incorrect.");
             if (TestCard.DeclinedOnSaving(card.Behaviour) is { } declineCode)
@@ -254,15 +250,34 @@ public sealed partial class EmulatedStripe
             }
 
             session["customer"] = customer?["id"]?.GetValue<string>();
-            session["customer_details"] = StripeShapes.CustomerDetails(email);
-            session["status"] = "complete";
-            session["url"] = null;
-            session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
-            await tx.PutAsync(session);
-            await tx.EmitAsync("checkout.session.completed", session, before);
-            var successUrl = session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal);
-            return new CheckoutOutcome(true, successUrl, null);
+            return await MarkCompleteAsync(tx, session, before, email);
         });
+
+    /// <summary>True, with the reason, when the hosted page cannot complete <paramref name="session"/> with a <paramref name="paymentMethodType"/>.</summary>
+    private static bool CannotComplete(EmulatorTx tx, [NotNullWhen(false)] JsonObject? session, string paymentMethodType, bool acceptedWhenUnlisted,
+        [NotNullWhen(true)] out string? refusal)
+    {
+        refusal = session is null ? "This checkout session does not exist."
+            : session["status"]!.GetValue<string>() != "open" ? $"This checkout session is {session["status"]}."
+            : Unix(session["expires_at"]) < tx.Now ? "This checkout session has expired."
+            : !(session["payment_method_types"]?.AsArray().Any(t => t?.GetValue<string>() == paymentMethodType) ?? acceptedWhenUnlisted)
+                ? (paymentMethodType == "card" ? "This checkout does not accept cards." : "This checkout does not accept bank accounts.")
+            : null;
+        return refusal is not null;
+    }
+
+    /// <summary>The session completes (<c>checkout.session.completed</c>); the customer goes to its success URL.</summary>
+    private static async Task<CheckoutOutcome> MarkCompleteAsync(EmulatorTx tx, JsonObject session, JsonObject before, string? email)
+    {
+        session["customer_details"] = StripeShapes.CustomerDetails(email);
+        session["status"] = "complete";
+        session["url"] = null;
+        session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };
+        await tx.PutAsync(session);
+        await tx.EmitAsync("checkout.session.completed", session, before);
+        var sessionId = session["id"]!.GetValue<string>();
+        return new CheckoutOutcome(true, session["success_url"]!.GetValue<string>().Replace("{CHECKOUT_SESSION_ID}", sessionId, StringComparison.Ordinal), null);
+    }
 
     private async Task<JsonObject> NewCustomerAsync(EmulatorTx tx, string? email)
     {
