@@ -25,7 +25,10 @@ public static class OperationsSetup
             .Enrich.FromLogContext()
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}")
             .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14,
-                outputTemplate: "{Timestamp:o} [{Level:u3}] {SourceContext} {Message:lj} {Properties:j}{NewLine}{Exception}"));
+                outputTemplate: "{Timestamp:o} [{Level:u3}] {SourceContext} {Message:lj} {Properties:j}{NewLine}{Exception}"),
+            // Each app writes through its own logger, never the process-wide Log.Logger: otherwise a second app in the process
+            // (the CLI next to the server, the tests) takes over the first one's log file, and disposing either closes both.
+            preserveStaticLogger: true);
 
         // Storage and activator belong to this app's container, not to Hangfire's process-wide JobStorage.Current and
         // JobActivator.Current: otherwise two apps in one process (the tests) enqueue into, and run jobs with, each other's.
