@@ -16,7 +16,8 @@ public sealed class StripeAccountSetup(
     BillingSettings settings,
     BillingModeInfo mode,
     PlanCatalog plans,
-    IConfiguration configuration)
+    IConfiguration configuration,
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options)
 {
     public const string WebhookPath = "/api/billing/webhook";
 
@@ -192,6 +193,29 @@ public sealed class StripeAccountSetup(
         await Report(portal is not null && PortalRight(portal), $"portal configuration {portal?.Id ?? "(none)"} allows cancel at period end, card update and invoice history",
             "run 'GenSaaS.Web stripe sync'");
 
+        // Tax settings are the merchant's legal settings: sync never changes them, doctor only says where they stand.
+        if (options.Value.Stripe.AutomaticTax)
+        {
+            Stripe.Tax.Settings? tax = null;
+            string? unreadable = null;
+            try
+            {
+                tax = await stripe.GetTaxSettingsAsync(ct);
+            }
+            catch (StripeException ex)
+            {
+                unreadable = $"Stripe answered {(int)ex.HttpStatusCode}: {ex.Message}";
+            }
+            var missing = tax?.StatusDetails?.Pending?.MissingFields is { Count: > 0 } fields ? $" (missing: {string.Join(", ", fields)})" : "";
+            await Report(tax?.Status == "active", $"stripe tax: {tax?.Status ?? "unknown"}",
+                unreadable ?? $"Billing:Stripe:AutomaticTax is on, so Stripe refuses every Checkout Session until Stripe Tax is active{missing}; "
+                + "set the head office address in the Stripe Dashboard > Settings > Tax (and your tax registrations), or turn Billing:Stripe:AutomaticTax off");
+        }
+        else
+        {
+            await output.WriteLineAsync("OK   stripe tax: not configured (Billing:Stripe:AutomaticTax is off; Checkout collects no tax)");
+        }
+
         await output.WriteLineAsync(failures == 0 ? "Stripe account is ready." : $"{failures} check(s) failed.");
         return failures == 0;
     }
@@ -202,7 +226,7 @@ public sealed class StripeDoctorCommand(StripeAccountSetup setup, BillingModeInf
 {
     public string Name => "stripe doctor";
 
-    public string Usage => "stripe doctor  check keys, prices, webhook endpoint and portal of the Stripe account (exit 1 on any failure)";
+    public string Usage => "stripe doctor  check keys, prices, webhook endpoint, portal and Stripe Tax of the Stripe account (exit 1 on any failure)";
 
     public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
     {
