@@ -176,6 +176,10 @@ public sealed class StripeTaxTests
         (await new SessionService(app.StripeClient).ListAsync()).Data.ShouldBeEmpty();
         (await new PaymentIntentService(app.StripeClient).ListAsync()).Data.ShouldBeEmpty();
 
+        // Saving a card asks for no tax, so it works while Stripe Tax is not active.
+        var setupSession = await app.BuyAsync(client, "pay_per_use");
+        (await new SessionService(app.StripeClient).GetAsync(setupSession)).AutomaticTax.Enabled.ShouldBeFalse();
+
         // Once the operator activates Stripe Tax, the same customer can buy.
         await ActivateTaxAsync(app);
         await app.BuyAsync(client, "bundle_10");
