@@ -68,9 +68,20 @@ public sealed class StripeTaxTests
         (await new TaxSettingsService(app.StripeClient).GetAsync()).Status.ShouldBe("pending");
 
         (await ActivateTaxAsync(app)).Status.ShouldBe("active");
+        var (undecided, undecidedReport) = await RunAsync(app, "stripe doctor");
+        undecided.ShouldBe(1, undecidedReport);
+        undecidedReport.ShouldContain("OK   stripe tax: active");
+        undecidedReport.ShouldContain("FAIL stripe tax: default tax behavior is not set: the prices ");
+        undecidedReport.ShouldContain("bundle_10");
+
+        await new TaxSettingsService(app.StripeClient).UpdateAsync(new Stripe.Tax.SettingsUpdateOptions
+        {
+            Defaults = new Stripe.Tax.SettingsDefaultsOptions { TaxBehavior = "exclusive" },
+        });
         var (healthy, fixedReport) = await RunAsync(app, "stripe doctor");
         healthy.ShouldBe(0, fixedReport);
         fixedReport.ShouldContain("OK   stripe tax: active");
+        fixedReport.ShouldContain("OK   stripe tax: default tax behavior is exclusive");
         fixedReport.ShouldContain("Stripe account is ready.");
     }
 

@@ -151,9 +151,11 @@ public sealed class StripeAccountSetup(
             return false;
         }
 
+        var prices = new List<Price>();
         foreach (var (planKey, plan) in plans.Plans.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var price = await stripe.FindPriceAsync(planKey, ct);
+            if (price is not null) prices.Add(price);
             var interval = plan.Kind == PlanKind.Subscription ? "month" : null;
             var expected = $"{plan.PriceMinor} {plan.Currency}{(interval is null ? "" : " a " + interval)}";
             if (price is null)
@@ -210,6 +212,16 @@ public sealed class StripeAccountSetup(
             await Report(tax?.Status == "active", $"stripe tax: {tax?.Status ?? "unknown"}",
                 unreadable ?? $"Billing:Stripe:AutomaticTax is on, so Stripe refuses every Checkout Session until Stripe Tax is active{missing}; "
                 + "set the head office address in the Stripe Dashboard > Settings > Tax (and your tax registrations), or turn Billing:Stripe:AutomaticTax off");
+            if (tax?.Status == "active")
+            {
+                // A price without tax behaviour takes the settings' default; with neither, Stripe cannot tell whether tax is added on top.
+                var behavior = tax.Defaults?.TaxBehavior;
+                var undecided = prices.Where(p => p.TaxBehavior is null or "unspecified").Select(p => p.LookupKey ?? p.Id).ToList();
+                await Report(behavior is not null || undecided.Count == 0,
+                    $"stripe tax: default tax behavior is {behavior ?? "not set"}{(behavior is null && undecided.Count == 0 ? " (every price sets its own)" : "")}",
+                    $"the prices {string.Join(", ", undecided)} have no tax behavior and the tax settings no default, so Stripe cannot tell whether tax is added to the price; "
+                    + "choose inclusive or exclusive in the Stripe Dashboard > Settings > Tax (default tax behavior)");
+            }
         }
         else
         {
