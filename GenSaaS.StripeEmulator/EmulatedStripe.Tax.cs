@@ -28,6 +28,10 @@ public sealed partial class EmulatedStripe
     internal static async Task<JsonObject> GetTaxSettingsAsync(EmulatorTx tx) =>
         await tx.GetSettingAsync(TaxSettingsSetting) is { } json ? JsonNode.Parse(json)!.AsObject() : NewTaxSettings();
 
+    /// <summary>The account's Stripe Tax status (<c>pending</c> or <c>active</c>), for the dev controls.</summary>
+    public Task<string> TaxStatusAsync() =>
+        WriteAsync(null, async tx => (await GetTaxSettingsAsync(tx))["status"]!.GetValue<string>());
+
     internal static async Task<bool> TaxIsActiveAsync(EmulatorTx tx) =>
         (await GetTaxSettingsAsync(tx))["status"]?.GetValue<string>() == "active";
 

@@ -34,6 +34,8 @@ public sealed class EmulatorTaxTests
         fresh.StatusDetails.Active.ShouldBeNull();
         fresh.Livemode.ShouldBeFalse();
         fresh.Defaults.Provider.ShouldBe("stripe");
+        using var dev = app.NewClient();
+        (await dev.GetStringAsync("/emulator/dev")).ShouldContain("Tax settings: pending");
 
         var defaults = await service.UpdateAsync(new Stripe.Tax.SettingsUpdateOptions
         {
@@ -60,6 +62,7 @@ public sealed class EmulatorTaxTests
         active.StatusDetails.Pending.ShouldBeNull();
         active.HeadOffice.Address.Country.ShouldBe("DE");
         active.HeadOffice.Address.City.ShouldBe("Berlin");
+        (await dev.GetStringAsync("/emulator/dev")).ShouldContain("Tax settings: active");
 
         // Changing one field keeps the others; none can be removed.
         var moved = await service.UpdateAsync(new Stripe.Tax.SettingsUpdateOptions
