@@ -11,7 +11,7 @@ using TaxSettingsService = Stripe.Tax.SettingsService;
 namespace GenSaaS.Web.Tests.Features.Billing;
 
 /// <summary>
-/// <c>Billing:Stripe:AutomaticTax</c>: Checkout asks Stripe for tax on what it sells, <c>stripe doctor</c> says whether the
+/// <c>Billing:Tax</c>: Checkout asks Stripe for tax on what it sells, <c>stripe doctor</c> says whether the
 /// account's Stripe Tax can do it, and a session Stripe refuses leaves the customer on a clear page with nothing charged.
 /// </summary>
 [Collection(BillingCollection.Name)]
@@ -19,7 +19,7 @@ public sealed class StripeTaxTests
 {
     private static Dictionary<string, string?> TaxOn(int? port = null)
     {
-        var settings = new Dictionary<string, string?> { ["Billing:Stripe:AutomaticTax"] = "true" };
+        var settings = new Dictionary<string, string?> { ["Billing:Tax"] = "true" };
         if (port is { } p) settings["App:PublicBaseUrl"] = $"http://127.0.0.1:{p}";
         return settings;
     }
@@ -109,7 +109,9 @@ public sealed class StripeTaxTests
         var sessions = new SessionService(app.StripeClient);
 
         var bundleSession = await app.BuyAsync(client, "bundle_10");
-        await BillingTestApp.EventuallyAsync(async () => await app.PrepaidAsync(user.Id) == 10, "bundle credits granted");
+        // The grant and the payment row are written one after the other as the event is applied: wait for both.
+        await BillingTestApp.EventuallyAsync(async () => await app.PrepaidAsync(user.Id) == 10
+            && await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'bundle'", new { id = user.Id }) == 1, "bundle credits granted and paid");
         var bundle = await sessions.GetAsync(bundleSession);
         bundle.AutomaticTax.Enabled.ShouldBeTrue();
         bundle.AutomaticTax.Status.ShouldBe("complete");

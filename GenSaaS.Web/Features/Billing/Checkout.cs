@@ -53,7 +53,7 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
                 create.SetupIntentData = new SessionSetupIntentDataOptions { Metadata = metadata };
                 break;
         }
-        if (options.Value.Stripe.AutomaticTax && create.Mode is "payment" or "subscription")
+        if (options.Value.Tax && create.Mode is "payment" or "subscription")
             AddAutomaticTax(create);
         var session = await stripe.CreateCheckoutSessionAsync(create, $"checkout:{userId}:{Guid.NewGuid():N}", ct);
         await sessions.RecordAsync(session.Id, userId, create.Mode, planKey, ct);

@@ -196,7 +196,7 @@ public sealed class StripeAccountSetup(
             "run 'GenSaaS.Web stripe sync'");
 
         // Tax settings are the merchant's legal settings: sync never changes them, doctor only says where they stand.
-        if (options.Value.Stripe.AutomaticTax)
+        if (options.Value.Tax)
         {
             Stripe.Tax.Settings? tax = null;
             string? unreadable = null;
@@ -210,8 +210,8 @@ public sealed class StripeAccountSetup(
             }
             var missing = tax?.StatusDetails?.Pending?.MissingFields is { Count: > 0 } fields ? $" (missing: {string.Join(", ", fields)})" : "";
             await Report(tax?.Status == "active", $"stripe tax: {tax?.Status ?? "unknown"}",
-                unreadable ?? $"Billing:Stripe:AutomaticTax is on, so Stripe refuses every Checkout Session until Stripe Tax is active{missing}; "
-                + "set the head office address in the Stripe Dashboard > Settings > Tax (and your tax registrations), or turn Billing:Stripe:AutomaticTax off");
+                unreadable ?? $"Billing:Tax is on, so Stripe refuses every Checkout Session until Stripe Tax is active{missing}; "
+                + "set the head office address in the Stripe Dashboard > Settings > Tax (and your tax registrations), or turn Billing:Tax off");
             if (tax?.Status == "active")
             {
                 // A price without tax behaviour takes the settings' default; with neither, Stripe cannot tell whether tax is added on top.
@@ -225,7 +225,7 @@ public sealed class StripeAccountSetup(
         }
         else
         {
-            await output.WriteLineAsync("OK   stripe tax: not configured (Billing:Stripe:AutomaticTax is off; Checkout collects no tax)");
+            await output.WriteLineAsync("OK   stripe tax: not configured (Billing:Tax is off; Checkout collects no tax)");
         }
 
         await output.WriteLineAsync(failures == 0 ? "Stripe account is ready." : $"{failures} check(s) failed.");
