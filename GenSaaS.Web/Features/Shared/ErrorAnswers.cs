@@ -39,18 +39,24 @@ public static class ErrorAnswers
     private static async Task AnswerStatusAsync(StatusCodeContext context)
     {
         var http = context.HttpContext;
+        var status = http.Response.StatusCode;
+        // A refusal or fault that asked for a page (FriendlyPage) gets one, wherever it happened.
+        if (http.Items.ContainsKey(FriendlyPage.TitleItem))
+        {
+            await ReExecuteAsync(context, status);
+            return;
+        }
         if (OwnAnswers.Any(p => http.Request.Path.StartsWithSegments(p)))
             return;
-        var status = http.Response.StatusCode;
         if (Problems.IsApiRequest(http.Request))
         {
             var (code, title) = ProblemFor(status);
             await Problems.WriteAsync(http, status, code, title);
             return;
         }
-        if (!FriendlyPage.AcceptsHtml(http.Request))
-            return;
-        await ReExecuteAsync(context, status);
+        // A bare status gets the page only when the caller reads HTML (not a stylesheet, an image or a script's fetch).
+        if (FriendlyPage.AcceptsHtml(http.Request))
+            await ReExecuteAsync(context, status);
     }
 
     private static (string Code, string Title) ProblemFor(int status) => status switch
