@@ -71,11 +71,14 @@ public sealed class ErrorPageTests(ProductionApp app) : IClassFixture<Production
         body.ShouldNotContain("data-testid=\"request-id\"");
     }
 
-    [Fact]
-    public async Task AdminPage_ForACustomer_Is403_InTheLayout()
+    [Theory]
+    [InlineData("/admin")]
+    [InlineData("/admin/billing/events")]
+    [InlineData("/hangfire")]
+    public async Task AdminPage_ForACustomer_Is403_InTheLayout(string url)
     {
         var (_, customer) = await app.SignedInUserAsync();
-        var body = await ShouldBeBrandedPageAsync(await BrowseAsync(customer, HttpMethod.Get, "/admin"), HttpStatusCode.Forbidden);
+        var body = await ShouldBeBrandedPageAsync(await BrowseAsync(customer, HttpMethod.Get, url), HttpStatusCode.Forbidden);
         body.ShouldContain("This page is not open to your account.");
         body.ShouldContain("href=\"/dashboard\"");
         body.ShouldNotContain("<a href=\"/admin\">Admin</a>");

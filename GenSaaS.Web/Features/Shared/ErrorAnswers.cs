@@ -16,8 +16,8 @@ public static class ErrorAnswers
     /// <summary>Where the error page is re-executed; <c>{0}</c> is the status.</summary>
     public const string PagePath = "/error/{0}";
 
-    /// <summary>Areas with their own error answers: the Stripe emulator answers as Stripe does, the job dashboard as Hangfire does.</summary>
-    private static readonly PathString[] OwnAnswers = ["/emulator", "/hangfire"];
+    /// <summary>The Stripe emulator answers its errors as Stripe does.</summary>
+    private static readonly PathString[] OwnAnswers = ["/emulator"];
 
     public static WebApplication UseErrorAnswers(this WebApplication app)
     {
