@@ -59,9 +59,16 @@ public sealed class BillingOptions
     public StripeClientOptions Stripe { get; set; } = new();
 }
 
-/// <summary><c>Billing:Stripe</c>: the Stripe client's timeout and retries, the same in Stripe and Emulator mode.</summary>
+/// <summary><c>Billing:Stripe</c>: the Stripe client's timeout and retries, the same in Stripe and Emulator mode, and Stripe Tax.</summary>
 public sealed class StripeClientOptions
 {
+    /// <summary>
+    /// Stripe Tax on every Checkout Session that takes a payment (bundles, the monthly plan): <c>automatic_tax</c>, a required
+    /// billing address saved onto the customer, tax ID collection. Stripe refuses those sessions until Stripe Tax is active on
+    /// the account (<c>stripe doctor</c> checks it). Pay-per-use charges are not taxed by Stripe Tax (docs/billing.md).
+    /// </summary>
+    public bool AutomaticTax { get; set; }
+
     /// <summary>Seconds one HTTP request to Stripe may take before it is abandoned (and retried); short, since customers wait on some calls.</summary>
     [Range(1, 80)] public int RequestTimeoutSeconds { get; set; } = 10;
 
