@@ -30,6 +30,8 @@ public static class ProblemCodes
     public const string StripeUnavailable = "stripe_unavailable";
     /// <summary>Stripe refused or did not answer the Checkout Session (e.g. Stripe Tax not active on the account): nothing was charged.</summary>
     public const string CheckoutUnavailable = "checkout_unavailable";
+    /// <summary>The address exists but does not take this HTTP method; the <c>Allow</c> header lists the ones it takes.</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
