@@ -54,7 +54,12 @@ public sealed class PayPerUseTests
                 INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, period_key, created_at, updated_at)
                 VALUES (@id, @userId, @id, 'h', 'reserved', 'pay_per_use', 1, 'month:' || substr(@old, 1, 7), @old, @old)
                 """, new { id, userId = user.Id, old });
-            (await payPerUse.AuthorizeAsync(id, user.Id, 1, CancellationToken.None)).Authorized.ShouldBeTrue();
+            var hold = await payPerUse.AuthorizeAsync(id, user.Id, 1, CancellationToken.None);
+            hold.Authorized.ShouldBeTrue();
+            // The hold's webhook touches the charge row when it lands: let it land before the row is made to look old.
+            await BillingTestApp.EventuallyAsync(async () => await app.QueryAsync<long>(
+                "SELECT count(*) FROM stripe_events WHERE type = 'payment_intent.amount_capturable_updated' AND status = 'applied' AND instr(payload, @id) > 0",
+                new { id }) == 1, "the hold's webhook applied");
             await app.ExecuteAsync("UPDATE usage SET state = @state, updated_at = @old WHERE id = @id; UPDATE usage_charges SET updated_at = @old WHERE usage_id = @id",
                 new { id, state, old });
         }
