@@ -145,7 +145,7 @@ public sealed class EmulatorConformanceTests(EmulatorApp app) : IClassFixture<Em
 
         var pi = await new PaymentIntentService(app.Stripe).CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 500, Currency = "usd", Customer = customer.Id, PaymentMethod = pmId, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 500, Currency = "usd", Customer = customer.Id, PaymentMethod = pmId, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         await new PaymentIntentService(app.Stripe).CaptureAsync(pi.Id);
         var refund = await new RefundService(app.Stripe).CreateAsync(new RefundCreateOptions { PaymentIntent = pi.Id, Amount = 100 });
