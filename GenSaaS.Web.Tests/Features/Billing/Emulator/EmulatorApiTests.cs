@@ -270,10 +270,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
     public async Task PortalSession_PointsAtTheHostedPortal_WhichCancelsAtPeriodEnd()
     {
         var sub = await app.SubscribeAsync(TestCard.Visa);
-        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions
-        {
-            Customer = sub.CustomerId, ReturnUrl = "https://app.example/account",
-        });
+        var portal = await app.PortalSessionAsync(sub.CustomerId, "https://app.example/account");
         portal.Id.ShouldStartWith("bps_");
         portal.Url.ShouldEndWith("/emulator/portal/" + portal.Id);
         using var browser = app.NewClient();

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using GenSaaS.StripeEmulator;
 using Stripe;
 
@@ -47,5 +48,54 @@ public sealed class EmulatorStrictTests
             .StripeError.Message.ShouldStartWith(ReturnUrlMessage);
         (await intents.GetAsync(later.Id)).Status.ShouldBe("requires_confirmation");
         (await intents.ConfirmAsync(later.Id, new PaymentIntentConfirmOptions { ReturnUrl = "https://app.example/billing" })).Status.ShouldBe("succeeded");
+    }
+
+    [Fact]
+    public async Task PortalSession_WithoutConfiguration_OnAnAccountWithoutADefault_IsRefusedInStripesWords()
+    {
+        using var app = new EmulatorApp();
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions { Email = "portal@example.com" });
+        var sessions = new Stripe.BillingPortal.SessionService(app.Stripe);
+
+        var refused = await Should.ThrowAsync<StripeException>(() => sessions.CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customer.Id }));
+        refused.HttpStatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        refused.StripeError.Type.ShouldBe("invalid_request_error");
+        refused.StripeError.Message.ShouldBe("No configuration provided and your test mode default configuration has not been created. Provide a configuration or create your default by saving your customer portal settings in test mode at https://dashboard.stripe.com/test/settings/billing/portal.");
+        refused.StripeError.Code.ShouldBeNull();
+        refused.StripeError.Param.ShouldBeNull();
+
+        // A configuration made by API is never the default: it opens sessions that name it, and only those.
+        var named = await app.PortalSessionAsync(customer.Id);
+        named.ConfigurationId.ShouldStartWith("bpc_");
+        (await new Stripe.BillingPortal.ConfigurationService(app.Stripe).GetAsync(named.ConfigurationId)).IsDefault.ShouldBeFalse();
+        (await Should.ThrowAsync<StripeException>(() => sessions.CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customer.Id })))
+            .StripeError.Message.ShouldStartWith("No configuration provided");
+    }
+
+    [Fact]
+    public async Task TheApp_OnAFreshEmulator_OpensThePortal_InTheConfigurationItMadeLikeStripeSync()
+    {
+        using var app = new BillingTestApp();
+        var (_, client) = await app.SignedInUserAsync();
+        await app.BuyAsync(client, "subscription_unlimited");
+        (await app.QueryAsync<long>("SELECT count(*) FROM billing_settings WHERE key = 'portal_configuration_id'")).ShouldBe(0);
+
+        async Task<string> OpenPortalAsync()
+        {
+            var response = await client.PostAsJsonAsync("/api/billing/portal", new { });
+            response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+            return (await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("url").GetString()!;
+        }
+        var urls = await Task.WhenAll(OpenPortalAsync(), OpenPortalAsync());
+
+        var stored = await app.QueryAsync<string>("SELECT value FROM billing_settings WHERE key = 'portal_configuration_id'");
+        var configurations = (await new Stripe.BillingPortal.ConfigurationService(app.StripeClient).ListAsync()).Data;
+        configurations.Select(c => c.Id).ShouldBe([stored]);
+        configurations[0].Metadata["app"].ShouldBe("gensaas");
+        configurations[0].Features.SubscriptionCancel.Mode.ShouldBe("at_period_end");
+        // The emulator refuses a session without a configuration, so both sessions were opened in this one (Stripe has no
+        // API to read a portal session back).
+        foreach (var url in urls)
+            (await app.NewClient().GetAsync(url)).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
 }
