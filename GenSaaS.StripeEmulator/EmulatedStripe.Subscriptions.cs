@@ -204,8 +204,9 @@ public sealed partial class EmulatedStripe
                 invoice["status_transitions"]!["paid_at"] = at;
                 invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoiceId}/pdf";
                 await tx.PutAsync(invoice, subId);
-                await tx.EmitAsync("invoice.paid", invoice, open);
-                await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
+                await tx.EmitAsync("invoice.updated", invoice, open);
+                await tx.EmitAsync("invoice.paid", invoice);
+                await tx.EmitAsync("invoice.payment_succeeded", invoice);
                 return true;
             }
         }
@@ -213,12 +214,16 @@ public sealed partial class EmulatedStripe
         {
             // The customer must pass 3-D Secure on the invoice's page; Stripe says so instead of calling it a failure.
             await tx.PutAsync(invoice, subId);
-            await tx.EmitAsync("invoice.payment_action_required", invoice, open);
+            await tx.EmitAsync("invoice.updated", invoice, open);
+            await tx.EmitAsync("invoice.payment_action_required", invoice);
             return false;
         }
         invoice["next_payment_attempt"] = nextAttemptOnFailure;
         await tx.PutAsync(invoice, subId);
-        await tx.EmitAsync("invoice.payment_failed", invoice, open);
+        // As Stripe's subscription webhooks say: a payment that succeeds or fails also updates the invoice (invoice.updated
+        // with what changed: attempt_count, attempted, next_payment_attempt), and a failure sends invoice.payment_failed.
+        await tx.EmitAsync("invoice.updated", invoice, open);
+        await tx.EmitAsync("invoice.payment_failed", invoice);
         return false;
     }
 

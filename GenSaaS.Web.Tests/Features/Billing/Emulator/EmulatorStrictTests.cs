@@ -98,4 +98,49 @@ public sealed class EmulatorStrictTests
         foreach (var url in urls)
             (await app.NewClient().GetAsync(url)).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
+
+    private static Newtonsoft.Json.Linq.JObject Previous(Event e) => (Newtonsoft.Json.Linq.JObject)e.Data.PreviousAttributes;
+
+    private static async Task<List<Event>> InvoiceEventsAsync(EmulatorApp app, string type, string invoiceId) =>
+        (await app.EventsAsync(type)).Where(e => ((Invoice)e.Data.Object).Id == invoiceId).Reverse().ToList();
+
+    [Fact]
+    public async Task EveryFailedAttempt_SendsInvoicePaymentFailed_AndInvoiceUpdated_WithOnlyWhatChanged()
+    {
+        using var app = new EmulatorApp(new() { ["Billing:Emulator:RenewalRetries"] = "2", ["Billing:Emulator:RenewalRetryWindowDays"] = "4" });
+        var sub = await app.SubscribeAsync(TestCard.Visa);
+        var paidFirst = await new InvoiceService(app.Stripe).GetAsync(sub.LatestInvoiceId);
+        var paidUpdate = (await InvoiceEventsAsync(app, "invoice.updated", paidFirst.Id)).ShouldHaveSingleItem();
+        Previous(paidUpdate)["status"]!.ToString().ShouldBe("open");
+        Previous(paidUpdate).Value<long>("amount_paid").ShouldBe(0);
+        Previous(paidUpdate).ContainsKey("currency").ShouldBeFalse();
+
+        await app.ChangeCardInPortalAsync(sub.CustomerId, TestCard.VisaDeclinedAfterAttach);
+        var firstAttempt = new DateTimeOffset(DateTime.SpecifyKind(sub.Items.Data[0].CurrentPeriodEnd, DateTimeKind.Utc)).AddHours(1);
+        await app.Emulator.AdvanceClockAsync(firstAttempt.AddMinutes(1) - app.Emulator.Now);
+        var renewal = (await new InvoiceService(app.Stripe).ListAsync(new InvoiceListOptions { Subscription = sub.Id })).Data.Single(i => i.BillingReason == "subscription_cycle");
+        (await InvoiceEventsAsync(app, "invoice.payment_failed", renewal.Id)).Count.ShouldBe(1);
+        var first = (await InvoiceEventsAsync(app, "invoice.updated", renewal.Id)).ShouldHaveSingleItem();
+        ((Invoice)first.Data.Object).AttemptCount.ShouldBe(1);
+        ((Invoice)first.Data.Object).NextPaymentAttempt.ShouldBe(firstAttempt.AddDays(2).UtcDateTime);
+        Previous(first).Value<long>("attempt_count").ShouldBe(0);
+        Previous(first).Value<bool>("attempted").ShouldBeFalse();
+        Previous(first).ContainsKey("next_payment_attempt").ShouldBeTrue();
+        Previous(first).ContainsKey("status").ShouldBeFalse();
+        Previous(first).ContainsKey("amount_due").ShouldBeFalse();
+
+        // The retries: each one failed attempt, each one invoice.payment_failed and one invoice.updated; the last has no next attempt.
+        await app.Emulator.AdvanceClockAsync(TimeSpan.FromDays(5));
+        (await InvoiceEventsAsync(app, "invoice.payment_failed", renewal.Id)).Count.ShouldBe(3);
+        var updates = await InvoiceEventsAsync(app, "invoice.updated", renewal.Id);
+        updates.Count.ShouldBe(3);
+        var second = updates[1];
+        Previous(second).Properties().Select(p => p.Name).Order().ShouldBe(["attempt_count", "next_payment_attempt"]);
+        Previous(second).Value<long>("attempt_count").ShouldBe(1);
+        Previous(second).Value<long>("next_payment_attempt").ShouldBe(firstAttempt.AddDays(2).ToUnixTimeSeconds());
+        var last = updates[2];
+        ((Invoice)last.Data.Object).AttemptCount.ShouldBe(3);
+        ((Invoice)last.Data.Object).NextPaymentAttempt.ShouldBeNull();
+        Previous(last).Value<long>("next_payment_attempt").ShouldBe(firstAttempt.AddDays(4).ToUnixTimeSeconds());
+    }
 }
