@@ -143,4 +143,106 @@ public sealed class EmulatorStrictTests
         ((Invoice)last.Data.Object).NextPaymentAttempt.ShouldBeNull();
         Previous(last).Value<long>("next_payment_attempt").ShouldBe(firstAttempt.AddDays(4).ToUnixTimeSeconds());
     }
+
+    [Fact]
+    public async Task ASubscriptionWhoseFirstInvoiceIsNotPaid_StaysIncomplete_ThenExpires23HoursLater_WithItsInvoiceVoided()
+    {
+        using var app = new EmulatorApp();
+        var (customer, pm) = await app.CustomerWithCardAsync(TestCard.VisaDeclinedAfterAttach);
+        var price = await app.PriceAsync(1900, "month");
+        var subscriptions = new SubscriptionService(app.Stripe);
+        var sub = await subscriptions.CreateAsync(new SubscriptionCreateOptions { Customer = customer.Id, DefaultPaymentMethod = pm, Items = [new() { Price = price.Id }] });
+        sub.Status.ShouldBe("incomplete");
+        var invoice = await new InvoiceService(app.Stripe).GetAsync(sub.LatestInvoiceId);
+        invoice.Status.ShouldBe("open");
+        var created = new DateTimeOffset(DateTime.SpecifyKind(sub.Created, DateTimeKind.Utc));
+
+        await app.Emulator.AdvanceClockAsync(created.AddHours(23).AddMinutes(-2) - app.Emulator.Now);
+        (await subscriptions.GetAsync(sub.Id)).Status.ShouldBe("incomplete");
+        (await new InvoiceService(app.Stripe).GetAsync(invoice.Id)).Status.ShouldBe("open");
+
+        await app.Emulator.AdvanceClockAsync(TimeSpan.FromMinutes(3));
+        var expired = await subscriptions.GetAsync(sub.Id);
+        expired.Status.ShouldBe("incomplete_expired");
+        expired.EndedAt.ShouldBe(created.AddHours(23).UtcDateTime);
+        var voided = await new InvoiceService(app.Stripe).GetAsync(invoice.Id);
+        voided.Status.ShouldBe("void");
+        voided.StatusTransitions.VoidedAt.ShouldBe(created.AddHours(23).UtcDateTime);
+        voided.NextPaymentAttempt.ShouldBeNull();
+        (await app.EventsAsync("invoice.voided")).Select(e => ((Invoice)e.Data.Object).Id).ShouldBe([invoice.Id]);
+        var intent = (await new PaymentIntentService(app.Stripe).ListAsync(new PaymentIntentListOptions { Customer = customer.Id })).Data.ShouldHaveSingleItem();
+        intent.Status.ShouldBe("canceled");
+        intent.CancellationReason.ShouldBe("void_invoice");
+        var update = (await app.EventsAsync("customer.subscription.updated")).Where(e => ((Subscription)e.Data.Object).Id == sub.Id).First();
+        ((Subscription)update.Data.Object).Status.ShouldBe("incomplete_expired");
+        Previous(update).Value<string>("status").ShouldBe("incomplete");
+        (await app.EventsAsync("customer.subscription.deleted")).ShouldBeEmpty();
+
+        // Terminal: nothing more is invoiced or attempted, and it cannot be changed back.
+        await app.Emulator.AdvanceClockAsync(TimeSpan.FromDays(40));
+        (await new InvoiceService(app.Stripe).ListAsync(new InvoiceListOptions { Subscription = sub.Id })).Data.Count.ShouldBe(1);
+        (await subscriptions.GetAsync(sub.Id)).Status.ShouldBe("incomplete_expired");
+        await Should.ThrowAsync<StripeException>(() => subscriptions.UpdateAsync(sub.Id, new SubscriptionUpdateOptions { CancelAtPeriodEnd = true }));
+    }
+
+    [Fact]
+    public async Task OnlyAnUnpaidFirstInvoiceExpires_APaidOneOrADebitStillProcessingDoesNot()
+    {
+        using var app = new EmulatorApp();
+        var price = await app.PriceAsync(1900, "month");
+        var paid = await app.SubscribeAsync(TestCard.Visa);
+
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions { Email = "3ds@example.com" });
+        var card = await new PaymentMethodService(app.Stripe).AttachAsync("pm_card_authenticationRequired", new PaymentMethodAttachOptions { Customer = customer.Id });
+        var waiting = await new SubscriptionService(app.Stripe).CreateAsync(new SubscriptionCreateOptions { Customer = customer.Id, DefaultPaymentMethod = card.Id, Items = [new() { Price = price.Id }] });
+        waiting.Status.ShouldBe("incomplete");
+
+        var session = await new Stripe.Checkout.SessionService(app.Stripe).CreateAsync(new Stripe.Checkout.SessionCreateOptions
+        {
+            Mode = "subscription",
+            CustomerEmail = "bank@example.com",
+            AllowedPaymentMethodTypes = ["card", "us_bank_account"],
+            LineItems = [new() { Price = price.Id, Quantity = 1 }],
+            SuccessUrl = "https://app.example/billing/done",
+        });
+        (await app.Emulator.CompleteCheckoutWithBankAccountAsync(session.Id, "000000000009")).Completed.ShouldBeTrue();
+        var processing = (await new Stripe.Checkout.SessionService(app.Stripe).GetAsync(session.Id)).SubscriptionId;
+        (await new SubscriptionService(app.Stripe).GetAsync(processing)).Status.ShouldBe("incomplete");
+
+        await app.Emulator.AdvanceClockAsync(TimeSpan.FromHours(24));
+        (await new SubscriptionService(app.Stripe).GetAsync(paid.Id)).Status.ShouldBe("active");
+        // Waiting for 3-D Secure is no payment: it expires like a decline. A debit the bank has not answered yet keeps it incomplete.
+        (await new SubscriptionService(app.Stripe).GetAsync(waiting.Id)).Status.ShouldBe("incomplete_expired");
+        (await new SubscriptionService(app.Stripe).GetAsync(processing)).Status.ShouldBe("incomplete");
+    }
+
+    [Fact]
+    public async Task TheApp_FollowsAnExpiredIncompleteSubscription_AndGivesItNoPlan()
+    {
+        using var app = new BillingTestApp(new() { ["Billing:PaymentMethodTypes:0"] = "card", ["Billing:PaymentMethodTypes:1"] = "us_bank_account" });
+        var (user, client) = await app.SignedInUserAsync();
+        var checkoutUrl = await BillingTestApp.ChooseAsync(client, "subscription_unlimited");
+        using (var browser = app.NewClient())
+        {
+            var path = new Uri(checkoutUrl).PathAndQuery;
+            var page = await browser.GetStringAsync(path);
+            var paid = await browser.PostAsync(path + "?handler=Bank", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["Input.AccountNumber"] = "000111111113",
+                ["Input.Email"] = "",
+                ["__RequestVerificationToken"] = Infrastructure.TestApp.AntiforgeryToken(page),
+            }));
+            paid.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        }
+        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "incomplete", "subscription incomplete");
+        // The bank refuses the debit a few minutes later: the subscription stays incomplete, as at Stripe.
+        await app.AdvanceClockAsync(0.01);
+        var subscriptionId = await app.QueryAsync<string>("SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @id", new { id = user.Id });
+        (await new SubscriptionService(app.StripeClient).GetAsync(subscriptionId)).Status.ShouldBe("incomplete");
+
+        await app.AdvanceClockAsync(1);
+        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "incomplete_expired", "subscription expired");
+        (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        (await client.GetStringAsync("/billing")).ShouldNotContain("payment pending");
+    }
 }
