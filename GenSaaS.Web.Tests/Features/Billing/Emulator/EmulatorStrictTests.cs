@@ -245,4 +245,58 @@ public sealed class EmulatorStrictTests
         (await app.GenerateAsync(client)).StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         (await client.GetStringAsync("/billing")).ShouldNotContain("payment pending");
     }
+
+    [Fact]
+    public async Task HostedCheckout_WhenTheCustomerFails3DSecure_LeavesTheSessionOpen_AndItsPaymentIntentFailedAuthentication()
+    {
+        using var app = new EmulatorApp();
+        var price = await app.PriceAsync(1500);
+        var sessions = new Stripe.Checkout.SessionService(app.Stripe);
+        var session = await sessions.CreateAsync(new Stripe.Checkout.SessionCreateOptions
+        {
+            Mode = "payment",
+            CustomerEmail = "threeds@example.com",
+            LineItems = [new() { Price = price.Id, Quantity = 1 }],
+            SuccessUrl = "https://app.example/billing/done?session={CHECKOUT_SESSION_ID}",
+            CancelUrl = "https://app.example/billing",
+        });
+        using var browser = app.NewClient();
+        var step = await Infrastructure.TestApp.PostFormAsync(browser, session.Url, new() { ["Input.CardNumber"] = TestCard.VisaAuthenticationAlways });
+        (await step.Content.ReadAsStringAsync()).ShouldContain("three-d-secure-complete");
+        (await sessions.GetAsync(session.Id)).PaymentIntentId.ShouldBeNull();
+
+        var failed = await Infrastructure.TestApp.PostFormAsync(browser, session.Url, new() { ["Input.CardNumber"] = TestCard.VisaAuthenticationAlways, ["Input.Authentication"] = "fail" });
+        failed.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await failed.Content.ReadAsStringAsync()).ShouldContain("We are unable to authenticate your payment method");
+
+        var open = await sessions.GetAsync(session.Id);
+        open.Status.ShouldBe("open");
+        open.PaymentStatus.ShouldBe("unpaid");
+        open.PaymentIntentId.ShouldStartWith("pi_");
+        var intent = await new PaymentIntentService(app.Stripe).GetAsync(open.PaymentIntentId);
+        intent.Status.ShouldBe("requires_payment_method");
+        intent.Amount.ShouldBe(1500);
+        intent.PaymentMethodId.ShouldBeNull();
+        intent.LatestChargeId.ShouldBeNull();
+        intent.LastPaymentError.Type.ShouldBe("invalid_request_error");
+        intent.LastPaymentError.Code.ShouldBe("payment_intent_authentication_failure");
+        intent.LastPaymentError.Message.ShouldBe("The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.");
+        intent.LastPaymentError.PaymentMethod.Card.Last4.ShouldBe("3184");
+        (await app.EventsAsync("payment_intent.requires_action")).Select(e => ((PaymentIntent)e.Data.Object).Id).ShouldBe([intent.Id]);
+        (await app.EventsAsync("payment_intent.payment_failed")).Select(e => ((PaymentIntent)e.Data.Object).Id).ShouldBe([intent.Id]);
+        (await app.EventsAsync("charge.failed")).ShouldBeEmpty();
+        (await app.EventsAsync("checkout.session.completed")).ShouldBeEmpty();
+
+        // The customer tries again on the same page and passes: the same PaymentIntent is paid and the session completes.
+        var paid = await Infrastructure.TestApp.PostFormAsync(browser, session.Url, new() { ["Input.CardNumber"] = TestCard.VisaAuthenticationAlways, ["Input.Authentication"] = "complete" });
+        paid.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        var complete = await sessions.GetAsync(session.Id);
+        complete.Status.ShouldBe("complete");
+        complete.PaymentStatus.ShouldBe("paid");
+        complete.PaymentIntentId.ShouldBe(intent.Id);
+        var succeeded = await new PaymentIntentService(app.Stripe).GetAsync(intent.Id);
+        succeeded.Status.ShouldBe("succeeded");
+        succeeded.LastPaymentError.ShouldBeNull();
+        (await app.EventsAsync("payment_intent.created")).Count(e => ((PaymentIntent)e.Data.Object).Amount == 1500).ShouldBe(1);
+    }
 }
