@@ -219,7 +219,7 @@ public sealed partial class EmulatedStripe
         if (fails)
         {
             await tx.PutAsync(invoice, subId);
-            await tx.EmitAsync("invoice.payment_failed", invoice, open);
+            await tx.EmitAsync("invoice.payment_failed", invoice);
         }
         else
         {
@@ -230,8 +230,9 @@ public sealed partial class EmulatedStripe
             invoice["status_transitions"]!["paid_at"] = at;
             invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
             await tx.PutAsync(invoice, subId);
-            await tx.EmitAsync("invoice.paid", invoice, open);
-            await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
+            await tx.EmitAsync("invoice.updated", invoice, open);
+            await tx.EmitAsync("invoice.paid", invoice);
+            await tx.EmitAsync("invoice.payment_succeeded", invoice);
         }
         if (await tx.FindAsync(subId, "subscription") is not { } sub || Ref(sub["latest_invoice"]) != invoice["id"]!.GetValue<string>()) return;
         var before = sub.DeepClone().AsObject();

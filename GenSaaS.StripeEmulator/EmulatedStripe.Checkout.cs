@@ -238,8 +238,6 @@ public sealed partial class EmulatedStripe
             var threeDSecure = TestCard.NeedsAuthenticationOnSession(card.Behaviour);
             if (threeDSecure && authentication == CardAuthentication.NotYet)
                 return new CheckoutOutcome(false, null, null, NeedsAuthentication: true);
-            if (threeDSecure && authentication == CardAuthentication.Failed)
-                return new CheckoutOutcome(false, null, AuthenticationFailedMessage);
 
             var before = session.DeepClone().AsObject();
             var privateData = await tx.PrivateAsync(sessionId) ?? new JsonObject();
@@ -247,6 +245,12 @@ public sealed partial class EmulatedStripe
             JsonObject? customer = await tx.FindAsync(Ref(session["customer"]), "customer");
             email ??= customer?["email"]?.GetValue<string>();
             var billing = new JsonObject { ["email"] = email };
+            if (threeDSecure && authentication == CardAuthentication.Failed)
+            {
+                if (session["mode"]!.GetValue<string>() == "payment")
+                    await FailAuthenticationAsync(tx, session, privateData, customer, await CreatePaymentMethodAsync(tx, card, billing));
+                return new CheckoutOutcome(false, null, AuthenticationFailedMessage);
+            }
 
             switch (session["mode"]!.GetValue<string>())
             {
@@ -257,14 +261,7 @@ public sealed partial class EmulatedStripe
                     if (customer is null && session["customer_creation"]?.GetValue<string>() == "always")
                         customer = await NewCustomerAsync(tx, email);
                     var intentData = privateData["payment_intent_data"] as JsonObject;
-                    var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
-                    pi["amount"] = session["amount_total"]!.GetValue<long>();
-                    pi["currency"] = session["currency"]!.GetValue<string>();
-                    pi["customer"] = customer?["id"]?.GetValue<string>();
-                    pi["payment_method"] = pm["id"]!.GetValue<string>();
-                    pi["status"] = "requires_confirmation";
-                    pi["capture_method"] = FormParams.Str(intentData, "capture_method") ?? "automatic";
-                    pi["metadata"] = (intentData?["metadata"] as JsonObject)?.DeepClone() ?? new JsonObject();
+                    var pi = await CheckoutPaymentIntentAsync(tx, session, privateData, customer, pm);
                     if (customer is not null && FormParams.Str(intentData, "setup_future_usage") is { Length: > 0 } usage)
                     {
                         pi["setup_future_usage"] = usage;
@@ -274,7 +271,6 @@ public sealed partial class EmulatedStripe
                         if (threeDSecure) await MarkSetUpForOffSessionAsync(tx, pm);
                     }
                     await tx.PutAsync(pi);
-                    await tx.EmitAsync("payment_intent.created", pi);
                     pi = await ConfirmAsync(tx, pi, offSession: false);
                     session["payment_intent"] = pi["id"]!.GetValue<string>();
                     session["payment_status"] = pi["status"]!.GetValue<string>() == "succeeded" ? "paid" : "unpaid";
@@ -317,6 +313,71 @@ public sealed partial class EmulatedStripe
             session["customer"] = customer?["id"]?.GetValue<string>();
             return await MarkCompleteAsync(tx, session, before, email);
         });
+
+    /// <summary>
+    /// The session's PaymentIntent with the card about to be confirmed on it: the one an earlier attempt on this session made
+    /// (Stripe keeps one per session), else a new one (<c>payment_intent.created</c>).
+    /// </summary>
+    private static async Task<JsonObject> CheckoutPaymentIntentAsync(EmulatorTx tx, JsonObject session, JsonObject privateData, JsonObject? customer, JsonObject pm)
+    {
+        if (await tx.FindAsync(Ref(session["payment_intent"]), "payment_intent") is { } earlier)
+        {
+            earlier["customer"] = customer?["id"]?.GetValue<string>() ?? Ref(earlier["customer"]);
+            earlier["payment_method"] = pm["id"]!.GetValue<string>();
+            earlier["status"] = "requires_confirmation";
+            return earlier;
+        }
+        var intentData = privateData["payment_intent_data"] as JsonObject;
+        var pi = StripeShapes.PaymentIntent(Ids.New("pi_"), tx.Now);
+        pi["amount"] = session["amount_total"]!.GetValue<long>();
+        pi["currency"] = session["currency"]!.GetValue<string>();
+        pi["customer"] = customer?["id"]?.GetValue<string>();
+        pi["payment_method"] = pm["id"]!.GetValue<string>();
+        pi["status"] = "requires_confirmation";
+        pi["capture_method"] = FormParams.Str(intentData, "capture_method") ?? "automatic";
+        pi["metadata"] = (intentData?["metadata"] as JsonObject)?.DeepClone() ?? new JsonObject();
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("payment_intent.created", pi);
+        return pi;
+    }
+
+    /// <summary>Stripe's <c>last_payment_error</c> message when the customer fails 3-D Secure.</summary>
+    internal const string AuthenticationFailureMessage =
+        "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.";
+
+    /// <summary>
+    /// The customer failed 3-D Secure on a payment-mode session, as Stripe records it: the session stays open and points at
+    /// its PaymentIntent, which asked for the authentication (<c>payment_intent.requires_action</c>) and is now
+    /// <c>requires_payment_method</c> with <c>last_payment_error</c> <c>payment_intent_authentication_failure</c>
+    /// (<c>payment_intent.payment_failed</c>); no charge is made.
+    /// </summary>
+    private static async Task FailAuthenticationAsync(EmulatorTx tx, JsonObject session, JsonObject privateData, JsonObject? customer, JsonObject pm)
+    {
+        var pi = await CheckoutPaymentIntentAsync(tx, session, privateData, customer, pm);
+        pi["status"] = "requires_action";
+        pi["next_action"] = new JsonObject
+        {
+            ["type"] = "use_stripe_sdk",
+            ["use_stripe_sdk"] = new JsonObject { ["type"] = "three_d_secure_redirect", ["source"] = Ids.New("src_"), ["stripe_js"] = $"https://hooks.stripe.com/redirect/authenticate/{pi["id"]}" },
+        };
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("payment_intent.requires_action", pi);
+        pi["status"] = "requires_payment_method";
+        pi["next_action"] = null;
+        pi["payment_method"] = null;
+        pi["last_payment_error"] = new JsonObject
+        {
+            ["code"] = "payment_intent_authentication_failure",
+            ["doc_url"] = "https://docs.stripe.com/error-codes/payment-intent-authentication-failure",
+            ["message"] = AuthenticationFailureMessage,
+            ["payment_method"] = pm.DeepClone(),
+            ["type"] = "invalid_request_error",
+        };
+        await tx.PutAsync(pi);
+        await tx.EmitAsync("payment_intent.payment_failed", pi);
+        session["payment_intent"] = pi["id"]!.GetValue<string>();
+        await tx.PutAsync(session);
+    }
 
     /// <summary>True, with the reason, when the hosted page cannot complete <paramref name="session"/> with a <paramref name="paymentMethodType"/>.</summary>
     private static bool CannotComplete(EmulatorTx tx, [NotNullWhen(false)] JsonObject? session, string paymentMethodType, bool acceptedWhenUnlisted,

@@ -98,6 +98,8 @@ public sealed partial class EmulatedStripe
         if (p.Str("setup_future_usage") is { Length: > 0 } sfu) pi["setup_future_usage"] = sfu;
         if (p.Str("return_url") is { Length: > 0 } returnUrl) await tx.PutAsync(pi, privateData: new JsonObject { ["return_url"] = returnUrl });
         ApplyPaymentMethodChoice(pi, p);
+        if (p.Bool("confirm") == true && p.Str("return_url") is not { Length: > 0 } && AllowsRedirects(pi))
+            throw ReturnUrlRequired();
         FormParams.MergeMetadata(pi, p.Obj("metadata"));
         if (p.Str("payment_method") is { Length: > 0 } pmId)
         {
@@ -137,6 +139,16 @@ public sealed partial class EmulatedStripe
         pi["automatic_payment_methods"] = new JsonObject { ["allow_redirects"] = allowRedirects, ["enabled"] = true };
     }
 
+    /// <summary>Automatic payment methods that may redirect (<c>allow_redirects=always</c>, the default): confirming needs a <c>return_url</c>.</summary>
+    private static bool AllowsRedirects(JsonObject pi) =>
+        pi["automatic_payment_methods"] is JsonObject automatic
+        && automatic["enabled"]?.GetValue<bool>() == true
+        && automatic["allow_redirects"]?.GetValue<string>() != "never";
+
+    /// <summary>Stripe's refusal to confirm such an intent without a <c>return_url</c> (400, no code, no param).</summary>
+    private static StripeApiException ReturnUrlRequired() => StripeApiException.Invalid(
+        "A `return_url` must be specified because this Payment Intent is configured to automatically accept the payment methods enabled in the Dashboard, some of which may require a full page redirect to succeed. If you do not want to accept redirect-based payment methods, set `automatic_payment_methods[enabled]` to `true` and `automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and Payment Intents.");
+
     private static void CheckPaymentMethodBelongs(JsonObject pm, JsonObject pi)
     {
         var owner = Ref(pm["customer"]);
@@ -157,6 +169,8 @@ public sealed partial class EmulatedStripe
         }
         if (p.Has("capture_method")) pi["capture_method"] = p.Str("capture_method");
         if (p.Str("return_url") is { Length: > 0 } returnUrl) await tx.PutAsync(pi, privateData: new JsonObject { ["return_url"] = returnUrl });
+        else if (AllowsRedirects(pi) && (await tx.PrivateAsync(id))?["return_url"] is null)
+            throw ReturnUrlRequired();
         return await ConfirmAsync(tx, pi, p.Bool("off_session") == true || p.Str("off_session") is "one_off" or "recurring");
     }
 

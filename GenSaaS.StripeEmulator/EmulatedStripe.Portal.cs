@@ -9,6 +9,10 @@ public sealed record PortalSubscription(string Id, string Status, bool CancelAtP
 
 public sealed partial class EmulatedStripe
 {
+    /// <summary>Stripe's answer (test mode) to a portal session without <c>configuration</c> when the account has no default one.</summary>
+    internal const string NoDefaultPortalConfigurationMessage =
+        "No configuration provided and your test mode default configuration has not been created. Provide a configuration or create your default by saving your customer portal settings in test mode at https://dashboard.stripe.com/test/settings/billing/portal.";
+
     internal static async Task<JsonObject> CreatePortalSessionAsync(EmulatorTx tx, FormParams p, string baseUrl)
     {
         var customer = await tx.GetAsync(p.Required("customer"), "customer", "customer");
@@ -21,6 +25,15 @@ public sealed partial class EmulatedStripe
             if (configuration["active"]?.GetValue<bool>() != true)
                 throw StripeApiException.Invalid("The configuration is not active.", "configuration");
             session["configuration"] = configurationId;
+        }
+        else
+        {
+            // Without one Stripe uses the account's default configuration, which only saving the portal settings in the
+            // Dashboard creates; a new account has none.
+            var fallback = (await tx.ListAsync("billing_portal.configuration"))
+                .FirstOrDefault(c => c["is_default"]?.GetValue<bool>() == true && c["active"]?.GetValue<bool>() == true)
+                ?? throw StripeApiException.Invalid(NoDefaultPortalConfigurationMessage);
+            session["configuration"] = fallback["id"]!.GetValue<string>();
         }
         session["return_url"] = p.Str("return_url");
         session["url"] = $"{baseUrl.TrimEnd('/')}/emulator/portal/{session["id"]}";

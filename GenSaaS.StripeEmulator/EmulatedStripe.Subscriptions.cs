@@ -213,8 +213,9 @@ public sealed partial class EmulatedStripe
                 invoice["status_transitions"]!["paid_at"] = at;
                 invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoiceId}/pdf";
                 await tx.PutAsync(invoice, subId);
-                await tx.EmitAsync("invoice.paid", invoice, open);
-                await tx.EmitAsync("invoice.payment_succeeded", invoice, open);
+                await tx.EmitAsync("invoice.updated", invoice, open);
+                await tx.EmitAsync("invoice.paid", invoice);
+                await tx.EmitAsync("invoice.payment_succeeded", invoice);
                 return true;
             }
         }
@@ -222,12 +223,16 @@ public sealed partial class EmulatedStripe
         {
             // The customer must pass 3-D Secure on the invoice's page; Stripe says so instead of calling it a failure.
             await tx.PutAsync(invoice, subId);
-            await tx.EmitAsync("invoice.payment_action_required", invoice, open);
+            await tx.EmitAsync("invoice.updated", invoice, open);
+            await tx.EmitAsync("invoice.payment_action_required", invoice);
             return false;
         }
         invoice["next_payment_attempt"] = nextAttemptOnFailure;
         await tx.PutAsync(invoice, subId);
-        await tx.EmitAsync("invoice.payment_failed", invoice, open);
+        // As Stripe's subscription webhooks say: a payment that succeeds or fails also updates the invoice (invoice.updated
+        // with what changed: attempt_count, attempted, next_payment_attempt), and a failure sends invoice.payment_failed.
+        await tx.EmitAsync("invoice.updated", invoice, open);
+        await tx.EmitAsync("invoice.payment_failed", invoice);
         return false;
     }
 
@@ -391,6 +396,14 @@ public sealed partial class EmulatedStripe
             foreach (var sub in subscriptions.Where(s => s["status"]!.GetValue<string>() is "active" or "trialing" or "past_due" or "unpaid"))
                 if (PeriodEnd(sub) <= tx.Now)
                     steps.Add((PeriodEnd(sub), 0, () => EndPeriodAsync(tx, sub)));
+            foreach (var sub in subscriptions.Where(s => s["status"]!.GetValue<string>() == "incomplete"))
+            {
+                var expiresAt = Unix(sub["created"]) + (long)IncompleteWindow.TotalSeconds;
+                var first = await tx.FindAsync(Ref(sub["latest_invoice"]), "invoice");
+                // A first payment still processing (a bank debit) keeps the subscription incomplete until the bank answers.
+                if (expiresAt <= tx.Now && (first is null || !await IsDebitProcessingAsync(tx, first)))
+                    steps.Add((expiresAt, 0, () => ExpireIncompleteAsync(tx, sub, first, expiresAt)));
+            }
             foreach (var invoice in invoices.Where(i => i["parent"]?["subscription_details"] is not null))
             {
                 if (invoice["status"]!.GetValue<string>() == "draft" && invoice["automatically_finalizes_at"]?.GetValue<long>() is { } finalizeAt && finalizeAt <= tx.Now)
@@ -435,6 +448,47 @@ public sealed partial class EmulatedStripe
         await tx.PutAsync(sub);
         await tx.EmitAsync("customer.subscription.updated", sub, before);
         await tx.EmitAsync("invoice.created", invoice);
+    }
+
+    /// <summary>How long a subscription whose first invoice is not paid stays <c>incomplete</c> before it expires.</summary>
+    internal static readonly TimeSpan IncompleteWindow = TimeSpan.FromHours(23);
+
+    /// <summary>
+    /// As Stripe documents <c>incomplete</c>: "If the first invoice is not paid within 23 hours, the subscription transitions to
+    /// <c>incomplete_expired</c>. This is a terminal status, the open invoice will be voided and no further invoices will be
+    /// generated." The invoice's PaymentIntent is canceled with it (<c>void_invoice</c>); the subscription ends
+    /// (<c>customer.subscription.updated</c>, <c>canceled_at</c> and <c>ended_at</c> set).
+    /// </summary>
+    private static async Task ExpireIncompleteAsync(EmulatorTx tx, JsonObject sub, JsonObject? invoice, long at)
+    {
+        var subId = sub["id"]!.GetValue<string>();
+        if (invoice is not null && invoice["status"]!.GetValue<string>() == "open")
+        {
+            var open = invoice.DeepClone().AsObject();
+            invoice["status"] = "void";
+            invoice["next_payment_attempt"] = null;
+            invoice["status_transitions"]!["voided_at"] = at;
+            await tx.PutAsync(invoice, subId);
+            await tx.EmitAsync("invoice.updated", invoice, open);
+            await tx.EmitAsync("invoice.voided", invoice);
+            var piId = (await tx.PrivateAsync(invoice["id"]!.GetValue<string>()))?["payment_intent"]?.GetValue<string>();
+            if (await tx.FindAsync(piId, "payment_intent") is { } pi
+                && pi["status"]!.GetValue<string>() is "requires_payment_method" or "requires_confirmation" or "requires_action")
+            {
+                pi["status"] = "canceled";
+                pi["canceled_at"] = at;
+                pi["cancellation_reason"] = "void_invoice";
+                pi["next_action"] = null;
+                await tx.PutAsync(pi);
+                await tx.EmitAsync("payment_intent.canceled", pi);
+            }
+        }
+        var before = sub.DeepClone().AsObject();
+        sub["status"] = "incomplete_expired";
+        sub["canceled_at"] = at;
+        sub["ended_at"] = at;
+        await tx.PutAsync(sub);
+        await tx.EmitAsync("customer.subscription.updated", sub, before);
     }
 
     /// <summary>How long a renewal invoice stays a draft after <c>invoice.created</c>.</summary>

@@ -158,7 +158,7 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
     /// as checkout: 303 for the form, <c>HX-Redirect</c> for htmx, <c>{ url }</c> for JSON.
     /// </summary>
     public static async Task<IResult> PortalAsync(HttpContext http, StripeGateway stripe, BillingAccounts accounts, IAntiforgery antiforgery, BillingModeInfo mode,
-        Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, CancellationToken ct)
+        Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, StripeAccountSetup account, CancellationToken ct)
     {
         var request = http.Request;
         if (request.HasFormContentType)
@@ -184,6 +184,7 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         Stripe.BillingPortal.Session portal;
         try
         {
+            await account.EnsurePortalConfigurationAsync(ct);
             portal = await stripe.CreatePortalSessionAsync(customer.StripeCustomerId, baseUrl + Index.ReturnFromPortalUrl, http.TraceIdentifier, ct);
         }
         catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException

@@ -103,6 +103,29 @@ public sealed class StripeAccountSetup(
         return all.FirstOrDefault(c => c.Id == storedId) ?? all.FirstOrDefault(c => c.Metadata?.GetValueOrDefault("app") == "gensaas");
     }
 
+    private readonly SemaphoreSlim _portalGate = new(1, 1);
+
+    /// <summary>
+    /// In Emulator mode, makes the portal configuration on first use as <c>stripe sync</c> would, so the portal opens for a
+    /// developer who never ran it: like a new Stripe account, the emulator has no default configuration and refuses a portal
+    /// session without one. Against Stripe it changes nothing (run <c>stripe sync</c>).
+    /// </summary>
+    public async Task EnsurePortalConfigurationAsync(CancellationToken ct)
+    {
+        if (!mode.IsEmulator || await settings.GetAsync(BillingSettings.PortalConfigurationIdKey, ct) is not null)
+            return;
+        await _portalGate.WaitAsync(ct);
+        try
+        {
+            if (await settings.GetAsync(BillingSettings.PortalConfigurationIdKey, ct) is null)
+                await SyncPortalConfigurationAsync(TextWriter.Null, ct);
+        }
+        finally
+        {
+            _portalGate.Release();
+        }
+    }
+
     private async Task SyncPortalConfigurationAsync(TextWriter output, CancellationToken ct)
     {
         var found = await FindPortalConfigurationAsync(ct);

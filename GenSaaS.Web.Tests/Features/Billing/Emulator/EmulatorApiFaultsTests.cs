@@ -70,7 +70,7 @@ public sealed class EmulatorApiFaultsTests
         var create = new PaymentIntentCreateOptions
         {
             Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm,
-            CaptureMethod = "manual", Confirm = true, OffSession = true, Metadata = new() { ["usage_id"] = "u-held" },
+            CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"], Metadata = new() { ["usage_id"] = "u-held" },
         };
         app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 30, Route = "POST /payment_intents", Limit = 1 });
 
@@ -86,7 +86,7 @@ public sealed class EmulatorApiFaultsTests
         (await new PaymentIntentService(app.Stripe).ListAsync(new PaymentIntentListOptions { Customer = customer.Id })).Data.Count.ShouldBe(1);
 
         var other = await Should.ThrowAsync<StripeException>(() => new PaymentIntentService(app.Stripe)
-            .CreateAsync(new PaymentIntentCreateOptions { Amount = 51, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true },
+            .CreateAsync(new PaymentIntentCreateOptions { Amount = 51, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"] },
                 new RequestOptions { IdempotencyKey = "authorize:u-held" }));
         other.HttpStatusCode.ShouldBe(HttpStatusCode.BadRequest);
         other.StripeError.Type.ShouldBe("idempotency_error");
@@ -99,7 +99,7 @@ public sealed class EmulatorApiFaultsTests
         var (customer, pm) = await app.CustomerWithCardAsync(TestCard.Visa);
         var intent = await new PaymentIntentService(app.Stripe).CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 30, Route = "POST /payment_intents", Limit = 1 });
 

@@ -67,7 +67,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         var pi = await intents.CreateAsync(new PaymentIntentCreateOptions
         {
             Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm,
-            CaptureMethod = "manual", Confirm = true, OffSession = true, Metadata = new() { ["usage_id"] = "u-1" },
+            CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"], Metadata = new() { ["usage_id"] = "u-1" },
         }, new RequestOptions { IdempotencyKey = "auth:u-1" });
         pi.Status.ShouldBe("requires_capture");
         pi.AmountCapturable.ShouldBe(50);
@@ -85,7 +85,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         var replay = await intents.CreateAsync(new PaymentIntentCreateOptions
         {
             Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm,
-            CaptureMethod = "manual", Confirm = true, OffSession = true, Metadata = new() { ["usage_id"] = "u-1" },
+            CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"], Metadata = new() { ["usage_id"] = "u-1" },
         }, new RequestOptions { IdempotencyKey = "auth:u-1" });
         replay.Id.ShouldBe(pi.Id);
         var mismatch = await Should.ThrowAsync<StripeException>(() => intents.CreateAsync(
@@ -100,7 +100,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         var intents = new PaymentIntentService(app.Stripe);
         var pi = await intents.CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 75, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 75, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         var canceled = await intents.CancelAsync(pi.Id, new PaymentIntentCancelOptions { CancellationReason = "abandoned" });
         canceled.Status.ShouldBe("canceled");
@@ -116,7 +116,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
         var (customer, pm) = await app.CustomerWithCardAsync(TestCard.VisaDeclinedAfterAttach);
         var ex = await Should.ThrowAsync<StripeException>(() => new PaymentIntentService(app.Stripe).CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         }));
         ex.HttpStatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         ex.StripeError.Type.ShouldBe("card_error");
@@ -270,10 +270,7 @@ public sealed class EmulatorApiTests(EmulatorApp app) : IClassFixture<EmulatorAp
     public async Task PortalSession_PointsAtTheHostedPortal_WhichCancelsAtPeriodEnd()
     {
         var sub = await app.SubscribeAsync(TestCard.Visa);
-        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions
-        {
-            Customer = sub.CustomerId, ReturnUrl = "https://app.example/account",
-        });
+        var portal = await app.PortalSessionAsync(sub.CustomerId, "https://app.example/account");
         portal.Id.ShouldStartWith("bps_");
         portal.Url.ShouldEndWith("/emulator/portal/" + portal.Id);
         using var browser = app.NewClient();

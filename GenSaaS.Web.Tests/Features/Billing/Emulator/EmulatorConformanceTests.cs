@@ -145,7 +145,7 @@ public sealed class EmulatorConformanceTests(EmulatorApp app) : IClassFixture<Em
 
         var pi = await new PaymentIntentService(app.Stripe).CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 500, Currency = "usd", Customer = customer.Id, PaymentMethod = pmId, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 500, Currency = "usd", Customer = customer.Id, PaymentMethod = pmId, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         await new PaymentIntentService(app.Stripe).CaptureAsync(pi.Id);
         var refund = await new RefundService(app.Stripe).CreateAsync(new RefundCreateOptions { PaymentIntent = pi.Id, Amount = 100 });
@@ -155,6 +155,7 @@ public sealed class EmulatorConformanceTests(EmulatorApp app) : IClassFixture<Em
         var portalResponse = await raw.PostAsync("/emulator/stripe/v1/billing_portal/sessions", new FormUrlEncodedContent(new Dictionary<string, string>
         {
             ["customer"] = customer.Id, ["return_url"] = "https://app.example/account",
+            ["configuration"] = (await app.PortalSessionAsync(customer.Id)).ConfigurationId,
         }));
         var portal = JsonDocument.Parse(await portalResponse.Content.ReadAsStringAsync()).RootElement.Clone();
         var events = await Get("events?limit=1");

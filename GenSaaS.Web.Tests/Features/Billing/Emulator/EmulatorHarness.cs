@@ -153,10 +153,32 @@ public sealed class EmulatorApp : TestApp
         return await new SubscriptionService(Stripe).GetAsync(session.SubscriptionId);
     }
 
+    private string? _portalConfigurationId;
+
+    /// <summary>
+    /// A portal session in a configuration made by API, as the app's <c>stripe sync</c> makes one: like a new Stripe account,
+    /// the emulator has no default configuration to open a session without one.
+    /// </summary>
+    public async Task<Stripe.BillingPortal.Session> PortalSessionAsync(string customerId, string? returnUrl = null)
+    {
+        _portalConfigurationId ??= (await new Stripe.BillingPortal.ConfigurationService(Stripe).CreateAsync(new Stripe.BillingPortal.ConfigurationCreateOptions
+        {
+            Features = new Stripe.BillingPortal.ConfigurationFeaturesOptions
+            {
+                SubscriptionCancel = new Stripe.BillingPortal.ConfigurationFeaturesSubscriptionCancelOptions { Enabled = true, Mode = "at_period_end" },
+                PaymentMethodUpdate = new Stripe.BillingPortal.ConfigurationFeaturesPaymentMethodUpdateOptions { Enabled = true },
+            },
+        })).Id;
+        return await new Stripe.BillingPortal.SessionService(Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions
+        {
+            Customer = customerId, ReturnUrl = returnUrl, Configuration = _portalConfigurationId,
+        });
+    }
+
     /// <summary>The customer changes their card in the hosted portal (passing 3-D Secure when the card asks for it).</summary>
     public async Task ChangeCardInPortalAsync(string customerId, string card)
     {
-        var portal = await new Stripe.BillingPortal.SessionService(Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = customerId });
+        var portal = await PortalSessionAsync(customerId);
         using var browser = NewClient();
         var response = await PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = card });
         if (response.StatusCode == HttpStatusCode.OK && (await response.Content.ReadAsStringAsync()).Contains("three-d-secure-complete"))

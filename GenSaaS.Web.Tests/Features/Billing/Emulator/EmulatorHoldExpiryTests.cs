@@ -14,11 +14,11 @@ public sealed class EmulatorHoldExpiryTests
         var intents = new PaymentIntentService(app.Stripe);
         var held = await intents.CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 50, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         var captured = await intents.CreateAsync(new PaymentIntentCreateOptions
         {
-            Amount = 60, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 60, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         });
         await intents.CaptureAsync(captured.Id, new PaymentIntentCaptureOptions());
         var deadline = (await new ChargeService(app.Stripe).GetAsync(held.LatestChargeId)).PaymentMethodDetails.Card.CaptureBefore;

@@ -101,7 +101,7 @@ public sealed class EmulatorMoreTests(EmulatorApp app) : IClassFixture<EmulatorA
         var (customer, pm) = await app.CustomerWithCardAsync(TestCard.Visa);
         var options = new PaymentIntentCreateOptions
         {
-            Amount = 60, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true,
+            Amount = 60, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual", Confirm = true, OffSession = true, AllowedPaymentMethodTypes = ["card"],
         };
         var key = "auth:" + Guid.NewGuid();
         var intents = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ =>

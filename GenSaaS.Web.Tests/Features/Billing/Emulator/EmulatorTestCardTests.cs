@@ -183,7 +183,7 @@ public sealed class EmulatorTestCardTests(EmulatorApp app) : IClassFixture<Emula
     public async Task Card3184_InThePortal_AsksFor3DSecure_ThenBecomesTheDefault()
     {
         var sub = await app.SubscribeAsync(TestCard.Visa);
-        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = sub.CustomerId });
+        var portal = await app.PortalSessionAsync(sub.CustomerId);
         using var browser = app.NewClient();
         var step = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.VisaAuthenticationAlways });
         (await step.Content.ReadAsStringAsync()).ShouldContain("three-d-secure-complete");

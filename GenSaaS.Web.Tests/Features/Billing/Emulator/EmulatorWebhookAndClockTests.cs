@@ -144,7 +144,7 @@ public sealed class EmulatorWebhookAndClockTests
         var pastDue = await new SubscriptionService(app.Stripe).GetAsync(sub.Id, new SubscriptionGetOptions { Expand = ["latest_invoice"] });
         pastDue.Status.ShouldBe("past_due");
         var failedAttempts = pastDue.LatestInvoice.AttemptCount; // one, or more in a short month: Stripe retries every few days
-        var portal = await new Stripe.BillingPortal.SessionService(app.Stripe).CreateAsync(new Stripe.BillingPortal.SessionCreateOptions { Customer = sub.CustomerId });
+        var portal = await app.PortalSessionAsync(sub.CustomerId);
         using var browser = app.NewClient();
         var response = await Infrastructure.TestApp.PostFormAsync(browser, portal.Url + "?handler=Card", new() { ["Input.CardNumber"] = TestCard.Visa });
         response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
