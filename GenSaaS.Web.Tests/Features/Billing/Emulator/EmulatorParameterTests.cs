@@ -127,6 +127,27 @@ public sealed class EmulatorParameterTests(EmulatorApp app) : IClassFixture<Emul
     }
 
     [Fact]
+    public async Task ARefusedNestedParameter_SavesNothingUnderTheIdempotencyKey_SoTheCorrectedCallWithTheSameKeyRuns()
+    {
+        var key = "nested-" + Guid.NewGuid().ToString("N");
+        var intents = new PaymentIntentService(app.Stripe);
+        var wrong = new PaymentIntentCreateOptions { Amount = 700, Currency = "usd" };
+        wrong.AddExtraParam("automatic_payment_methods[allow_redirect]", "never");
+        var refused = await Should.ThrowAsync<StripeException>(() => intents.CreateAsync(wrong, new RequestOptions { IdempotencyKey = key }));
+        refused.StripeError.Param.ShouldBe("automatic_payment_methods[allow_redirect]");
+
+        var right = new PaymentIntentCreateOptions
+        {
+            Amount = 700,
+            Currency = "usd",
+            AutomaticPaymentMethods = new() { Enabled = true, AllowRedirects = "never" },
+        };
+        var first = await intents.CreateAsync(right, new RequestOptions { IdempotencyKey = key });
+        var replay = await intents.CreateAsync(right, new RequestOptions { IdempotencyKey = key });
+        replay.Id.ShouldBe(first.Id);
+    }
+
+    [Fact]
     public async Task TheSameNestedParameters_SpelledAsStripeTakesThem_AreAccepted()
     {
         var answer = await SendAsync(HttpMethod.Post, "/payment_intents",
