@@ -158,7 +158,7 @@ internal static class StripeParameters
     private static Type? ElementType(Type type)
     {
         if (type == typeof(string)) return null;
-        var generic = type.IsGenericType && type.IsInterface ? [type] : type.GetInterfaces().Where(i => i.IsGenericType);
+        var generic = (type.IsInterface ? [type] : Array.Empty<Type>()).Concat(type.GetInterfaces()).Where(i => i.IsGenericType).ToList();
         var dictionary = generic.FirstOrDefault(i => i.GetGenericTypeDefinition() == typeof(IDictionary<,>));
         if (dictionary is not null) return dictionary.GetGenericArguments()[1];
         return generic.FirstOrDefault(i => i.GetGenericTypeDefinition() == typeof(IEnumerable<>))?.GetGenericArguments()[0];
