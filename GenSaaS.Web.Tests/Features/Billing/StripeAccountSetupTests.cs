@@ -150,4 +150,29 @@ public sealed class StripeAccountSetupTests
             }, "the restarted app took the registered endpoint's delivery");
         }
     }
+
+    [Fact]
+    public async Task Sync_RepairsAPortalConfigurationSomeoneNarrowed_WithParametersStripeTakes()
+    {
+        using var app = AppAt(FreePort());
+        (await RunAsync(app, "stripe sync")).Exit.ShouldBe(0);
+        var id = (await SettingAsync(app, BillingSettings.PortalConfigurationIdKey))!;
+
+        // Someone turned cancelling off in the Dashboard: sync sends the update call (every name in it checked by the
+        // emulator against Stripe's parameters, nested features included) and the portal is right again.
+        var portal = new Stripe.BillingPortal.ConfigurationService(app.StripeClient);
+        await portal.UpdateAsync(id, new Stripe.BillingPortal.ConfigurationUpdateOptions
+        {
+            Features = new() { SubscriptionCancel = new() { Enabled = false } },
+        });
+        (await RunAsync(app, "stripe doctor")).Output.ShouldContain("FAIL portal configuration");
+
+        var (exit, output) = await RunAsync(app, "stripe sync");
+        exit.ShouldBe(0, output);
+        output.ShouldContain($"portal: updated configuration {id}");
+        var repaired = await portal.GetAsync(id);
+        repaired.Features.SubscriptionCancel.Enabled.ShouldBeTrue();
+        repaired.Features.SubscriptionCancel.Mode.ShouldBe("at_period_end");
+        (await RunAsync(app, "stripe sync")).Output.ShouldContain($"portal: configuration {id} is right; nothing changed");
+    }
 }

@@ -88,6 +88,160 @@ public sealed class EmulatorParameterTests(EmulatorApp app) : IClassFixture<Emul
         session.Id.ShouldStartWith("cs_");
     }
 
+    private async Task<(HttpStatusCode Status, JsonElement Error)> SendAsync(HttpMethod method, string path, params (string Key, string Value)[] form)
+    {
+        using var client = Client();
+        using var request = new HttpRequestMessage(method, "/emulator/stripe/v1" + path);
+        if (method != HttpMethod.Get)
+            request.Content = new FormUrlEncodedContent(form.Select(f => KeyValuePair.Create(f.Key, f.Value)));
+        using var response = await client.SendAsync(request);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        return (response.StatusCode, body.TryGetProperty("error", out var error) ? error : body);
+    }
+
+    private static void ShouldBeUnknown((HttpStatusCode Status, JsonElement Error) answer, string param)
+    {
+        answer.Status.ShouldBe(HttpStatusCode.BadRequest, answer.Error.ToString());
+        answer.Error.GetProperty("type").GetString().ShouldBe("invalid_request_error");
+        answer.Error.GetProperty("code").GetString().ShouldBe("parameter_unknown");
+        answer.Error.GetProperty("param").GetString().ShouldBe(param);
+        answer.Error.GetProperty("message").GetString().ShouldBe($"Received unknown parameter: {param}");
+    }
+
+    [Theory]
+    [InlineData("automatic_payment_methods[allow_redirect]", "automatic_payment_methods[allow_redirect]")]
+    [InlineData("payment_method_options[card][capture_methd]", "payment_method_options[card][capture_methd]")]
+    [InlineData("payment_method_options[cardd][capture_method]", "payment_method_options[cardd]")]
+    [InlineData("automatic_payment_methods[nope][deeper][still]", "automatic_payment_methods[nope]")]
+    [InlineData("payment_method_options[card][0]", "payment_method_options[card][0]")]
+    public async Task AnUnknownNestedParameter_IsRefusedWithItsBracketedName_AndCreatesNothing(string sent, string param)
+    {
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions { Email = $"nested-{Guid.NewGuid():N}@example.com" });
+
+        ShouldBeUnknown(await SendAsync(HttpMethod.Post, "/payment_intents",
+            ("amount", "500"), ("currency", "usd"), ("customer", customer.Id),
+            ("automatic_payment_methods[enabled]", "true"), (sent, "never")), param);
+
+        var created = await new PaymentIntentService(app.Stripe).ListAsync(new PaymentIntentListOptions { Customer = customer.Id });
+        created.Data.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task ARefusedNestedParameter_SavesNothingUnderTheIdempotencyKey_SoTheCorrectedCallWithTheSameKeyRuns()
+    {
+        var key = "nested-" + Guid.NewGuid().ToString("N");
+        var intents = new PaymentIntentService(app.Stripe);
+        var wrong = new PaymentIntentCreateOptions { Amount = 700, Currency = "usd" };
+        wrong.AddExtraParam("automatic_payment_methods[allow_redirect]", "never");
+        var refused = await Should.ThrowAsync<StripeException>(() => intents.CreateAsync(wrong, new RequestOptions { IdempotencyKey = key }));
+        refused.StripeError.Param.ShouldBe("automatic_payment_methods[allow_redirect]");
+
+        var right = new PaymentIntentCreateOptions
+        {
+            Amount = 700,
+            Currency = "usd",
+            AutomaticPaymentMethods = new() { Enabled = true, AllowRedirects = "never" },
+        };
+        var first = await intents.CreateAsync(right, new RequestOptions { IdempotencyKey = key });
+        var replay = await intents.CreateAsync(right, new RequestOptions { IdempotencyKey = key });
+        replay.Id.ShouldBe(first.Id);
+    }
+
+    [Fact]
+    public async Task TheSameNestedParameters_SpelledAsStripeTakesThem_AreAccepted()
+    {
+        var answer = await SendAsync(HttpMethod.Post, "/payment_intents",
+            ("amount", "500"), ("currency", "usd"),
+            ("automatic_payment_methods[enabled]", "true"), ("automatic_payment_methods[allow_redirects]", "never"),
+            ("payment_method_options[card][capture_method]", "manual"));
+        answer.Status.ShouldBe(HttpStatusCode.OK, answer.Error.ToString());
+        answer.Error.GetProperty("id").GetString().ShouldStartWith("pi_");
+    }
+
+    [Theory]
+    [InlineData("line_items[0][price_data][unit_amout]", "line_items[0][price_data][unit_amout]")]
+    [InlineData("line_items[1][pricee]", "line_items[1][pricee]")]
+    [InlineData("line_items[0][price_data][product_data][colour]", "line_items[0][price_data][product_data][colour]")]
+    [InlineData("subscription_data[trial_dayz]", "subscription_data[trial_dayz]")]
+    public async Task AnUnknownParameterInsideAListItem_IsRefusedWithItsIndex(string sent, string param)
+    {
+        ShouldBeUnknown(await SendAsync(HttpMethod.Post, "/checkout/sessions",
+            ("mode", "payment"), ("success_url", "https://example.com/s"),
+            ("line_items[0][price_data][currency]", "usd"), ("line_items[0][price_data][unit_amount]", "400"),
+            ("line_items[0][price_data][product_data][name]", "10 credits"), ("line_items[0][quantity]", "1"),
+            ("line_items[1][price_data][currency]", "usd"), ("line_items[1][price_data][unit_amount]", "400"),
+            ("line_items[1][price_data][product_data][name]", "20 credits"), ("line_items[1][quantity]", "1"),
+            (sent, "1")), param);
+    }
+
+    [Fact]
+    public async Task MetadataTakesAnyKey_AtTheTopAndNested()
+    {
+        var answer = await SendAsync(HttpMethod.Post, "/checkout/sessions",
+            ("mode", "subscription"), ("success_url", "https://example.com/s"),
+            ("line_items[0][price]", (await app.PriceAsync(900, "month")).Id), ("line_items[0][quantity]", "1"),
+            ("metadata[any key at all]", "1"), ("metadata[user_id]", "u1"),
+            ("subscription_data[metadata][whatever_we_like]", "x"));
+        answer.Status.ShouldBe(HttpStatusCode.OK, answer.Error.ToString());
+    }
+
+    [Fact]
+    public async Task ADictionaryOfOptions_TakesAnyKey_ButChecksTheNamesUnderIt()
+    {
+        // currency_options is keyed by currency; what sits under each currency is a fixed set of names.
+        ShouldBeUnknown(await SendAsync(HttpMethod.Post, "/prices",
+            ("currency", "usd"), ("unit_amount", "500"), ("product_data[name]", "x"),
+            ("currency_options[eur][unit_amout]", "450")), "currency_options[eur][unit_amout]");
+    }
+
+    [Fact]
+    public async Task EmptyingANestedObjectWithAnEmptyString_IsNotAnUnknownName()
+    {
+        // Stripe.net sends "metadata=" (or "items=") to clear a field it was told to set to null.
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions
+        {
+            Email = $"empty-{Guid.NewGuid():N}@example.com",
+            Metadata = new() { ["a"] = "1" },
+        });
+        var answer = await SendAsync(HttpMethod.Post, $"/customers/{customer.Id}", ("metadata", ""));
+        answer.Status.ShouldBe(HttpStatusCode.OK, answer.Error.ToString());
+    }
+
+    [Fact]
+    public async Task Expand_IsAcceptedAsAList_InTheBodyAndInTheQuery()
+    {
+        var customer = await new CustomerService(app.Stripe).CreateAsync(new CustomerCreateOptions { Email = $"expand-{Guid.NewGuid():N}@example.com" });
+        (await SendAsync(HttpMethod.Post, $"/customers/{customer.Id}", ("expand[]", "invoice_settings.default_payment_method"), ("name", "x")))
+            .Status.ShouldBe(HttpStatusCode.OK);
+        (await SendAsync(HttpMethod.Get, $"/customers/{customer.Id}?expand[0]=invoice_settings.default_payment_method"))
+            .Status.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task AnUnknownNameUnderAnAnyOf_IsRefused_AndAKnownOneIsNot()
+    {
+        // created is a timestamp or a range object (Stripe.net's AnyOf<DateTime?, DateRangeOptions>).
+        (await SendAsync(HttpMethod.Get, "/customers?created[gte]=1700000000&created[lt]=1900000000")).Status.ShouldBe(HttpStatusCode.OK);
+        (await SendAsync(HttpMethod.Get, "/customers?created=1700000000")).Status.ShouldBe(HttpStatusCode.OK);
+        ShouldBeUnknown(await SendAsync(HttpMethod.Get, "/customers?created[since]=1700000000"), "created[since]");
+    }
+
+    [Fact]
+    public async Task AnUnknownNestedParameter_SentThroughStripeNet_IsAStripeException_WithItsName()
+    {
+        var options = new PaymentIntentCreateOptions
+        {
+            Amount = 500,
+            Currency = "usd",
+            PaymentMethodOptions = new() { Card = new() { CaptureMethod = "manual" } },
+        };
+        options.AddExtraParam("payment_method_options[card][capture_later]", "true");
+        var ex = await Should.ThrowAsync<StripeException>(() => new PaymentIntentService(app.Stripe).CreateAsync(options));
+        ex.HttpStatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        ex.StripeError.Code.ShouldBe("parameter_unknown");
+        ex.StripeError.Param.ShouldBe("payment_method_options[card][capture_later]");
+    }
+
     [Fact]
     public void TheAcceptedNames_AreStripeNetsJsonNames_IncludingInheritedOnes()
     {
@@ -111,7 +265,10 @@ public sealed class EmulatorParameterTests(EmulatorApp app) : IClassFixture<Emul
             .ToList();
         served.Count.ShouldBeGreaterThan(30);
         served.Where(route => !StripeParameters.Routes.ContainsKey(route)).ShouldBeEmpty();
+        StripeParameters.Routes.Keys.Except(served).ShouldBeEmpty("a route in the table the emulator no longer serves");
+        StripeParameters.Routes.Values.Where(options => !typeof(BaseOptions).IsAssignableFrom(options)).ShouldBeEmpty();
     }
+
     [Theory]
     [InlineData("eur", 49, "Amount must be at least €0.50 eur")]
     [InlineData("usd", 49, "Amount must be at least $0.50 usd")]
