@@ -75,5 +75,7 @@ public static class GenerationRateLimit
         return app;
     }
 
-    private static bool Limited(HttpRequest request) => !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method);
+    /// <summary>Requests that can start a generation: not reads, and not the history's delete form, which makes nothing.</summary>
+    private static bool Limited(HttpRequest request) => !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
+        && !string.Equals(request.Query["handler"], Index.DeleteHandler, StringComparison.OrdinalIgnoreCase);
 }
