@@ -305,6 +305,15 @@ public sealed class HistoryTests(CreditsTestApp app) : IClassFixture<CreditsTest
         fragment.ShouldNotContain("<html");
         Shown(fragment).ShouldBe(expected.Skip(12));
 
+        // Two tabs: one deletes the image the other tab's "Older" link starts after; that link then shows the newest page and says why.
+        var deletedForm = await TestApp.PostFormAsync(client, "/generate?handler=Delete", new() { ["id"] = expected[11] });
+        deletedForm.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        var stale = await client.GetAsync(older);
+        stale.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var staleHtml = await stale.Content.ReadAsStringAsync();
+        staleHtml.ShouldContain("data-testid=\"history-notice\"");
+        Shown(staleHtml).ShouldBe(expected.Take(11).Concat(expected.Skip(12).Take(1)));
+
         var (_, stranger) = await CustomerWithCreditsAsync(0);
         var theirs = await stranger.GetStringAsync(older);
         Shown(theirs).ShouldBeEmpty("another customer's cursor shows them nothing of this customer's");
