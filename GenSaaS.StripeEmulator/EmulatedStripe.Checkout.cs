@@ -36,15 +36,17 @@ public sealed partial class EmulatedStripe
         session["success_url"] = p.Required("success_url");
         if (p.Has("cancel_url")) session["cancel_url"] = p.Str("cancel_url");
         if (p.Has("client_reference_id")) session["client_reference_id"] = p.Str("client_reference_id");
+        JsonObject? existingCustomer = null;
         if (p.Str("customer") is { Length: > 0 } customerId)
         {
-            var customer = await tx.GetAsync(customerId, "customer", "customer");
+            existingCustomer = await tx.GetAsync(customerId, "customer", "customer");
             session["customer"] = customerId;
             session["customer_email"] = null;
-            session["customer_details"] = StripeShapes.CustomerDetails(customer["email"]?.GetValue<string>());
+            session["customer_details"] = StripeShapes.CustomerDetails(existingCustomer["email"]?.GetValue<string>());
         }
         else if (p.Str("customer_email") is { Length: > 0 } email)
             session["customer_email"] = email;
+        await ApplyTaxParamsAsync(tx, session, p, mode, existingCustomer);
         FormParams.MergeMetadata(session, p.Obj("metadata"));
         session["url"] = $"{baseUrl.TrimEnd('/')}/emulator/checkout/{id}";
 
@@ -111,6 +113,68 @@ public sealed partial class EmulatedStripe
         await tx.PutAsync(session, privateData: privateData);
         return session;
     }
+
+    /// <summary>A boolean parameter as Stripe reads it: <c>true</c> or <c>false</c>, anything else refused.</summary>
+    private static bool? CheckoutBool(JsonObject? parent, string name, string param)
+    {
+        var text = FormParams.Str(parent, name);
+        return text switch
+        {
+            null => null,
+            "true" => true,
+            "false" => false,
+            _ => throw StripeApiException.Invalid($"Invalid boolean: {text}", param),
+        };
+    }
+
+    private static string? CheckoutEnum(JsonObject? parent, string name, string param, params string[] allowed)
+    {
+        var text = FormParams.Str(parent, name);
+        if (text is null || allowed.Contains(text)) return text;
+        throw StripeApiException.Invalid($"Invalid {param}: must be one of {string.Join(" or ", allowed)}", param);
+    }
+
+    /// <summary>
+    /// Stripe Tax on a Checkout Session, with Stripe's refusals: not in setup mode, not while the account's Stripe Tax is not
+    /// active, not for an existing customer without an address unless Checkout may save the one it collects, and tax ID
+    /// collection for an existing customer only when Checkout may update their name. The emulator computes no tax.
+    /// </summary>
+    private static async Task ApplyTaxParamsAsync(EmulatorTx tx, JsonObject session, FormParams p, string mode, JsonObject? customer)
+    {
+        var billingAddress = CheckoutEnum(p.Root, "billing_address_collection", "billing_address_collection", "auto", "required");
+        var update = p.Obj("customer_update");
+        var updateAddress = CheckoutEnum(update, "address", "customer_update[address]", "auto", "never");
+        var updateName = CheckoutEnum(update, "name", "customer_update[name]", "auto", "never");
+        var updateShipping = CheckoutEnum(update, "shipping", "customer_update[shipping]", "auto", "never");
+        var automaticTax = CheckoutBool(p.Obj("automatic_tax"), "enabled", "automatic_tax[enabled]") == true;
+        var taxIds = CheckoutBool(p.Obj("tax_id_collection"), "enabled", "tax_id_collection[enabled]") == true;
+        if (billingAddress is not null) session["billing_address_collection"] = billingAddress;
+
+        if (automaticTax)
+        {
+            if (mode == "setup")
+                throw new StripeApiException(400, "invalid_request_error", "You cannot set `automatic_tax[enabled]=true` in `setup` mode.");
+            if (!await TaxIsActiveAsync(tx))
+                throw new StripeApiException(400, "invalid_request_error", StripeTaxInactiveMessage, "stripe_tax_inactive");
+            var hasLocation = customer is not null && (HasCountry(customer["address"]) || HasCountry(customer["shipping"]?["address"]));
+            if (customer is not null && !hasLocation && updateAddress != "auto" && updateShipping != "auto")
+                throw new StripeApiException(400, "invalid_request_error",
+                    "Automatic tax calculation in Checkout requires a valid address on the Customer. Add a valid address to the Customer or set either `customer_update[address]` to 'auto' or `customer_update[shipping]` to 'auto' to save the address entered in Checkout to the Customer.",
+                    "customer_tax_location_invalid");
+            session["automatic_tax"] = new JsonObject
+            {
+                ["enabled"] = true,
+                ["liability"] = new JsonObject { ["type"] = "self" },
+                ["status"] = hasLocation ? "complete" : "requires_location_inputs",
+                ["provider"] = "stripe",
+            };
+        }
+        if (taxIds && customer is not null && updateName != "auto")
+            throw new StripeApiException(400, "invalid_request_error",
+                "Tax ID collection requires updating business name on the customer. To enable tax ID collection for an existing customer, please set `customer_update[name]` to `auto`.");
+    }
+
+    private static bool HasCountry(JsonNode? address) => address?["country"] is JsonValue v && v.GetValue<string>() is { Length: > 0 };
 
     /// <summary>What Checkout takes in <c>allowed_payment_method_types</c> (Stripe.net 53.1.0's list for the API version it pins).</summary>
     internal static readonly HashSet<string> CheckoutPaymentMethodTypes = new(StringComparer.Ordinal)
@@ -227,7 +291,8 @@ public sealed partial class EmulatedStripe
                         await MarkSetUpForOffSessionAsync(tx, pm);
                     }
                     var sub = await CreateSubscriptionAsync(tx, customer, pm["id"]!.GetValue<string>(),
-                        privateData["line_items"]!.AsArray(), privateData["subscription_data"]?["metadata"] as JsonObject);
+                        privateData["line_items"]!.AsArray(), privateData["subscription_data"]?["metadata"] as JsonObject,
+                        automaticTax: session["automatic_tax"]?["enabled"]?.GetValue<bool>() == true);
                     session["subscription"] = sub["id"]!.GetValue<string>();
                     session["invoice"] = Ref(sub["latest_invoice"]);
                     session["payment_status"] = "paid";
@@ -270,6 +335,9 @@ public sealed partial class EmulatedStripe
     private static async Task<CheckoutOutcome> MarkCompleteAsync(EmulatorTx tx, JsonObject session, JsonObject before, string? email)
     {
         session["customer_details"] = StripeShapes.CustomerDetails(email);
+        // The hosted page asks for no address and the emulator computes no tax: the calculation is complete at 0.
+        if (session["automatic_tax"]?["enabled"]?.GetValue<bool>() == true)
+            session["automatic_tax"]!["status"] = "complete";
         session["status"] = "complete";
         session["url"] = null;
         session["collected_information"] = new JsonObject { ["business_name"] = null, ["individual_name"] = null, ["shipping_details"] = null };

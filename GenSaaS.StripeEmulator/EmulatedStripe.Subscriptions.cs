@@ -39,12 +39,15 @@ public sealed partial class EmulatedStripe
         return await CreateSubscriptionAsync(tx, customer, pmId, lineItems, p.Obj("metadata"), p.Bool("off_session") == true);
     }
 
-    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string? paymentMethodId, JsonArray lineItems, JsonObject? metadata, bool offSession = false)
+    private async Task<JsonObject> CreateSubscriptionAsync(EmulatorTx tx, JsonObject customer, string? paymentMethodId, JsonArray lineItems, JsonObject? metadata,
+        bool offSession = false, bool automaticTax = false)
     {
         var sub = StripeShapes.Subscription(Ids.New("sub_"), tx.Now);
         var subId = sub["id"]!.GetValue<string>();
         sub["customer"] = customer["id"]!.GetValue<string>();
         sub["default_payment_method"] = paymentMethodId;
+        if (automaticTax)
+            sub["automatic_tax"] = new JsonObject { ["enabled"] = true, ["liability"] = new JsonObject { ["type"] = "self" }, ["disabled_reason"] = null };
         FormParams.MergeMetadata(sub, metadata);
         var items = sub["items"]!["data"]!.AsArray();
         foreach (var line in lineItems)
@@ -91,6 +94,12 @@ public sealed partial class EmulatedStripe
         var invoice = StripeShapes.Invoice(Ids.New("in_"), created);
         var invoiceId = invoice["id"]!.GetValue<string>();
         invoice["billing_reason"] = billingReason;
+        // The emulator computes no tax: an invoice of a subscription with automatic tax says so and adds 0.
+        if (sub["automatic_tax"]?["enabled"]?.GetValue<bool>() == true)
+            invoice["automatic_tax"] = new JsonObject
+            {
+                ["enabled"] = true, ["liability"] = new JsonObject { ["type"] = "self" }, ["status"] = "complete", ["disabled_reason"] = null, ["provider"] = "stripe",
+            };
         invoice["customer"] = customer["id"]!.GetValue<string>();
         invoice["customer_email"] = customer["email"]?.DeepClone();
         invoice["customer_name"] = customer["name"]?.DeepClone();

@@ -258,6 +258,20 @@ public sealed partial class EmulatedStripe
             if (p.Has(field))
                 customer[field] = p.Str(field) is { Length: > 0 } s ? s : null;
         FormParams.MergeMetadata(customer, p.Obj("metadata"));
+        if (p.Obj("address") is { } address)
+        {
+            // Stripe Tax locates a customer by their address; an empty value clears a field.
+            var stored = (customer["address"] as JsonObject)?.DeepClone().AsObject() ?? StripeShapes.EmptyAddress();
+            foreach (var (key, value) in address)
+            {
+                if (!stored.ContainsKey(key))
+                    throw new StripeApiException(400, "invalid_request_error", $"Received unknown parameter: address[{key}]", "parameter_unknown", $"address[{key}]");
+                stored[key] = value?.ToString() is { Length: > 0 } text ? text : null;
+            }
+            customer["address"] = stored;
+        }
+        else if (p.Has("address") && p.Str("address") == "")
+            customer["address"] = null;
         if (p.Obj("invoice_settings") is { } settings && settings.ContainsKey("default_payment_method"))
         {
             var pmId = FormParams.Str(settings, "default_payment_method");

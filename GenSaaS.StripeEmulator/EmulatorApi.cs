@@ -122,6 +122,9 @@ internal static class EmulatorApi
         Route(v1, "POST", "/webhook_endpoints/{id}", (_, tx, p, c) => EmulatedStripe.UpdateWebhookEndpointAsync(tx, c.Id, p));
         Route(v1, "DELETE", "/webhook_endpoints/{id}", (_, tx, _, c) => EmulatedStripe.DeleteWebhookEndpointAsync(tx, c.Id));
 
+        Route(v1, "GET", "/tax/settings", async (_, tx, _, _) => await EmulatedStripe.GetTaxSettingsAsync(tx));
+        Route(v1, "POST", "/tax/settings", (_, tx, p, _) => EmulatedStripe.UpdateTaxSettingsAsync(tx, p));
+
         Route(v1, "GET", "/events/{id}", (_, tx, _, c) => EmulatedStripe.GetEventAsync(tx, c.Id));
         Route(v1, "GET", "/events", async (_, tx, p, c) => List(await EmulatedStripe.ListEventsAsync(tx, p), p, c));
 

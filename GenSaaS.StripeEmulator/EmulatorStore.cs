@@ -295,6 +295,10 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
 
     public Task SetSettingAsync(string name, string value) => connection.ExecuteAsync(UpsertSetting, new { name, value }, transaction);
 
+    private const string SelectSettingInTx = "SELECT value FROM settings WHERE name = @name;";
+
+    public Task<string?> GetSettingAsync(string name) => connection.QuerySingleOrDefaultAsync<string>(SelectSettingInTx, new { name }, transaction);
+
     private const string DeleteSetting = "DELETE FROM settings WHERE name = @name;";
 
     public Task RemoveSettingAsync(string name) => connection.ExecuteAsync(DeleteSetting, new { name }, transaction);

@@ -66,6 +66,8 @@ internal static class StripeParameters
         ["GET /webhook_endpoints/{id}"] = typeof(WebhookEndpointGetOptions),
         ["POST /webhook_endpoints/{id}"] = typeof(WebhookEndpointUpdateOptions),
         ["DELETE /webhook_endpoints/{id}"] = typeof(WebhookEndpointDeleteOptions),
+        ["GET /tax/settings"] = typeof(Stripe.Tax.SettingsGetOptions),
+        ["POST /tax/settings"] = typeof(Stripe.Tax.SettingsUpdateOptions),
         ["GET /events/{id}"] = typeof(EventGetOptions),
         ["GET /events"] = typeof(EventListOptions),
     }.ToFrozenDictionary();

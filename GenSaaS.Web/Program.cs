@@ -41,9 +41,8 @@ if (cli)
 
 app.UseTransportSecurity();
 app.UseSecurityHeaders();
-if (!app.Environment.IsDevelopment())
-    app.UseErrorAnswers();
 app.UseOperations();
+app.UseErrorAnswers();
 app.UseStaticFiles();
 app.UseRouting();
 app.UseAuthentication();

@@ -20,9 +20,9 @@ public static class AccountSteps
         // Identity UI spells it "Confirm Password".
         await page.GetByLabel(new Regex("^Confirm password$", RegexOptions.IgnoreCase)).FillAsync(password);
         await journey.ShotAsync("register-form");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Register" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create account" }).ClickAsync();
         await Expect(page).ToHaveURLAsync(new Regex("/Identity/Account/RegisterConfirmation", RegexOptions.IgnoreCase));
-        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Register confirmation" })).ToBeVisibleAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Check your email" })).ToBeVisibleAsync();
         await journey.ShotAsync("registered");
     }
 

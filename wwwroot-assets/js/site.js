@@ -5,3 +5,12 @@ document.addEventListener("htmx:responseError", function (event) {
     target.innerHTML = event.detail.xhr.responseText;
   }
 });
+
+// After an error answer (which carries only the error) the generate form gets its next idempotency key this way.
+document.addEventListener("gensaas:idempotency-key", function (event) {
+  var form = event.target && event.target.closest ? event.target.closest("form") : null;
+  var input = (form || document).querySelector("input[name='Input.IdempotencyKey']");
+  if (input && event.detail && event.detail.value) {
+    input.value = event.detail.value;
+  }
+});

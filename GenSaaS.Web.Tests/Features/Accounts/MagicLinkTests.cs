@@ -110,7 +110,7 @@ public sealed class MagicLinkTests : IDisposable
     }
 
     [Fact]
-    public async Task ForeignReturnUrl_IsReplacedByTheHomePage()
+    public async Task ForeignReturnUrl_IsReplacedByTheDashboard()
     {
         var email = NewEmail();
         await _app.CreateUserAsync(email);
@@ -119,7 +119,7 @@ public sealed class MagicLinkTests : IDisposable
         var landingHtml = await browser.GetStringAsync(link);
         var response = await PostWithTokenAsync(browser, link, landingHtml, new() { ["Token"] = Token(link), ["ReturnUrl"] = "//evil.example.com/" });
         response.StatusCode.ShouldBe(HttpStatusCode.Redirect);
-        response.Headers.Location!.ToString().ShouldBe("/");
+        response.Headers.Location!.ToString().ShouldBe("/dashboard");
     }
 
     [Fact]

@@ -138,8 +138,13 @@ public class BillingTestApp : TestApp
         }
     }
 
-    public async Task<HttpResponseMessage> GenerateAsync(HttpClient client, string prompt = "a red kite") =>
-        await client.PostAsJsonAsync("/api/v1/generations", new { prompt });
+    public async Task<HttpResponseMessage> GenerateAsync(HttpClient client, string prompt = "a red kite", string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/generations") { Content = JsonContent.Create(new { prompt }) };
+        if (idempotencyKey is not null)
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        return await client.SendAsync(request);
+    }
 
     public static async Task<string?> ProblemCodeAsync(HttpResponseMessage response)
     {

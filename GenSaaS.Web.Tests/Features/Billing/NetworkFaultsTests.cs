@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Operations;
@@ -80,21 +81,26 @@ public sealed class NetworkFaultsTests
     }
 
     [Fact]
-    public async Task Authorisation_Answered500_Is503PaymentUnavailable_NotADecline_AndTheNextTryIsCharged()
+    public async Task Authorisation_Answered500_Is503PaymentUnavailable_NotADecline_AndTheRetryWithTheSameKeyIsCharged()
     {
         using var app = App(retries: 0);
         var (user, client, customerId) = await PayPerUseCustomerAsync(app);
         app.Emulator.SetApiFaults(new ApiFaults { ServerErrorPercent = 100, Route = "POST /payment_intents", Limit = 1 });
 
-        var response = await app.GenerateAsync(client);
+        var response = await app.GenerateAsync(client, idempotencyKey: "retry-after-503");
         response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
         (await BillingTestApp.ProblemCodeAsync(response)).ShouldBe("payment_unavailable");
         response.Headers.RetryAfter.ShouldNotBeNull();
         (await app.QueryAsync<string>("SELECT error_code FROM usage WHERE user_id = @id", new { id = user.Id })).ShouldBe("payment_unavailable");
         (await IntentsAsync(app, customerId)).ShouldBeEmpty();
 
-        var retried = await app.GenerateAsync(client);
+        // The client does as told: the same request, with the same Idempotency-Key, once Stripe answers again.
+        var retried = await app.GenerateAsync(client, idempotencyKey: "retry-after-503");
         retried.StatusCode.ShouldBe(HttpStatusCode.Created);
+        var again = await app.GenerateAsync(client, idempotencyKey: "retry-after-503");
+        again.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await again.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetString()
+            .ShouldBe((await retried.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>()).GetProperty("id").GetString());
         await BillingTestApp.EventuallyAsync(async () =>
             await app.QueryAsync<long>("SELECT count(*) FROM usage_charges WHERE user_id = @id AND state = 'captured'", new { id = user.Id }) == 1, "second try captured");
         (await IntentsAsync(app, customerId)).Single().AmountReceived.ShouldBe(await app.QueryAsync<long>("SELECT amount_minor FROM usage_charges WHERE state = 'captured' AND user_id = @id", new { id = user.Id }));
@@ -172,9 +178,9 @@ public sealed class NetworkFaultsTests
     }
 
     [Theory]
-    [InlineData(0, 30, 0)]
-    [InlineData(10, 10, 10)]
-    public async Task BurstOfGenerations_With30PercentOfStripeCallsFaulted_EachIsAuthorisedOnce_CapturedOnce_AndTheLedgerIsExact(int rateLimit, int serverError, int timeout)
+    [InlineData(0, 30, 0, 20)]
+    [InlineData(10, 10, 10, 200)]
+    public async Task BurstOfGenerations_With30PercentOfStripeCallsFaulted_EachIsAuthorisedOnce_CapturedOnce_AndTheLedgerIsExact(int rateLimit, int serverError, int timeout, int generations)
     {
         // Held answers come after a 1 s client timeout; Stripe.net retries each call up to 3 times with the same key.
         using var app = App(retries: 3, timeoutSeconds: timeout > 0 ? 1 : 10);
@@ -182,7 +188,7 @@ public sealed class NetworkFaultsTests
         app.Emulator.SetApiFaults(new ApiFaults { RateLimitPercent = rateLimit, ServerErrorPercent = serverError, TimeoutPercent = timeout, HoldSeconds = 2 });
 
         var answers = new List<HttpStatusCode>();
-        for (var round = 0; round < 5; round++)
+        for (var round = 0; round < generations / 4; round++)
             answers.AddRange((await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => app.GenerateAsync(client)))).Select(r => r.StatusCode));
         app.Emulator.ApiFaultsInjected.ShouldBeGreaterThan(0);
         answers.ShouldAllBe(s => s == HttpStatusCode.Created || s == HttpStatusCode.ServiceUnavailable);
@@ -199,9 +205,11 @@ public sealed class NetworkFaultsTests
         var usages = await app.ListAsync<(string Id, string State, long Amount, string ChargeState)>("""
             SELECT u.id, u.state, c.amount_minor, c.state FROM usage AS u JOIN usage_charges AS c ON c.usage_id = u.id WHERE u.user_id = @id
             """, new { id = user.Id });
-        usages.Count.ShouldBe(20);
+        usages.Count.ShouldBe(generations);
         usages.Count(u => u.State == "succeeded").ShouldBe(answers.Count(a => a == HttpStatusCode.Created));
-        var intents = (await new PaymentIntentService(app.StripeClient).ListAsync(new PaymentIntentListOptions { Customer = customerId, Limit = 100 })).Data;
+        var intents = await new PaymentIntentService(app.StripeClient).ListAutoPagingAsync(new PaymentIntentListOptions { Customer = customerId, Limit = 100 }).ToListAsync();
+        // The emulator's own charges: every captured cent is one the app recorded, nothing charged twice.
+        var charges = await new ChargeService(app.StripeClient).ListAutoPagingAsync(new ChargeListOptions { Customer = customerId, Limit = 100 }).ToListAsync();
         foreach (var usage in usages)
         {
             var mine = intents.Where(i => i.Metadata.GetValueOrDefault("usage_id") == usage.Id).ToList();
@@ -220,6 +228,9 @@ public sealed class NetworkFaultsTests
         }
         var captured = usages.Where(u => u.State == "succeeded").Sum(u => u.Amount);
         intents.Sum(i => i.AmountReceived).ShouldBe(captured);
+        charges.Where(c => c.Captured).Sum(c => c.AmountCaptured).ShouldBe(captured);
+        charges.Where(c => c.Captured).Select(c => c.PaymentIntentId).ShouldBeUnique();
+        charges.Count(c => c.Captured).ShouldBe(usages.Count(u => u.State == "succeeded"));
         (await app.QueryAsync<long>("SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(captured);
         (await app.QueryAsync<long>("SELECT count(*) FROM payments WHERE user_id = @id AND kind = 'capture'", new { id = user.Id })).ShouldBe(usages.Count(u => u.State == "succeeded"));
     }

@@ -108,6 +108,11 @@ public sealed class PayPerUseAuthenticationTests(BillingTestApp app) : IClassFix
         html.ShouldContain("data-testid=\"generation-error\"");
         html.ShouldContain("confirm your card");
         html.ShouldContain("action=\"/api/billing/portal\"");
+        // Only the result area: the decline moved no credits and made no image, and site.js would paste anything else into it.
+        html.Trim().ShouldStartWith("<div class=\"alert error\" data-testid=\"generation-error\"");
+        foreach (var elsewhere in new[] { "hx-swap-oob", "account-status", "generation-history", "Input.IdempotencyKey" })
+            html.ShouldNotContain(elsewhere, Case.Sensitive, $"the decline fragment repeats '{elsewhere}'");
+        response.Headers.GetValues("HX-Trigger").Single().ShouldContain("gensaas:idempotency-key");
         await ShouldHaveChargedNothingAsync(user.Id);
 
         // The button posts (with its antiforgery token) to the portal, which opens on Stripe's side.

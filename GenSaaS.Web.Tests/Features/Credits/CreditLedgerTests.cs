@@ -80,6 +80,33 @@ public sealed class CreditLedgerTests(CreditsTestApp app) : IClassFixture<Credit
     }
 
     [Fact]
+    public async Task Release_ThatFreesTheKey_LetsTheSameKeyReserveAgain_AndOneThatDoesNot_Replays()
+    {
+        var (user, _) = await app.SignedInUserAsync();
+        await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 2, "bundle", "p-" + user.Id, "test");
+
+        var kept = await app.Ledger.ReserveAsync(user.Id, "declined", "h");
+        (await app.Ledger.ReleaseAsync(kept.Usage!.Id, "payment_failed", "declined")).ShouldBeTrue();
+        var replay = await app.Ledger.ReserveAsync(user.Id, "declined", "h");
+        replay.Status.ShouldBe(ReserveStatus.Existing);
+        replay.Usage!.Id.ShouldBe(kept.Usage.Id);
+
+        var failed = await app.Ledger.ReserveAsync(user.Id, "retry-me", "h");
+        (await app.Ledger.ReleaseAsync(failed.Usage!.Id, "payment_unavailable", "Stripe did not answer", freeKey: true)).ShouldBeTrue();
+        (await app.Ledger.GetUsageAsync(failed.Usage.Id))!.IdempotencyKey.ShouldBe($"retry-me:released:{failed.Usage.Id}");
+        var retried = await app.Ledger.ReserveAsync(user.Id, "retry-me", "h");
+        retried.Status.ShouldBe(ReserveStatus.Reserved);
+        retried.Usage!.Id.ShouldNotBe(failed.Usage.Id);
+        (await app.Ledger.ReserveAsync(user.Id, "retry-me", "h")).Usage!.Id.ShouldBe(retried.Usage.Id);
+        (await app.Ledger.ReserveAsync(user.Id, "retry-me", "other")).Status.ShouldBe(ReserveStatus.Conflict);
+        // A second release of the freed usage changes nothing, its key included.
+        (await app.Ledger.ReleaseAsync(failed.Usage.Id, "payment_unavailable", "again", freeKey: true)).ShouldBeFalse();
+        (await app.Ledger.GetUsageAsync(failed.Usage.Id))!.IdempotencyKey.ShouldBe($"retry-me:released:{failed.Usage.Id}");
+        (await app.BalanceAsync(user.Id)).ShouldBe((0L, 1L));
+        (await app.LedgerSumAsync(user.Id)).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task Release_ReturnsTheUnits_Once_AndKeepsTheCodeApartFromTheMessage()
     {
         var (user, _) = await app.SignedInUserAsync();

@@ -55,6 +55,34 @@ public sealed class GeneratePageTests(CreditsTestApp app) : IClassFixture<Credit
     }
 
     [Fact]
+    public async Task NoCredits_HtmxAnswer_IsOnlyTheResultArea_AndHandsTheFormANewKey()
+    {
+        var (user, client) = await app.SignedInUserAsync();
+        var response = await TestApp.PostFormAsync(client, "/generate", Form("nothing to pay with", "no-credit-key"), Htmx);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        var html = (await response.Content.ReadAsStringAsync()).Trim();
+        // site.js puts an error answer into the result area as it is: anything meant for elsewhere would be repeated there.
+        html.ShouldStartWith("<div class=\"alert error\" data-testid=\"generation-error\"");
+        html.ShouldEndWith("</div>");
+        foreach (var elsewhere in new[] { "hx-swap-oob", "account-status", "credits-remaining", "generation-history", "gallery", "Nothing yet", "Input.IdempotencyKey" })
+            html.ShouldNotContain(elsewhere, Case.Sensitive, $"the error fragment repeats '{elsewhere}'");
+        html.ShouldContain("href=\"/billing\"");
+
+        var trigger = System.Text.Json.JsonDocument.Parse(response.Headers.GetValues("HX-Trigger").Single()).RootElement;
+        var next = trigger.GetProperty("gensaas:idempotency-key").GetString()!;
+        next.ShouldMatch("^[0-9a-f]{32}$");
+        next.ShouldNotBe("no-credit-key");
+
+        // Credits bought in another tab: the next submit, with the key the form was handed, makes the image.
+        await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 1, "test", $"after-{user.Id}", "test");
+        var retried = await TestApp.PostFormAsync(client, "/generate", Form("nothing to pay with", next), Htmx);
+        retried.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await retried.Content.ReadAsStringAsync()).ShouldContain("data-testid=\"generation-thumbnail\"");
+        (await app.BalanceAsync(user.Id)).Prepaid.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task PlainPost_WithoutJavaScript_RedirectsToTheResult()
     {
         var (user, client) = await app.SignedInUserAsync();

@@ -17,6 +17,7 @@ public sealed class HttpBackendTests : IAsyncLifetime
     private string? _seenAuthorization;
     private JsonElement _seenBody;
     private byte[] _png = [];
+    private volatile bool _down;
 
     public async Task InitializeAsync()
     {
@@ -29,6 +30,8 @@ public sealed class HttpBackendTests : IAsyncLifetime
             _seenAuthorization = request.Headers.Authorization;
             _seenBody = await request.ReadFromJsonAsync<JsonElement>();
             var prompt = _seenBody.GetProperty("prompt").GetString();
+            if (_down)
+                return Results.Json(new { error = new { message = "overloaded" } }, statusCode: 503);
             return prompt == "please fail"
                 ? Results.Json(new { error = new { message = "content policy" } }, statusCode: 400)
                 : Results.Json(new { created = 1, data = new[] { new { b64_json = Convert.ToBase64String(_png) } } });
@@ -75,5 +78,35 @@ public sealed class HttpBackendTests : IAsyncLifetime
         problem.GetProperty("code").GetString().ShouldBe("generation_failed");
         problem.GetProperty("detail").GetString().ShouldNotBeNull().ShouldContain("content policy");
         (await client.GetFromJsonAsync<JsonElement>("/api/v1/me")).GetProperty("trialCredits").GetInt64().ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task FailedGeneration_RetriedWithTheSameIdempotencyKey_IsANewAttempt_NotAReplayOfThe502()
+    {
+        using var app = NewApp();
+        var (user, client) = await app.SignedInUserAsync();
+        async Task<HttpResponseMessage> PostAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/generations") { Content = JsonContent.Create(new { prompt = "a kite, eventually" }) };
+            request.Headers.Add("Idempotency-Key", "kite-1");
+            return await client.SendAsync(request);
+        }
+
+        // The service is down for the first request and back for the retry, which carries the same key as a careful client's does.
+        _down = true;
+        using (var failed = await PostAsync())
+            failed.StatusCode.ShouldBe(HttpStatusCode.BadGateway);
+        _down = false;
+        using var retried = await PostAsync();
+        retried.StatusCode.ShouldBe(HttpStatusCode.Created, await retried.Content.ReadAsStringAsync());
+        var id = (await retried.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        using var replayed = await PostAsync();
+        replayed.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await replayed.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString().ShouldBe(id);
+
+        (await client.GetFromJsonAsync<JsonElement>("/api/v1/me")).GetProperty("trialCredits").GetInt64().ShouldBe(1);
+        await using var connection = await app.Db.OpenAsync();
+        (await Dapper.SqlMapper.QueryAsync<string>(connection, "SELECT state FROM usage WHERE user_id = @Id ORDER BY created_at", user)).ShouldBe(["released", "succeeded"]);
+        (await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, "SELECT count(*) FROM generations WHERE user_id = @Id", user)).ShouldBe(1);
     }
 }

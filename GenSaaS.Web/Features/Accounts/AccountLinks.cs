@@ -33,4 +33,10 @@ public static class AccountLinks
             && !returnUrl.Any(char.IsControl)
             ? returnUrl
             : "/";
+
+    /// <summary>Where a customer lands after signing in: the dashboard, unless a path of this site other than the start page asked for them.</summary>
+    public const string Dashboard = "/dashboard";
+
+    /// <summary>The page to send a freshly signed-in user to: the local <paramref name="returnUrl"/>, else <see cref="Dashboard"/>.</summary>
+    public static string AfterSignIn(string? returnUrl) => SafeReturnUrl(returnUrl) is var safe && safe != "/" ? safe : Dashboard;
 }

@@ -50,6 +50,6 @@ public sealed class MagicLinkSignIn(MagicLinks links, UserManager<IdentityUser> 
         await users.ResetAccessFailedCountAsync(user);
         await signIn.SignInAsync(user, isPersistent: false, authenticationMethod: "magic-link");
         logger.LogInformation("User {UserId} signed in with a sign-in link", user.Id);
-        return LocalRedirect(AccountLinks.SafeReturnUrl(ReturnUrl));
+        return LocalRedirect(AccountLinks.AfterSignIn(ReturnUrl));
     }
 }

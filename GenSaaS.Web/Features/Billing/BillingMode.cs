@@ -55,6 +55,13 @@ public sealed class BillingOptions
     /// <summary>Emulator mode only: the emulator's keys, configured or published by the emulator at start.</summary>
     public EmulatorKeys Emulator { get; set; } = new();
 
+    /// <summary>
+    /// <c>Billing:Tax</c>: Stripe Tax on every Checkout Session that takes a payment (bundles, the monthly plan): <c>automatic_tax</c>, a required
+    /// billing address saved onto the customer, tax ID collection. Stripe refuses those sessions until Stripe Tax is active on
+    /// the account (<c>stripe doctor</c> checks it). Pay-per-use charges are not taxed by Stripe Tax (docs/billing.md).
+    /// </summary>
+    public bool Tax { get; set; }
+
     /// <summary>How the one Stripe client behaves on the network (timeout, retries).</summary>
     public StripeClientOptions Stripe { get; set; } = new();
 }

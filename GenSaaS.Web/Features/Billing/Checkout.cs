@@ -46,16 +46,33 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
                 create.AllowedPaymentMethodTypes = options.Value.CheckoutPaymentMethodTypes;
                 break;
             default:
+                // Stripe refuses automatic_tax in setup mode, and a saved card is no sale: nothing to tax here.
                 create.Mode = "setup";
                 create.Currency = plan.Currency;
                 create.AllowedPaymentMethodTypes = ["card"];
                 create.SetupIntentData = new SessionSetupIntentDataOptions { Metadata = metadata };
                 break;
         }
+        if (options.Value.Tax && create.Mode is "payment" or "subscription")
+            AddAutomaticTax(create);
         var session = await stripe.CreateCheckoutSessionAsync(create, $"checkout:{userId}:{Guid.NewGuid():N}", ct);
         await sessions.RecordAsync(session.Id, userId, create.Mode, planKey, ct);
         logger.LogInformation(BillingLogEvents.CheckoutStarted, "Checkout session {SessionId} ({Mode}) for {UserId}, plan {PlanKey}", session.Id, create.Mode, userId, planKey);
         return session;
+    }
+
+    /// <summary>
+    /// Stripe Tax as Stripe's Checkout guide asks for an existing customer: tax computed from the customer's location, a full
+    /// billing address collected and saved onto the customer (Stripe refuses the session for a customer without an address
+    /// otherwise), and business tax IDs collected, which for an existing customer Stripe allows only when Checkout may save
+    /// the business name onto them.
+    /// </summary>
+    private static void AddAutomaticTax(SessionCreateOptions create)
+    {
+        create.AutomaticTax = new SessionAutomaticTaxOptions { Enabled = true };
+        create.BillingAddressCollection = "required";
+        create.CustomerUpdate = new SessionCustomerUpdateOptions { Address = "auto", Name = "auto" };
+        create.TaxIdCollection = new SessionTaxIdCollectionOptions { Enabled = true };
     }
 
     /// <summary>
@@ -100,7 +117,32 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         var user = http.User;
         var userId = user.FindFirstValue(ClaimTypes.NameIdentifier)!;
         var email = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name ?? "";
-        var session = await checkout.StartAsync(userId, email, planKey, $"{request.Scheme}://{request.Host}", ct);
+        Session session;
+        try
+        {
+            session = await checkout.StartAsync(userId, email, planKey, $"{request.Scheme}://{request.Host}", ct);
+        }
+        catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException
+                                   || (ex is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            // Stripe refused the session (the account is not set up for what the app asks, e.g. Stripe Tax not active) or could
+            // not be reached. Nothing was charged or granted; the customer gets a page that says so, the operator Stripe's words.
+            var code = (ex as Stripe.StripeException)?.StripeError?.Code;
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(Checkout))
+                .LogError(BillingLogEvents.CheckoutFailed, ex, "Checkout for plan {PlanKey} could not be started for {UserId}: {StripeCode} {Reason}",
+                    planKey, userId, code, ex.Message);
+            http.Response.Headers.Vary = "HX-Request";
+            const string page = "/billing?checkout=unavailable";
+            if (request.Headers.ContainsKey("HX-Request"))
+            {
+                http.Response.Headers["HX-Redirect"] = page;
+                return Results.Ok();
+            }
+            return isForm
+                ? new SeeOther(page)
+                : Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.CheckoutUnavailable,
+                    "Checkout cannot be started right now.", "Nothing was charged. Try again later; if it keeps failing, the operator has been told why.");
+        }
 
         http.Response.Headers.Vary = "HX-Request";
         if (request.Headers.ContainsKey("HX-Request"))

@@ -18,6 +18,9 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// <summary>Set when the portal could not be opened and the customer was sent back here.</summary>
     public bool PortalUnavailable { get; private set; }
 
+    /// <summary>Set when Stripe would not start a Checkout and the customer was sent back here.</summary>
+    public bool CheckoutUnavailable { get; private set; }
+
     /// <summary>The page a customer with a card to fix is sent to (API problems link here): it says why and opens the billing portal.</summary>
     public const string UpdateCardUrl = "/billing?card=update";
 
@@ -30,6 +33,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     public async Task OnGetAsync(CancellationToken ct)
     {
         PortalUnavailable = Request.Query["portal"] == "unavailable";
+        CheckoutUnavailable = Request.Query["checkout"] == "unavailable";
         UpdateCard = Request.Query["card"] == "update";
         var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
         if (Request.Query["from"] == "portal" && mode.IsEnabled)

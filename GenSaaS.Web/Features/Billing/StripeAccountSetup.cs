@@ -16,7 +16,8 @@ public sealed class StripeAccountSetup(
     BillingSettings settings,
     BillingModeInfo mode,
     PlanCatalog plans,
-    IConfiguration configuration)
+    IConfiguration configuration,
+    Microsoft.Extensions.Options.IOptions<BillingOptions> options)
 {
     public const string WebhookPath = "/api/billing/webhook";
 
@@ -150,9 +151,11 @@ public sealed class StripeAccountSetup(
             return false;
         }
 
+        var prices = new List<Price>();
         foreach (var (planKey, plan) in plans.Plans.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             var price = await stripe.FindPriceAsync(planKey, ct);
+            if (price is not null) prices.Add(price);
             var interval = plan.Kind == PlanKind.Subscription ? "month" : null;
             var expected = $"{plan.PriceMinor} {plan.Currency}{(interval is null ? "" : " a " + interval)}";
             if (price is null)
@@ -192,6 +195,39 @@ public sealed class StripeAccountSetup(
         await Report(portal is not null && PortalRight(portal), $"portal configuration {portal?.Id ?? "(none)"} allows cancel at period end, card update and invoice history",
             "run 'GenSaaS.Web stripe sync'");
 
+        // Tax settings are the merchant's legal settings: sync never changes them, doctor only says where they stand.
+        if (options.Value.Tax)
+        {
+            Stripe.Tax.Settings? tax = null;
+            string? unreadable = null;
+            try
+            {
+                tax = await stripe.GetTaxSettingsAsync(ct);
+            }
+            catch (StripeException ex)
+            {
+                unreadable = $"Stripe answered {(int)ex.HttpStatusCode}: {ex.Message}";
+            }
+            var missing = tax?.StatusDetails?.Pending?.MissingFields is { Count: > 0 } fields ? $" (missing: {string.Join(", ", fields)})" : "";
+            await Report(tax?.Status == "active", $"stripe tax: {tax?.Status ?? "unknown"}",
+                unreadable ?? $"Billing:Tax is on, so Stripe refuses every Checkout Session until Stripe Tax is active{missing}; "
+                + "set the head office address in the Stripe Dashboard > Settings > Tax (and your tax registrations), or turn Billing:Tax off");
+            if (tax?.Status == "active")
+            {
+                // A price without tax behaviour takes the settings' default; with neither, Stripe cannot tell whether tax is added on top.
+                var behavior = tax.Defaults?.TaxBehavior;
+                var undecided = prices.Where(p => p.TaxBehavior is null or "unspecified").Select(p => p.LookupKey ?? p.Id).ToList();
+                await Report(behavior is not null || undecided.Count == 0,
+                    $"stripe tax: default tax behavior is {behavior ?? "not set"}{(behavior is null && undecided.Count == 0 ? " (every price sets its own)" : "")}",
+                    $"the prices {string.Join(", ", undecided)} have no tax behavior and the tax settings no default, so Stripe cannot tell whether tax is added to the price; "
+                    + "choose inclusive or exclusive in the Stripe Dashboard > Settings > Tax (default tax behavior)");
+            }
+        }
+        else
+        {
+            await output.WriteLineAsync("OK   stripe tax: not configured (Billing:Tax is off; Checkout collects no tax)");
+        }
+
         await output.WriteLineAsync(failures == 0 ? "Stripe account is ready." : $"{failures} check(s) failed.");
         return failures == 0;
     }
@@ -202,7 +238,7 @@ public sealed class StripeDoctorCommand(StripeAccountSetup setup, BillingModeInf
 {
     public string Name => "stripe doctor";
 
-    public string Usage => "stripe doctor  check keys, prices, webhook endpoint and portal of the Stripe account (exit 1 on any failure)";
+    public string Usage => "stripe doctor  check keys, prices, webhook endpoint, portal and Stripe Tax of the Stripe account (exit 1 on any failure)";
 
     public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
     {

@@ -160,6 +160,10 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             Features = PortalFeatures(),
         }, Idempotent($"portal-configuration:update:{id}:{Guid.NewGuid():N}"), ct);
 
+    /// <summary>The account's Stripe Tax settings (<c>status</c> is <c>active</c> once Stripe Tax can calculate).</summary>
+    public Task<Stripe.Tax.Settings> GetTaxSettingsAsync(CancellationToken ct) =>
+        new Stripe.Tax.SettingsService(Client).GetAsync(cancellationToken: ct);
+
     public Task<Session> CreateCheckoutSessionAsync(SessionCreateOptions create, string idempotencyKey, CancellationToken ct) =>
         new SessionService(Client).CreateAsync(create, Idempotent(idempotencyKey), ct);
 
@@ -294,4 +298,5 @@ public static class BillingLogEvents
     public static readonly EventId LostAuthorizationFound = new(2014, "LostAuthorizationFound");
     public static readonly EventId HoldAtRisk = new(2015, "HoldAtRisk");
     public static readonly EventId HoldExpired = new(2016, "HoldExpired");
+    public static readonly EventId CheckoutFailed = new(2017, "CheckoutFailed");
 }

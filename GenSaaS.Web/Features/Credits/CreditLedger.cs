@@ -225,7 +225,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         connection.Prepared(tx, CompleteSql, ("@usageId", usageId), ("@generationId", generationId), ("@now", Db.FormatTime(Now))).ExecuteNonQuery() == 1;
 
     private const string ReleaseSql = """
-        UPDATE usage SET state = 'released', error_code = @errorCode, error = @error, updated_at = @now
+        UPDATE usage SET state = 'released', error_code = @errorCode, error = @error, updated_at = @now,
+               idempotency_key = CASE WHEN @freeKey = 1 THEN idempotency_key || ':released:' || id ELSE idempotency_key END
         WHERE id = @usageId AND state = 'reserved'
         RETURNING user_id, funding_source, period_key, units;
         """;
@@ -236,16 +237,19 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
     /// <summary>
     /// Releases a reservation and gives its units back, recording why (<paramref name="errorCode"/>, a stable code, and
-    /// <paramref name="error"/>, the message). Safe to call twice: only a reserved usage is released.
+    /// <paramref name="error"/>, the message). Safe to call twice: only a reserved usage is released. With
+    /// <paramref name="freeKey"/> (a failure the caller is told to retry: nothing was made, nothing charged) the caller's
+    /// idempotency key is freed, so a retry with the same key is a new attempt instead of a replay of this failure; the
+    /// released usage keeps the key with <c>:released:{id}</c> appended.
     /// </summary>
-    public async Task<bool> ReleaseAsync(string usageId, string errorCode, string error, CancellationToken ct = default)
+    public async Task<bool> ReleaseAsync(string usageId, string errorCode, string error, CancellationToken ct = default, bool freeKey = false)
     {
         var released = await db.WriteAsync((connection, tx) =>
         {
             var now = Now;
             ReleasedUsage? row;
             using (var reader = connection.Prepared(tx, ReleaseSql, ("@usageId", usageId), ("@errorCode", errorCode), ("@error", error),
-                       ("@now", Db.FormatTime(now))).ExecuteReader())
+                       ("@now", Db.FormatTime(now)), ("@freeKey", freeKey ? 1 : 0)).ExecuteReader())
                 row = reader.Read() ? new ReleasedUsage(reader.GetString(0), ParseSource(reader.GetString(1)), reader.GetString(2), (int)reader.GetInt64(3)) : null;
             if (row is null)
                 return false;

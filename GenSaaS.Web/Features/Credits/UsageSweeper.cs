@@ -33,7 +33,7 @@ public sealed class UsageSweeper(Db db, CreditLedger ledger, IOptions<CreditsOpt
         var released = 0;
         foreach (var usageId in stale)
         {
-            if (await ledger.ReleaseAsync(usageId, ProblemCodes.GenerationFailed, "The generation was interrupted before it finished.", ct))
+            if (await ledger.ReleaseAsync(usageId, ProblemCodes.GenerationFailed, "The generation was interrupted before it finished.", ct, freeKey: true))
             {
                 released++;
                 logger.LogWarning(LogEvents.ReservationSwept, "Released abandoned reservation {UsageId}", usageId);

@@ -142,7 +142,7 @@ public sealed class GenerationService(
                 OperationCanceledException when !ct.IsCancellationRequested => "The image took too long to make.",
                 _ => "The image could not be made.",
             };
-            await ledger.ReleaseAsync(usage.Id, ProblemCodes.GenerationFailed, message, CancellationToken.None);
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.GenerationFailed, message, CancellationToken.None, freeKey: true);
             if (paidPerUse)
                 payPerUse.EnqueueCancel(usage.Id);
             images.Delete(userId, id);
@@ -211,8 +211,9 @@ public sealed class GenerationService(
             return null;
         if (result.Unavailable)
         {
-            // Never a decline: the credit goes back, any hold placed without an answer is found and dropped, and the customer may retry.
-            await ledger.ReleaseAsync(usage.Id, ProblemCodes.PaymentUnavailable, result.Message!, CancellationToken.None);
+            // Never a decline: the credit goes back, any hold placed without an answer is found and dropped, and the customer may
+            // retry, with the same Idempotency-Key too (freed here, so the retry is a new attempt, not a replay of this answer).
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.PaymentUnavailable, result.Message!, CancellationToken.None, freeKey: true);
             payPerUse.EnqueueCancel(usage.Id);
             return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PaymentUnavailable, result.Message!)
                 with { RetryAt = clock.GetUtcNow().UtcDateTime.AddSeconds(PaymentUnavailableRetrySeconds) };

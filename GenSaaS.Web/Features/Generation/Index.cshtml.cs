@@ -116,12 +116,20 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
         Response.Headers.Vary = "HX-Request";
         if (Request.IsHtmx())
         {
-            // A new key for the next submit; the old one stays bound to this request.
+            // A new key for the next submit; the old one stays bound to this request (a retry with it would replay a decline).
             Input = Input with { IdempotencyKey = NewKey() };
+            Response.Headers["HX-Reswap"] = "innerHTML";
+            if (!outcome.Succeeded)
+            {
+                // An error answer goes into the result area as it is (site.js), out-of-band parts and all: it carries only
+                // the error. Credits and history have not moved; the form's next key comes as an event site.js applies.
+                Response.Headers["HX-Trigger"] = System.Text.Json.JsonSerializer.Serialize(
+                    new Dictionary<string, string> { [NewKeyEvent] = Input.IdempotencyKey! });
+                return Partial("_Result", this);
+            }
             RefreshHeader = true;
             // The history below the form would otherwise still say "Nothing yet" beside the new image.
             History = await HistoryAsync(userId, null, ct);
-            Response.Headers["HX-Reswap"] = "innerHTML";
             return Partial("_Result", this);
         }
 
@@ -129,6 +137,9 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
         History = await HistoryAsync(userId, null, ct);
         return Page();
     }
+
+    /// <summary>The htmx event (<c>HX-Trigger</c>) that hands the form its next idempotency key after an error answer.</summary>
+    public const string NewKeyEvent = "gensaas:idempotency-key";
 
     private static string NewKey() => Guid.CreateVersion7().ToString("N");
 }

@@ -28,6 +28,10 @@ public static class ProblemCodes
     public const string PaymentUnavailable = "payment_unavailable";
     /// <summary>Stripe could not be reached to read what a request needs (e.g. the object of a webhook event in another API version); try again later.</summary>
     public const string StripeUnavailable = "stripe_unavailable";
+    /// <summary>Stripe refused or did not answer the Checkout Session (e.g. Stripe Tax not active on the account): nothing was charged.</summary>
+    public const string CheckoutUnavailable = "checkout_unavailable";
+    /// <summary>The address exists but does not take this HTTP method; the <c>Allow</c> header lists the ones it takes.</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
     /// <summary>A list's <c>starting_after</c> names no object of the caller's (unknown, deleted or someone else's), as Stripe answers it.</summary>
     public const string ResourceMissing = "resource_missing";
     /// <summary>A query parameter the endpoint does not take (e.g. <c>page</c> on a cursor-paged list).</summary>

@@ -77,20 +77,47 @@ public static class QueryGuard
     }
 }
 
-/// <summary>A short page for a request refused before it reached a page (an htmx request gets a fragment for the element that asked).</summary>
+/// <summary>
+/// The answer for a browser to a request refused outside a page (a bad query, a form without its token, a rate limit, a fault):
+/// the site's error page (<see cref="Error"/>) with this title and message and the status; an htmx request gets a fragment
+/// for the element that asked.
+/// </summary>
 public static class FriendlyPage
 {
+    /// <summary>Where the title and message wait in <see cref="HttpContext.Items"/> for the error page.</summary>
+    public const string TitleItem = "friendly-page-title";
+    public const string MessageItem = "friendly-page-message";
+
     public static bool AcceptsHtml(HttpRequest request) =>
         request.Headers.ContainsKey("HX-Request") || request.Headers.Accept.ToString().Contains("text/html", StringComparison.OrdinalIgnoreCase);
 
     public static Task WriteAsync(HttpContext http, int status, string title, string message)
     {
         http.Response.StatusCode = status;
-        http.Response.ContentType = "text/html; charset=utf-8";
         if (http.Request.Headers.ContainsKey("HX-Request"))
-            return http.Response.WriteAsync($"""
-                <div class="alert error" role="alert" data-testid="error-title"><p>{WebUtility.HtmlEncode(title)}</p><p>{WebUtility.HtmlEncode(message)}</p></div>
-                """);
+        {
+            http.Response.ContentType = "text/html; charset=utf-8";
+            return http.Response.WriteAsync(Fragment(title, message));
+        }
+        // The status-code answer (ErrorAnswers) renders the error page for this empty answer; without it, the plain page.
+        if (http.Features.Get<Microsoft.AspNetCore.Diagnostics.IStatusCodePagesFeature>() is { Enabled: true })
+        {
+            http.Items[TitleItem] = title;
+            http.Items[MessageItem] = message;
+            return Task.CompletedTask;
+        }
+        return WritePlainAsync(http, status, title, message);
+    }
+
+    public static string Fragment(string title, string message) => $"""
+        <div class="alert error" role="alert" data-testid="error-title"><p>{WebUtility.HtmlEncode(title)}</p><p>{WebUtility.HtmlEncode(message)}</p></div>
+        """;
+
+    /// <summary>A page without the layout, for when the error page itself cannot be shown.</summary>
+    public static Task WritePlainAsync(HttpContext http, int status, string title, string message)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "text/html; charset=utf-8";
         return http.Response.WriteAsync($"""
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>{WebUtility.HtmlEncode(title)}</title>

@@ -13,6 +13,9 @@ public sealed class Dev(IServiceProvider services) : PageModel
 
     [TempData] public string? StatusMessage { get; set; }
 
+    /// <summary>The emulated account's Stripe Tax status: <c>pending</c> until a head office is set through the API.</summary>
+    public string TaxStatus { get; private set; } = "";
+
     public sealed record DeliveryRow(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError, string? LastUrl);
 
     private bool Allowed()
@@ -31,7 +34,8 @@ public sealed class Dev(IServiceProvider services) : PageModel
     public async Task<IActionResult> OnGetAsync()
     {
         if (!Allowed()) return NotFound();
-        await using var connection = await Emulator!.Store.OpenAsync();
+        TaxStatus = await Emulator!.TaxStatusAsync();
+        await using var connection = await Emulator.Store.OpenAsync();
         Deliveries = (await connection.QueryAsync<(string EventId, string Type, string Status, long Attempts, long? LastStatus, string? LastError, string? LastUrl)>(SelectDeliveries))
             .Select(r => new DeliveryRow(r.EventId, r.Type, r.Status, r.Attempts, r.LastStatus, r.LastError, r.LastUrl)).ToList();
         return Page();

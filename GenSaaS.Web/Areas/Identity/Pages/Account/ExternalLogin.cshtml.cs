@@ -63,7 +63,7 @@ public sealed class ExternalLogin(
         if (result.Succeeded)
         {
             logger.LogInformation("User signed in with {LoginProvider}", info.LoginProvider);
-            return LocalRedirect(ReturnUrl);
+            return LocalRedirect(AccountLinks.AfterSignIn(ReturnUrl));
         }
         if (result.IsLockedOut)
             return RedirectToPage("./Lockout");
@@ -127,7 +127,7 @@ public sealed class ExternalLogin(
         if (confirmed)
         {
             await signIn.SignInAsync(user, isPersistent: false, info.LoginProvider);
-            return LocalRedirect(ReturnUrl);
+            return LocalRedirect(AccountLinks.AfterSignIn(ReturnUrl));
         }
 
         jobs.Enqueue<AccountEmailJob>(job => job.ConfirmEmailAsync(user.Id, publicAddress.BaseUrl(Request)));

@@ -105,10 +105,10 @@ public sealed class Login(
         if (result.Succeeded)
         {
             logger.LogInformation("User signed in with a password");
-            return LocalRedirect(ReturnUrl);
+            return LocalRedirect(AccountLinks.AfterSignIn(ReturnUrl));
         }
         if (result.RequiresTwoFactor)
-            return RedirectToPage("./LoginWith2fa", new { ReturnUrl, Input.RememberMe });
+            return RedirectToPage("./LoginWith2fa", new { ReturnUrl = AccountLinks.AfterSignIn(ReturnUrl), Input.RememberMe });
         return await RefuseAsync(started, null);
     }
 

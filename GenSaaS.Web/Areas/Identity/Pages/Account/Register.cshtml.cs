@@ -31,12 +31,12 @@ public sealed class Register(
         [Required, EmailAddress, Display(Name = "Email")]
         public string? Email { get; init; }
 
-        [Required, StringLength(100, ErrorMessage = "The {0} must be at least {2} and at max {1} characters long.", MinimumLength = StrongPasswordValidator.MinLength)]
+        [Required, StringLength(100, ErrorMessage = "The password must be {2} to {1} characters long.", MinimumLength = StrongPasswordValidator.MinLength)]
         [DataType(DataType.Password), Display(Name = "Password")]
         public string? Password { get; init; }
 
         [DataType(DataType.Password), Display(Name = "Confirm password")]
-        [Compare(nameof(Password), ErrorMessage = "The password and confirmation password do not match.")]
+        [Compare(nameof(Password), ErrorMessage = "The two passwords do not match.")]
         public string? ConfirmPassword { get; init; }
     }
 
