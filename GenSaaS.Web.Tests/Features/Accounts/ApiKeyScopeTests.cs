@@ -65,7 +65,7 @@ public sealed class ApiKeyScopeTests(AccountsApp app) : IClassFixture<AccountsAp
 
         await ShouldLackScopeAsync(await api.PostAsJsonAsync("/api/v1/generations", new { prompt = "a free image?" }), "generate");
         var list = await api.GetFromJsonAsync<JsonElement>("/api/v1/generations");
-        list.GetProperty("total").GetInt64().ShouldBe(1, "the refused request generated nothing");
+        list.GetProperty("data").GetArrayLength().ShouldBe(1, "the refused request generated nothing");
         (await api.GetAsync(made.GetProperty("imageUrl").GetString())).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await api.GetAsync("/api/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
     }

@@ -81,7 +81,7 @@ public sealed class ApiKeyTests(AccountsApp app) : IClassFixture<AccountsApp>
         using var theirApi = ApiClient(theirKey);
         (await theirApi.GetAsync($"/api/v1/generations/{id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await theirApi.GetAsync(created.GetProperty("imageUrl").GetString())).StatusCode.ShouldBe(HttpStatusCode.NotFound);
-        (await theirApi.GetFromJsonAsync<JsonElement>("/api/v1/generations")).GetProperty("total").GetInt64().ShouldBe(0);
+        (await theirApi.GetFromJsonAsync<JsonElement>("/api/v1/generations")).GetProperty("data").GetArrayLength().ShouldBe(0);
     }
 
     [Fact]

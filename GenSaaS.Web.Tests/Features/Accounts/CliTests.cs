@@ -60,7 +60,7 @@ public sealed class CliTests : IDisposable
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         var list = await api.GetAsync("/api/v1/generations");
         list.StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await list.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("total").GetInt64().ShouldBe(0);
+        (await list.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("data").GetArrayLength().ShouldBe(0);
 
         var unknown = await RunAsync("apikeys", "create", "--email", NewEmail(), "--name", "nobody");
         unknown.ExitCode.ShouldNotBe(0);

@@ -83,7 +83,7 @@ public sealed class GenerationApiTests(TestApp app) : IClassFixture<TestApp>
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         problem.GetProperty("code").GetString().ShouldBe("validation_failed");
         problem.GetProperty("errors").TryGetProperty(field, out _).ShouldBeTrue(problem.ToString());
-        (await client.GetFromJsonAsync<JsonElement>("/api/v1/generations")).GetProperty("total").GetInt64().ShouldBe(0);
+        (await client.GetFromJsonAsync<JsonElement>("/api/v1/generations")).GetProperty("data").GetArrayLength().ShouldBe(0);
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class GenerationApiTests(TestApp app) : IClassFixture<TestApp>
         await theirs.PostAsJsonAsync("/api/v1/generations", new { prompt = "not yours" });
 
         var list = await mine.GetFromJsonAsync<JsonElement>("/api/v1/generations");
-        list.GetProperty("total").GetInt64().ShouldBe(2);
-        list.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("prompt").GetString()).ShouldBe(["second", "first"]);
+        list.GetProperty("data").GetArrayLength().ShouldBe(2);
+        list.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("prompt").GetString()).ShouldBe(["second", "first"]);
     }
 }

@@ -42,12 +42,12 @@ public sealed class UsersAddCommand(UserManager<IdentityUser> users, RoleManager
     private static string Describe(IdentityResult result) => string.Join(" ", result.Errors.Select(e => e.Description));
 }
 
-/// <summary><c>GenSaaS.Web apikeys create --email E --name N [--scopes generate,read,admin]</c>: prints the new key once.</summary>
+/// <summary><c>GenSaaS.Web apikeys create --email E --name N [--scopes generate,read,delete,admin]</c>: prints the new key once.</summary>
 public sealed class ApiKeysCreateCommand(UserManager<IdentityUser> users, ApiKeyStore keys, ILogger<ApiKeysCreateCommand> logger) : ICliCommand
 {
     public string Name => "apikeys create";
 
-    public string Usage => "apikeys create --email E --name N [--scopes generate,read,admin]   (default scopes: generate,read; admin only for admins)";
+    public string Usage => "apikeys create --email E --name N [--scopes generate,read,delete,admin]   (default scopes: generate,read; admin only for admins)";
 
     public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
     {

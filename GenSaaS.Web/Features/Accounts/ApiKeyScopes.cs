@@ -14,7 +14,10 @@ public static class ApiKeyScopes
     /// <summary>The key acts with its owner's roles (an admin's key can use the admin API); only admins may hold it.</summary>
     public const string Admin = "admin";
 
-    public static readonly IReadOnlyList<string> All = [Generate, Read, Admin];
+    /// <summary>Deletes the owner's images. Not a default: a key that only makes or reads images cannot destroy them.</summary>
+    public const string Delete = "delete";
+
+    public static readonly IReadOnlyList<string> All = [Generate, Read, Admin, Delete];
 
     public static readonly IReadOnlyList<string> Default = [Generate, Read];
 

@@ -13,13 +13,13 @@ public sealed class Index(AccountSummaries summaries, GenerationStore generation
 
     public AccountSummary Summary { get; private set; } = null!;
 
-    public GenerationPage Recent { get; private set; } = new([], 1, RecentCount, 0);
+    public GenerationList Recent { get; private set; } = GenerationList.Empty;
 
     public async Task OnGetAsync(CancellationToken ct)
     {
         var userId = GenerationApi.UserId(User);
         Summary = await summaries.GetAsync(userId, ct);
-        Recent = await generations.ListAsync(userId, 1, RecentCount, ct);
+        Recent = await generations.ListAsync(userId, RecentCount, startingAfter: null, ct) ?? GenerationList.Empty;
     }
 
     /// <summary>Share of the fair-use level used, for the meter (0-100).</summary>

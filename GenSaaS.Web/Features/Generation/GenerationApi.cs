@@ -29,12 +29,18 @@ public static class GenerationApi
         api.MapPost("", Create).RequireRateLimiting(GenerationRateLimit.Policy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
         api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
         api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
+        api.MapDelete("/{id}", Delete).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Delete));
 
         app.MapGet("/images/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
             ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
         app.MapGet("/images/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
             ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
+        app.MapGet(DownloadPattern, Download).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
     }
+
+    private const string DownloadPattern = "/images/{id}/download";
+
+    public static string DownloadUrl(string id) => $"/images/{id}/download";
 
     private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations, CancellationToken ct)
     {
@@ -112,11 +118,67 @@ public static class GenerationApi
         return Results.Problem(problem);
     }
 
-    private static async Task<IResult> List(ClaimsPrincipal user, GenerationStore store, int? page, int? pageSize, CancellationToken ct)
+    /// <summary>The query parameters of the list; anything else is refused, as Stripe refuses unknown parameters.</summary>
+    private static readonly string[] ListParameters = ["limit", "starting_after"];
+
+    public const int DefaultLimit = 10;
+
+    /// <summary>
+    /// Stripe's list contract: <c>limit</c> 1-100 (default 10; its range and type are checked for every request by
+    /// <see cref="QueryGuard"/>), <c>starting_after</c> the id of the last generation of the previous page, newest first.
+    /// </summary>
+    private static async Task<IResult> List(HttpRequest request, ClaimsPrincipal user, GenerationStore store, CancellationToken ct)
     {
-        var size = Math.Clamp(pageSize ?? 20, 1, 100);
-        var result = await store.ListAsync(UserId(user), page ?? 1, size, ct);
-        return Results.Ok(new { items = result.Items.Select(ToDto), page = result.Page, pageSize = result.PageSize, total = result.Total });
+        if (request.Query.Keys.FirstOrDefault(k => !ListParameters.Contains(k, StringComparer.Ordinal)) is { } unknown)
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ParameterUnknown, "The request is not valid.",
+                $"Received unknown parameter: {unknown}. This list takes 'limit' (1-100) and 'starting_after' (a generation id).",
+                new Dictionary<string, string[]> { [unknown] = ["Unknown parameter."] });
+        var limit = int.TryParse(request.Query["limit"], System.Globalization.NumberStyles.AllowLeadingSign,
+            System.Globalization.CultureInfo.InvariantCulture, out var given) ? given : DefaultLimit;
+        var startingAfter = request.Query["starting_after"].ToString() is { Length: > 0 } after ? after : null;
+        var page = await store.ListAsync(UserId(user), limit, startingAfter, ct);
+        if (page is null)
+            return NoSuchGeneration(startingAfter!);
+        return Results.Ok(new ListDto("list", "/api/v1/generations", page.Data.Select(ToDto).ToList(), page.HasMore));
+    }
+
+    public sealed record ListDto(string Object, string Url, IReadOnlyList<GenerationDto> Data,
+        [property: System.Text.Json.Serialization.JsonPropertyName("has_more")] bool HasMore);
+
+    /// <summary>Unknown, deleted and other customers' ids get the same answer, so an id cannot be probed.</summary>
+    private static IResult NoSuchGeneration(string startingAfter) =>
+        Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+            $"No such generation: '{startingAfter}'. Pass the id of the last generation of the previous page.",
+            new Dictionary<string, string[]> { ["starting_after"] = ["No such generation."] });
+
+    /// <summary>
+    /// Deletes the image and its generation; the usage row and ledger line stay, so the credit stays spent. Another
+    /// customer's id answers 404, like an unknown one, so ids cannot be probed. Answers as Stripe's deletes do.
+    /// </summary>
+    private static async Task<IResult> Delete(string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct)
+    {
+        var userId = UserId(user);
+        if (!await store.DeleteAsync(userId, id, ct))
+            return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such generation.");
+        images.Delete(userId, id);
+        return Results.Ok(new DeletedDto(id, "generation", Deleted: true));
+    }
+
+    public sealed record DeletedDto(string Id, string Object, bool Deleted);
+
+    /// <summary>The full image as a file to save, for its owner only (an admin may view it, not download it as theirs).</summary>
+    private static async Task<IResult> Download(string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct)
+    {
+        var generation = await store.GetAsync(id, ct);
+        if (generation is null || generation.UserId != UserId(user))
+            return Results.NotFound();
+        var name = $"gensaas-{generation.Id}.png";
+        return await images.ReadAsync(generation, thumbnail: false, ct) switch
+        {
+            { Bytes: { } png } => Results.File(png, "image/png", name),
+            { File: { } file } => Results.File(file, "image/png", name, enableRangeProcessing: false),
+            _ => Results.NotFound(),
+        };
     }
 
     private static async Task<IResult> Get(string id, ClaimsPrincipal user, GenerationStore store, CancellationToken ct)

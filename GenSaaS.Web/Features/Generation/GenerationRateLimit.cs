@@ -80,7 +80,9 @@ public static class GenerationRateLimit
         await FriendlyPage.WriteAsync(http, StatusCodes.Status429TooManyRequests, "Too many requests.", message);
     }
 
-    private static bool Limited(HttpRequest request) => !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method);
+    /// <summary>Requests that can start a generation: not reads, and not the history's delete form, which makes nothing.</summary>
+    private static bool Limited(HttpRequest request) => !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
+        && !string.Equals(request.Query["handler"], Index.DeleteHandler, StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>What the limiter said: whether a permit was taken, and the window's state after it.</summary>

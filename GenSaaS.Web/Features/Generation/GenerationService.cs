@@ -232,8 +232,14 @@ public sealed class GenerationService(
             usage = await ledger.GetUsageAsync(usage.Id, ct) ?? usage;
         }
 
-        if (usage.State == "succeeded" && usage.GenerationId is { } generationId && await store.GetAsync(generationId, ct) is { } generation)
-            return GenerationOutcome.Success(generation) with { Replayed = true };
+        if (usage.State == "succeeded" && usage.GenerationId is { } generationId)
+        {
+            if (await store.GetAsync(generationId, ct) is { } generation)
+                return GenerationOutcome.Success(generation) with { Replayed = true };
+            // The customer deleted the image since: the key is spent, and nothing is made or charged again.
+            return GenerationOutcome.Fail(StatusCodes.Status410Gone, ProblemCodes.GenerationDeleted,
+                "The image made for this Idempotency-Key has been deleted; it was charged once and is not made again.") with { Replayed = true };
+        }
         if (usage.State == "released")
         {
             var code = usage.ErrorCode ?? ProblemCodes.GenerationFailed;

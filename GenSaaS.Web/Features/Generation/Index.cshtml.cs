@@ -9,8 +9,13 @@ namespace GenSaaS.Web.Features.Generation;
 
 [Authorize]
 [Microsoft.AspNetCore.RateLimiting.EnableRateLimiting(GenerationRateLimit.Policy)]
-public sealed class Index(GenerationService generations, GenerationStore store, Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
+public sealed class Index(GenerationService generations, GenerationStore store, ImageStore images, Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
 {
+    /// <summary>The page handler of the history's delete form (<c>?handler=Delete</c>); it starts no generation.</summary>
+    public const string DeleteHandler = "Delete";
+
+    public const string DeletedMessage = "Image deleted. The credit it used stays spent: deleting an image does not refund it.";
+
     public sealed record InputModel
     {
         [Display(Name = "Prompt")]
@@ -23,8 +28,14 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
     /// <summary>What the customer can do about an error: a link, or (<paramref name="Post"/>) a button that posts, with antiforgery, to <paramref name="Url"/>.</summary>
     public sealed record ErrorLink(string Label, string Url, bool Post = false);
 
+    /// <summary>The history shown: one page, and the generation it starts after (null for the newest).</summary>
+    public sealed record HistoryView(GenerationList Page, string? StartingAfter, string? Notice = null);
+
     [BindProperty]
     public InputModel Input { get; set; } = new();
+
+    [TempData]
+    public string? StatusMessage { get; set; }
 
     public GenerationRecord? Result { get; private set; }
 
@@ -37,15 +48,44 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
     /// <summary>Set on htmx answers, which also carry the new idempotency key and the header's credits out of band.</summary>
     public bool RefreshHeader { get; private set; }
 
-    public GenerationPage History { get; private set; } = new([], 1, 1, 0);
+    public HistoryView History { get; private set; } = new(GenerationList.Empty, null);
 
-    public async Task OnGetAsync(int? page, string? show, CancellationToken ct)
+    public async Task<IActionResult> OnGetAsync([FromQuery(Name = "starting_after")] string? startingAfter, string? show, CancellationToken ct)
     {
         Input = new InputModel { IdempotencyKey = NewKey() };
         var userId = GenerationApi.UserId(User);
         if (show is not null && await store.GetAsync(show, ct) is { } shown && shown.UserId == userId)
             Result = shown;
-        History = await store.ListAsync(userId, page ?? 1, options.Value.PageSize, ct);
+        History = await HistoryAsync(userId, startingAfter, ct);
+        Response.Headers.Vary = "HX-Request";
+        // The "Older" link asks htmx for the history alone; without JavaScript it loads the whole page.
+        if (Request.IsHtmx() && string.Equals(Request.Headers["HX-Target"], "generation-history", StringComparison.Ordinal))
+            return Partial("_History", History);
+        return Page();
+    }
+
+    /// <summary>
+    /// A page of the history. A cursor that is not (or no longer) one of the customer's images — deleted in another tab, or
+    /// a link from someone else — shows the newest page with a note, rather than an error page.
+    /// </summary>
+    private async Task<HistoryView> HistoryAsync(string userId, string? startingAfter, CancellationToken ct)
+    {
+        var after = string.IsNullOrEmpty(startingAfter) ? null : startingAfter;
+        if (await store.ListAsync(userId, options.Value.PageSize, after, ct) is { } page)
+            return new HistoryView(page, after);
+        return new HistoryView(await store.ListAsync(userId, options.Value.PageSize, null, ct) ?? GenerationList.Empty, null,
+            "That page of your history is no longer there (the image it started after was deleted); showing your newest images.");
+    }
+
+    /// <summary>Deletes one of the customer's images (someone else's id answers 404, like an unknown one) and comes back to the same page.</summary>
+    public async Task<IActionResult> OnPostDeleteAsync(string? id, [FromQuery(Name = "starting_after")] string? startingAfter, CancellationToken ct)
+    {
+        var userId = GenerationApi.UserId(User);
+        if (string.IsNullOrEmpty(id) || !await store.DeleteAsync(userId, id, ct))
+            return NotFound();
+        images.Delete(userId, id);
+        StatusMessage = DeletedMessage;
+        return RedirectToPage(new { starting_after = string.IsNullOrEmpty(startingAfter) ? null : startingAfter });
     }
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
@@ -89,12 +129,12 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
             }
             RefreshHeader = true;
             // The history below the form would otherwise still say "Nothing yet" beside the new image.
-            History = await store.ListAsync(userId, 1, options.Value.PageSize, ct);
+            History = await HistoryAsync(userId, null, ct);
             return Partial("_Result", this);
         }
 
         Input = Input with { IdempotencyKey = NewKey() };
-        History = await store.ListAsync(userId, 1, options.Value.PageSize, ct);
+        History = await HistoryAsync(userId, null, ct);
         return Page();
     }
 

@@ -32,6 +32,12 @@ public static class ProblemCodes
     public const string CheckoutUnavailable = "checkout_unavailable";
     /// <summary>The address exists but does not take this HTTP method; the <c>Allow</c> header lists the ones it takes.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
+    /// <summary>A list's <c>starting_after</c> names no object of the caller's (unknown, deleted or someone else's), as Stripe answers it.</summary>
+    public const string ResourceMissing = "resource_missing";
+    /// <summary>A query parameter the endpoint does not take (e.g. <c>page</c> on a cursor-paged list).</summary>
+    public const string ParameterUnknown = "parameter_unknown";
+    /// <summary>A replayed Idempotency-Key whose image the customer has since deleted: nothing is made or charged again.</summary>
+    public const string GenerationDeleted = "generation_deleted";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
