@@ -74,9 +74,9 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
     private const string InsertUsageSql = """
         INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units,
-                           subscription_id, period_start, period_key, created_at, updated_at)
+                           subscription_id, period_start, period_key, amount_minor, created_at, updated_at)
         VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, @Units,
-                @SubscriptionId, @PeriodStart, @PeriodKey, @Now, @Now);
+                @SubscriptionId, @PeriodStart, @PeriodKey, @AmountMinor, @Now, @Now);
 
         INSERT INTO usage_counters (user_id, period_key, used) VALUES (@UserId, @PeriodKey, @Units)
         ON CONFLICT (user_id, period_key) DO UPDATE SET used = used + excluded.used;
@@ -143,7 +143,16 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
         if (facts.HasSavedCard)
         {
-            usage = usage with { FundingSource = "pay_per_use" };
+            var price = plans.Get(PlanCatalog.PayPerUse);
+            var amountMinor = units * price.PriceMinor;
+            if (SpendCaps.Read(connection, tx, userId) is { } cap)
+            {
+                var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+                var spent = SpendCaps.SpentSince(connection, tx, userId, monthStart);
+                if (spent + amountMinor > cap)
+                    return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency));
+            }
+            usage = usage with { FundingSource = "pay_per_use", AmountMinor = amountMinor };
             InsertUsage(connection, tx, usage);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
@@ -164,7 +173,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         connection.Prepared(tx, InsertUsageSql,
             ("@Id", u.Id), ("@UserId", u.UserId), ("@IdempotencyKey", u.IdempotencyKey), ("@RequestHash", u.RequestHash),
             ("@FundingSource", u.FundingSource), ("@Units", u.Units), ("@SubscriptionId", u.SubscriptionId),
-            ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null), ("@PeriodKey", u.PeriodKey), ("@Now", Db.FormatTime(u.Now)))
+            ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null), ("@PeriodKey", u.PeriodKey), ("@AmountMinor", u.AmountMinor), ("@Now", Db.FormatTime(u.Now)))
         .ExecuteNonQuery();
 
     private static UsageRow? ReadUsage(SqliteCommand command)
@@ -398,6 +407,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         public string? SubscriptionId { get; init; }
         public DateTime? PeriodStart { get; init; }
         public string PeriodKey { get; init; } = "";
+        public long? AmountMinor { get; init; }
     }
 }
 

@@ -32,6 +32,9 @@ public static class ProblemCodes
     public const string CheckoutUnavailable = "checkout_unavailable";
     /// <summary>The address exists but does not take this HTTP method; the <c>Allow</c> header lists the ones it takes.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
+
+    /// <summary>A pay-per-use generation would take the month's spend above the cap the customer set; nothing was charged.</summary>
+    public const string SpendLimitReached = "spend_limit_reached";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
