@@ -10,7 +10,7 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, ILogger<Index> logger) : PageModel
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance, ILogger<Index> logger) : PageModel
 {
     /// <summary>The spend-cap form: an amount in the pay-per-use currency's major unit (<c>25</c> or <c>25.50</c>); empty clears the cap.</summary>
     public sealed record SpendCapInput
@@ -20,6 +20,18 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
 
     [BindProperty]
     public SpendCapInput Input { get; set; } = new();
+
+    /// <summary>The low-balance form: a whole number of credits; empty goes back to the default (20 % of the last bundle bought).</summary>
+    public sealed record LowBalanceInput
+    {
+        public string? Threshold { get; init; }
+    }
+
+    [BindProperty]
+    public LowBalanceInput LowBalanceForm { get; set; } = new();
+
+    /// <summary>The low-balance threshold set (or null), the one in force, and whether the balance is below it now.</summary>
+    public LowBalance.State LowBalanceState { get; private set; } = new(null, null, false);
 
     [TempData]
     public string? StatusMessage { get; set; }
@@ -76,6 +88,39 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
         Status = await summaries.GetAsync(userId, ct);
         SpendCap = await spendCaps.ReadAsync(userId, ct);
+        LowBalanceState = await lowBalance.ReadAsync(userId, ct);
+    }
+
+    /// <summary>Sets the low-balance threshold or, empty, goes back to the default; a bad number is shown on the form and changes nothing.</summary>
+    public async Task<IActionResult> OnPostLowBalanceAsync(CancellationToken ct)
+    {
+        var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        long? threshold = null;
+        var text = LowBalanceForm.Threshold?.Trim();
+        if (!string.IsNullOrEmpty(text))
+        {
+            string? error = null;
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+                error = "Enter the warning level as a whole number of credits, like 10, or leave it empty for the default.";
+            else if (parsed < 1)
+                error = "The warning level must be at least 1 credit. Leave it empty for the default.";
+            else if (parsed > LowBalance.MaxThreshold)
+                error = $"The warning level can be at most {LowBalance.MaxThreshold} credits.";
+            if (error is not null)
+            {
+                ModelState.AddModelError("LowBalanceForm.Threshold", error);
+                await LoadAsync(userId, ct);
+                Response.StatusCode = StatusCodes.Status400BadRequest;
+                return Page();
+            }
+            threshold = parsed;
+        }
+        await summaries.GetAsync(userId, ct);
+        await lowBalance.SetAsync(userId, threshold, ct);
+        StatusMessage = threshold is { } set
+            ? $"We will warn you when your prepaid credits fall below {set}."
+            : "We will warn you when your prepaid credits fall below 20 % of the last bundle you bought.";
+        return RedirectToPage();
     }
 
     /// <summary>Sets or clears the monthly pay-per-use cap; a bad amount is shown on the form and changes nothing.</summary>

@@ -34,7 +34,8 @@ public sealed record UsageRow(
 /// the period stands and <see cref="Notices"/> the fair-use thresholds crossed for the first time this period.
 /// </summary>
 public sealed record Reservation(
-    ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null);
+    ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null,
+    long? LowBalanceNoticeId = null);
 
 /// <summary>A ledger change: whether it was applied (false when its reference was already recorded), its line and the amount moved.</summary>
 public sealed record LedgerResult(bool Applied, long? EntryId, int Amount, int BalanceAfter);
@@ -132,7 +133,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
             usage = usage with { FundingSource = BucketName(bucket) };
             InsertUsage(connection, tx, usage);
             ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
-            return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+            var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
+            return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice);
         }
 
         var facts = funding.Read(connection, tx, userId);
@@ -320,6 +322,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
                 return new LedgerResult(false, null, 0, (int)current);
 
             var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
+            if (bucket == CreditBucket.Prepaid && kind == "grant")
+                LowBalance.RearmIfAbove(connection, tx, userId, current + change);
             return new LedgerResult(true, entry, change, (int)(current + change));
         }, ct);
         if (result.Applied)

@@ -11,6 +11,7 @@ public static class CreditsSetup
         services.AddOptions<CreditsOptions>().BindConfiguration("Credits").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CreditLedger>();
         services.AddSingleton<SpendCaps>();
+        services.AddSingleton<LowBalance>();
         services.AddTransient<UsageSweeper>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         return builder;

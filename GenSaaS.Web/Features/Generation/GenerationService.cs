@@ -117,6 +117,8 @@ public sealed class GenerationService(
         var usage = reservation.Usage!;
         foreach (var threshold in reservation.Notices ?? [])
             jobs.Enqueue<FairUseNoticeJob>(job => job.SendAsync(userId, usage.SubscriptionId!, threshold, CancellationToken.None));
+        if (reservation.LowBalanceNoticeId is { } lowBalanceNotice)
+            jobs.Enqueue<LowBalanceNoticeJob>(job => job.SendAsync(lowBalanceNotice));
 
         var paidPerUse = usage.Source == FundingSource.PayPerUse;
         if (paidPerUse && await AuthorizeAsync(usage, ct) is { } declined)
