@@ -127,10 +127,12 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
 
     /// <summary><c>GET /api/v1/me</c>: the caller's account.</summary>
     public static void Map(WebApplication app) =>
-        app.MapGet("/api/v1/me", async (ClaimsPrincipal user, AccountSummaries summaries, CancellationToken ct) =>
+        app.MapGet("/api/v1/me", async (ClaimsPrincipal user, AccountSummaries summaries, SpendCaps spendCaps, LowBalance lowBalance, PlanCatalog plans, CancellationToken ct) =>
         {
             var userId = user.FindFirstValue(ClaimTypes.NameIdentifier)!;
             var s = await summaries.GetAsync(userId, ct);
+            var cap = await spendCaps.ReadAsync(userId, ct);
+            var low = await lowBalance.ReadAsync(userId, ct);
             return Results.Ok(new
             {
                 email = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name,
@@ -143,6 +145,14 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
                 generationsThisPeriod = s.UsedThisPeriod,
                 period = new { start = s.PeriodStart, end = s.PeriodEnd, softLimit = s.SoftLimit, hardCap = s.HardCap, cancelAtPeriodEnd = s.CancelAtPeriodEnd },
                 ratePerMinute = s.RatePerMinute,
+                spendCap = new
+                {
+                    capMinor = cap.CapMinor,
+                    spentThisMonthMinor = cap.SpentMinor,
+                    currency = plans.Find(PlanCatalog.PayPerUse)?.Currency ?? "usd",
+                    resetsAt = cap.ResetsAt,
+                },
+                lowBalance = new { thresholdSet = low.ThresholdSet, threshold = low.Threshold, below = low.Warned },
             });
         }).RequireAuthorization(Accounts.ApiKeyScopes.Policy(Accounts.ApiKeyScopes.Read));
 }

@@ -54,6 +54,7 @@ public static class BillingSetup
         services.AddSingleton<Payments>();
         services.AddSingleton<BillingNotices>();
         services.AddScoped<BillingNoticeJob>();
+        services.AddScoped<LowBalanceNoticeJob>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();

@@ -1,14 +1,46 @@
 using GenSaaS.Web.Features.Plans;
 using System.Security.Claims;
+using System.Globalization;
+using GenSaaS.Web.Features.Credits;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, ILogger<Index> logger) : PageModel
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance, ILogger<Index> logger) : PageModel
 {
+    /// <summary>The spend-cap form: an amount in the pay-per-use currency's major unit (<c>25</c> or <c>25.50</c>); empty clears the cap.</summary>
+    public sealed record SpendCapInput
+    {
+        public string? SpendCap { get; init; }
+    }
+
+    [BindProperty]
+    public SpendCapInput Input { get; set; } = new();
+
+    /// <summary>The low-balance form: a whole number of credits; empty goes back to the default (20 % of the last bundle bought).</summary>
+    public sealed record LowBalanceInput
+    {
+        public string? Threshold { get; init; }
+    }
+
+    [BindProperty]
+    public LowBalanceInput LowBalanceForm { get; set; } = new();
+
+    /// <summary>The low-balance threshold set (or null), the one in force, and whether the balance is below it now.</summary>
+    public LowBalance.State LowBalanceState { get; private set; } = new(null, null, false);
+
+    [TempData]
+    public string? StatusMessage { get; set; }
+
+    /// <summary>The customer's monthly pay-per-use cap (null: none), this month's spend and when the month ends.</summary>
+    public (long? CapMinor, long SpentMinor, DateTime ResetsAt) SpendCap { get; private set; }
+
+    public string PayPerUseCurrency => plans.Find(PlanCatalog.PayPerUse)?.Currency ?? "usd";
+
     public IReadOnlyList<KeyValuePair<string, PlanOptions>> Plans { get; private set; } = [];
 
     public BillingModeInfo Mode => mode;
@@ -48,8 +80,83 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
                 logger.LogWarning(ex, "The card of {UserId} could not be read from Stripe on return from the portal", userId);
             }
         }
+        await LoadAsync(userId, ct);
+    }
+
+    private async Task LoadAsync(string userId, CancellationToken ct)
+    {
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
         Status = await summaries.GetAsync(userId, ct);
+        SpendCap = await spendCaps.ReadAsync(userId, ct);
+        LowBalanceState = await lowBalance.ReadAsync(userId, ct);
+    }
+
+    /// <summary>Sets the low-balance threshold or, empty, goes back to the default; a bad number is shown on the form and changes nothing.</summary>
+    public async Task<IActionResult> OnPostLowBalanceAsync(CancellationToken ct)
+    {
+        var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        long? threshold = null;
+        var text = LowBalanceForm.Threshold?.Trim();
+        if (!string.IsNullOrEmpty(text))
+        {
+            string? error = null;
+            if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+                error = "Enter the warning level as a whole number of credits, like 10, or leave it empty for the default.";
+            else if (parsed < 1)
+                error = "The warning level must be at least 1 credit. Leave it empty for the default.";
+            else if (parsed > LowBalance.MaxThreshold)
+                error = $"The warning level can be at most {LowBalance.MaxThreshold} credits.";
+            if (error is not null)
+            {
+                ModelState.AddModelError("LowBalanceForm.Threshold", error);
+                await LoadAsync(userId, ct);
+                Response.StatusCode = StatusCodes.Status400BadRequest;
+                return Page();
+            }
+            threshold = parsed;
+        }
+        await summaries.GetAsync(userId, ct);
+        await lowBalance.SetAsync(userId, threshold, ct);
+        StatusMessage = threshold is { } set
+            ? $"We will warn you when your prepaid credits fall below {set}."
+            : "We will warn you when your prepaid credits fall below 20 % of the last bundle you bought.";
+        return RedirectToPage();
+    }
+
+    /// <summary>Sets or clears the monthly pay-per-use cap; a bad amount is shown on the form and changes nothing.</summary>
+    public async Task<IActionResult> OnPostSpendCapAsync(CancellationToken ct)
+    {
+        var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        var (capMinor, error) = ParseSpendCap(Input.SpendCap, PayPerUseCurrency);
+        if (error is not null)
+        {
+            ModelState.AddModelError("Input.SpendCap", error);
+            await LoadAsync(userId, ct);
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            return Page();
+        }
+        await spendCaps.SetAsync(userId, capMinor, ct);
+        StatusMessage = capMinor is { } cap
+            ? $"Your pay-per-use spend is now capped at {BillingOverview.Money(cap, PayPerUseCurrency)} a month."
+            : "Your pay-per-use spend cap is cleared.";
+        return RedirectToPage();
+    }
+
+    /// <summary>Reads a cap typed in the major unit: empty is none; otherwise a positive amount with at most two decimals, at most <see cref="SpendCaps.MaxCapMinor"/>.</summary>
+    public static (long? CapMinor, string? Error) ParseSpendCap(string? text, string currency)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return (null, null);
+        var max = BillingOverview.Money(SpendCaps.MaxCapMinor, currency);
+        if (!decimal.TryParse(text.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount))
+            return (null, $"Enter the cap as an amount in {currency.ToUpperInvariant()}, like 25 or 25.50, or leave it empty for no cap.");
+        if (amount <= 0)
+            return (null, "The cap must be more than 0. Leave it empty for no cap.");
+        if (decimal.Round(amount, 2) != amount)
+            return (null, "The cap can have at most two decimals.");
+        if (amount * 100 > SpendCaps.MaxCapMinor)
+            return (null, $"The cap can be at most {max}.");
+        return ((long)(amount * 100), null);
     }
 
     public static string PriceLabel(PlanOptions plan) => plan.Kind switch

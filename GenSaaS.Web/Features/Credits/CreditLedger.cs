@@ -34,7 +34,8 @@ public sealed record UsageRow(
 /// the period stands and <see cref="Notices"/> the fair-use thresholds crossed for the first time this period.
 /// </summary>
 public sealed record Reservation(
-    ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null);
+    ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null,
+    long? LowBalanceNoticeId = null);
 
 /// <summary>A ledger change: whether it was applied (false when its reference was already recorded), its line and the amount moved.</summary>
 public sealed record LedgerResult(bool Applied, long? EntryId, int Amount, int BalanceAfter);
@@ -74,9 +75,9 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
     private const string InsertUsageSql = """
         INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units,
-                           subscription_id, period_start, period_key, created_at, updated_at)
+                           subscription_id, period_start, period_key, amount_minor, created_at, updated_at)
         VALUES (@Id, @UserId, @IdempotencyKey, @RequestHash, 'reserved', @FundingSource, @Units,
-                @SubscriptionId, @PeriodStart, @PeriodKey, @Now, @Now);
+                @SubscriptionId, @PeriodStart, @PeriodKey, @AmountMinor, @Now, @Now);
 
         INSERT INTO usage_counters (user_id, period_key, used) VALUES (@UserId, @PeriodKey, @Units)
         ON CONFLICT (user_id, period_key) DO UPDATE SET used = used + excluded.used;
@@ -132,7 +133,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
             usage = usage with { FundingSource = BucketName(bucket) };
             InsertUsage(connection, tx, usage);
             ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
-            return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+            var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
+            return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice);
         }
 
         var facts = funding.Read(connection, tx, userId);
@@ -143,7 +145,16 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
         if (facts.HasSavedCard)
         {
-            usage = usage with { FundingSource = "pay_per_use" };
+            var price = plans.Get(PlanCatalog.PayPerUse);
+            var amountMinor = units * price.PriceMinor;
+            if (SpendCaps.Read(connection, tx, userId) is { } cap)
+            {
+                var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+                var spent = SpendCaps.SpentSince(connection, tx, userId, monthStart);
+                if (spent + amountMinor > cap)
+                    return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency));
+            }
+            usage = usage with { FundingSource = "pay_per_use", AmountMinor = amountMinor };
             InsertUsage(connection, tx, usage);
             return new Reservation(ReserveStatus.Reserved, ToRow(usage));
         }
@@ -164,7 +175,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         connection.Prepared(tx, InsertUsageSql,
             ("@Id", u.Id), ("@UserId", u.UserId), ("@IdempotencyKey", u.IdempotencyKey), ("@RequestHash", u.RequestHash),
             ("@FundingSource", u.FundingSource), ("@Units", u.Units), ("@SubscriptionId", u.SubscriptionId),
-            ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null), ("@PeriodKey", u.PeriodKey), ("@Now", Db.FormatTime(u.Now)))
+            ("@PeriodStart", u.PeriodStart is { } start ? Db.FormatTime(start) : null), ("@PeriodKey", u.PeriodKey), ("@AmountMinor", u.AmountMinor), ("@Now", Db.FormatTime(u.Now)))
         .ExecuteNonQuery();
 
     private static UsageRow? ReadUsage(SqliteCommand command)
@@ -311,6 +322,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
                 return new LedgerResult(false, null, 0, (int)current);
 
             var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
+            if (bucket == CreditBucket.Prepaid && kind == "grant")
+                LowBalance.RearmIfAbove(connection, tx, userId, current + change);
             return new LedgerResult(true, entry, change, (int)(current + change));
         }, ct);
         if (result.Applied)
@@ -398,6 +411,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         public string? SubscriptionId { get; init; }
         public DateTime? PeriodStart { get; init; }
         public string PeriodKey { get; init; } = "";
+        public long? AmountMinor { get; init; }
     }
 }
 

@@ -10,6 +10,8 @@ public static class CreditsSetup
         var services = builder.Services;
         services.AddOptions<CreditsOptions>().BindConfiguration("Credits").ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<CreditLedger>();
+        services.AddSingleton<SpendCaps>();
+        services.AddSingleton<LowBalance>();
         services.AddTransient<UsageSweeper>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         return builder;

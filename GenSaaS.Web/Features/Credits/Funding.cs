@@ -40,10 +40,17 @@ public enum DenialReason
 
     /// <summary>The plan's hard cap for the period is reached (<see cref="Denial.Used"/>, until <see cref="Denial.RetryAt"/>).</summary>
     FairUseCap,
+
+    /// <summary>
+    /// A pay-per-use generation would take this month's pay-per-use spend (<see cref="Denial.Used"/>, minor units) above the
+    /// customer's own cap (<see cref="Denial.SpendCapMinor"/>), which resets at <see cref="Denial.RetryAt"/>.
+    /// </summary>
+    SpendCap,
 }
 
 /// <summary>A refusal and the facts its message needs.</summary>
-public sealed record Denial(DenialReason Reason, long Used = 0, int HardCap = 0, DateTime? RetryAt = null, string? SubscriptionStatus = null);
+public sealed record Denial(DenialReason Reason, long Used = 0, int HardCap = 0, DateTime? RetryAt = null, string? SubscriptionStatus = null,
+    long SpendCapMinor = 0, string? Currency = null);
 
 /// <summary>Where a subscriber stands in the period after this reservation: units used, the plan's soft limit and hard cap.</summary>
 public sealed record FairUseLevel(long Used, int SoftLimit, int HardCap)

@@ -94,6 +94,11 @@ public sealed class GenerationService(
         DenialReason.FairUseCap => GenerationOutcome.Fail(StatusCodes.Status429TooManyRequests, ProblemCodes.FairUseLimit,
             $"You have made {denial.Used} images this period, the fair-use maximum of your plan. It resets on {denial.RetryAt:yyyy-MM-dd}.")
             with { RetryAt = denial.RetryAt },
+        DenialReason.SpendCap => GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.SpendLimitReached,
+            $"This image would take your pay-per-use spend this month above your cap of {Billing.BillingOverview.Money(denial.SpendCapMinor, denial.Currency ?? "usd")} " +
+            $"({Billing.BillingOverview.Money(denial.Used, denial.Currency ?? "usd")} spent so far). You were not charged. The cap resets on {denial.RetryAt:yyyy-MM-dd} (UTC); " +
+            "raise or clear it on the billing page.")
+            with { RetryAt = denial.RetryAt },
         _ => GenerationOutcome.Fail(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits,
             "You have no credits left. Buy a bundle, save a card to pay per image, or subscribe."),
     };
@@ -112,6 +117,8 @@ public sealed class GenerationService(
         var usage = reservation.Usage!;
         foreach (var threshold in reservation.Notices ?? [])
             jobs.Enqueue<FairUseNoticeJob>(job => job.SendAsync(userId, usage.SubscriptionId!, threshold, CancellationToken.None));
+        if (reservation.LowBalanceNoticeId is { } lowBalanceNotice)
+            jobs.Enqueue<LowBalanceNoticeJob>(job => job.SendAsync(lowBalanceNotice));
 
         var paidPerUse = usage.Source == FundingSource.PayPerUse;
         if (paidPerUse && await AuthorizeAsync(usage, ct) is { } declined)

@@ -38,6 +38,8 @@ public static class ProblemCodes
     public const string ParameterUnknown = "parameter_unknown";
     /// <summary>A replayed Idempotency-Key whose image the customer has since deleted: nothing is made or charged again.</summary>
     public const string GenerationDeleted = "generation_deleted";
+    /// <summary>A pay-per-use generation would take the month's spend above the cap the customer set; nothing was charged.</summary>
+    public const string SpendLimitReached = "spend_limit_reached";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
