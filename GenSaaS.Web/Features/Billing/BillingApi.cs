@@ -173,8 +173,9 @@ public static class BillingApi
         SELECT created_at FROM payments WHERE id = @id AND user_id = @userId;
         """;
 
-    // ix_payments_user is (user_id, created_at) and, as every SQLite index, ends in the rowid (payments.id): the page is one
-    // seek on it for (created_at, id) below the cursor. created_at is set when the row is first recorded and never updated.
+    // ix_payments_user is (user_id, created_at) and, as every SQLite index, ends in the rowid (payments.id), so the page is
+    // one seek on it, read backwards, no sort; only payments recorded in the cursor's very instant are read and passed over.
+    // created_at is set when the row is first recorded and never updated, so a payment never moves between pages.
     private const string PaymentsFirstPageSql = """
         SELECT id, kind, amount_minor AS AmountMinor, currency, status, plan_key AS PlanKey, credits, stripe_id AS StripeId,
                usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt
