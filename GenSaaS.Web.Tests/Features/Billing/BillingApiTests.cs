@@ -333,4 +333,33 @@ public sealed class BillingApiTests(BillingTestApp app) : IClassFixture<BillingT
         (await GetJsonAsync(key, "/api/v1/billing")).GetProperty("balance").GetProperty("prepaidCredits").GetInt64().ShouldBe(10);
         ledger[0].GetProperty("balanceAfter").GetInt64().ShouldBe(10);
     }
+
+    [Fact]
+    public async Task AReplayed201_CarriesTheBalanceWithoutASecondCharge_AndARefusalCarriesNone()
+    {
+        var (user, _) = await app.SignedInUserAsync();
+        await Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 2, "test credits", $"replay-{user.Id}", "test");
+        using var key = await KeyAsync(user.Id, ApiKeyScopes.Generate, ApiKeyScopes.Read);
+
+        async Task<HttpResponseMessage> PostAsync(string idempotencyKey)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/generations") { Content = JsonContent.Create(new { prompt = "a replayed kite" }) };
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+            return await key.SendAsync(request);
+        }
+
+        var first = await PostAsync("replay-1");
+        first.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await first.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetProperty("prepaidCredits").GetInt64().ShouldBe(1);
+        var again = await PostAsync("replay-1");
+        again.StatusCode.ShouldBe(HttpStatusCode.Created);
+        again.Headers.GetValues("Idempotent-Replayed").ShouldBe(["true"]);
+        (await again.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetProperty("prepaidCredits").GetInt64().ShouldBe(1);
+
+        (await PostAsync("replay-2")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        var refused = await PostAsync("replay-3");
+        refused.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        (await refused.Content.ReadFromJsonAsync<JsonElement>()).TryGetProperty("balance", out _).ShouldBeFalse();
+        Data(await GetJsonAsync(key, "/api/v1/ledger")).Count(l => l.GetProperty("kind").GetString() == "debit").ShouldBe(2);
+    }
 }
