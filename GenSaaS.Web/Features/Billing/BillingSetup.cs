@@ -85,6 +85,7 @@ public static class BillingSetup
             app.Logger.LogWarning("Billing runs on the Stripe emulator in Production because Billing:Mode=Emulator is set; no payment is real");
 
         AccountSummaries.Map(app);
+        BillingApi.Map(app);
         app.MapPost("/api/billing/checkout", Checkout.HandleAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost("/api/billing/portal", Checkout.PortalAsync).RequireAuthorization().DisableAntiforgery();
         app.MapPost(WebhookPath, StripeWebhooks.HandleAsync).AllowAnonymous().DisableAntiforgery();

@@ -14,6 +14,10 @@ public static class GenerationApi
     {
         [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
         public string? Warning { get; init; }
+
+        /// <summary>On a <c>201</c> only: what is left to generate with once this image is paid for.</summary>
+        [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+        public Billing.BillingApi.BalanceDto? Balance { get; init; }
     }
 
     public static GenerationDto ToDto(GenerationRecord g) =>
@@ -42,7 +46,8 @@ public static class GenerationApi
 
     public static string DownloadUrl(string id) => $"/images/{id}/download";
 
-    private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations, CancellationToken ct)
+    private static async Task<IResult> Create(HttpRequest request, ClaimsPrincipal user, GenerationService generations,
+        Billing.AccountSummaries summaries, CancellationToken ct)
     {
         if (!request.HasJsonContentType())
             return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
@@ -61,7 +66,9 @@ public static class GenerationApi
             if (body is null)
                 return Problems.Validation(field!, message!);
             var outcome = await generations.GenerateAsync(UserId(user), body.Prompt, body.Seed, request.Headers["Idempotency-Key"].FirstOrDefault(), ct);
-            return ToResult(outcome, request.HttpContext);
+            // Read after the completion committed: one consistent snapshot of the balances, this generation's charge included.
+            var balance = outcome.Succeeded ? Billing.BillingApi.Balance(await summaries.GetAsync(UserId(user), ct)) : null;
+            return ToResult(outcome, request.HttpContext, balance);
         }
     }
 
@@ -100,14 +107,14 @@ public static class GenerationApi
         return (new CreateRequest(prompt, seed), null, null);
     }
 
-    public static IResult ToResult(GenerationOutcome outcome, HttpContext http)
+    public static IResult ToResult(GenerationOutcome outcome, HttpContext http, Billing.BillingApi.BalanceDto? balance = null)
     {
         if (outcome.Replayed)
             http.Response.Headers["Idempotent-Replayed"] = "true";
         if (outcome.RetryAt is { } retryAt)
             http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling((retryAt - DateTime.UtcNow).TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (outcome.Generation is { } g)
-            return Results.Created($"/api/v1/generations/{g.Id}", ToDto(g) with { Warning = outcome.Warning });
+            return Results.Created($"/api/v1/generations/{g.Id}", ToDto(g) with { Warning = outcome.Warning, Balance = balance });
         if (outcome.Field is { } field)
             return Problems.Result(outcome.Status, outcome.ErrorCode!, "The request is not valid.", outcome.ErrorMessage,
                 new Dictionary<string, string[]> { [field] = [outcome.ErrorMessage!] });

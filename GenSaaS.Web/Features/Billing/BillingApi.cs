@@ -1,0 +1,225 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json.Serialization;
+using Dapper;
+using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Shared;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>
+/// <c>/api/v1/billing</c>, <c>/api/v1/ledger</c> and <c>/api/v1/payments</c>: what the dashboard and billing page show, as JSON,
+/// for the caller only. The two lists page as <c>/api/v1/generations</c> does (Stripe's list contract).
+/// </summary>
+public static class BillingApi
+{
+    public const string LedgerIdPrefix = "cl_";
+    public const string PaymentIdPrefix = "pay_";
+    public const int DefaultLimit = 10;
+
+    public static void Map(WebApplication app)
+    {
+        var read = ApiKeyScopes.Policy(ApiKeyScopes.Read);
+        app.MapGet("/api/v1/billing", GetBilling).RequireAuthorization(read);
+        app.MapGet("/api/v1/ledger", ListLedger).RequireAuthorization(read);
+        app.MapGet("/api/v1/payments", ListPayments).RequireAuthorization(read);
+    }
+
+    private static string UserId(ClaimsPrincipal user) =>
+        user.FindFirstValue(ClaimTypes.NameIdentifier) ?? throw new InvalidOperationException("Signed-in user without an id");
+
+    // ---- the balance, shared with the 201 of POST /api/v1/generations ----
+
+    /// <summary>What is left to generate with: credits by kind and, for a subscriber, the plan's use this period.</summary>
+    public sealed record BalanceDto(long TrialCredits, long PrepaidCredits, long CreditsRemaining, string Plan, PlanUsageDto? PlanUsage);
+
+    public sealed record PlanUsageDto(long Used, int? SoftLimit, int? HardCap, long? Remaining, DateTime PeriodStart, DateTime PeriodEnd);
+
+    public static BalanceDto Balance(AccountSummary s) =>
+        new(s.TrialCredits, s.PrepaidCredits, s.CreditsRemaining, s.PlanKey,
+            s.IsSubscribed
+                ? new PlanUsageDto(s.UsedThisPeriod, s.SoftLimit, s.HardCap, s.HardCap is { } cap ? Math.Max(0, cap - s.UsedThisPeriod) : null, s.PeriodStart, s.PeriodEnd)
+                : null);
+
+    // ---- GET /api/v1/billing ----
+
+    public sealed record BillingDto(string Object, string Plan, string PlanName, SubscriptionDto? Subscription, CardDto? Card,
+        bool PayPerUse, BalanceDto Balance);
+
+    public sealed record SubscriptionDto(string Id, string Plan, string Status, DateTime? CurrentPeriodStart, DateTime? CurrentPeriodEnd, bool CancelAtPeriodEnd);
+
+    public sealed record CardDto(string? Brand, string? Last4, int? ExpMonth, int? ExpYear);
+
+    private const string PayPerUseSql = """
+        SELECT pay_per_use_card FROM billing_customers WHERE user_id = @userId;
+        """;
+
+    private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, CancellationToken ct)
+    {
+        var userId = UserId(user);
+        var s = await summaries.GetAsync(userId, ct);
+        var payPerUse = await db.ReadAsync(c => c.ExecuteScalar<long?>(PayPerUseSql, new { userId }), ct) == 1;
+        var subscription = s.Subscription is { } sub
+            ? new SubscriptionDto(sub.Id, sub.PlanKey, sub.Status, sub.PeriodStart, sub.PeriodEnd, sub.CancelAtPeriodEnd)
+            : null;
+        CardDto? card = null;
+        if (s.HasSavedCard || s.CardLast4 is not null)
+        {
+            int? month = null, year = null;
+            if (s.CardExpires?.Split('/') is [var m, var y]
+                && int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out var mm)
+                && int.TryParse(y, NumberStyles.None, CultureInfo.InvariantCulture, out var yy))
+                (month, year) = (mm, yy);
+            card = new CardDto(s.CardBrand, s.CardLast4, month, year);
+        }
+        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s)));
+    }
+
+    // ---- the list contract ----
+
+    public sealed record ListDto<T>(string Object, string Url, IReadOnlyList<T> Data, [property: JsonPropertyName("has_more")] bool HasMore);
+
+    private static readonly string[] ListParameters = ["limit", "starting_after"];
+
+    /// <summary>
+    /// The list parameters as <c>/api/v1/generations</c> reads them: <c>limit</c> (range and type already checked by
+    /// <see cref="QueryGuard"/>), <c>starting_after</c>; any other parameter is refused. Null limit means the answer is the problem.
+    /// </summary>
+    private static (int Limit, string? StartingAfter, IResult? Problem) ReadListQuery(HttpRequest request, string idName)
+    {
+        if (request.Query.Keys.FirstOrDefault(k => !ListParameters.Contains(k, StringComparer.Ordinal)) is { } unknown)
+            return (0, null, Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ParameterUnknown, "The request is not valid.",
+                $"Received unknown parameter: {unknown}. This list takes 'limit' (1-100) and 'starting_after' ({idName}).",
+                new Dictionary<string, string[]> { [unknown] = ["Unknown parameter."] }));
+        var limit = int.TryParse(request.Query["limit"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var given) ? given : DefaultLimit;
+        var startingAfter = request.Query["starting_after"].ToString() is { Length: > 0 } after ? after : null;
+        return (limit, startingAfter, null);
+    }
+
+    /// <summary>Unknown ids, malformed ids and other customers' ids get the same answer, so an id cannot be probed.</summary>
+    private static IResult NoSuch(string what, string startingAfter) =>
+        Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+            $"No such {what}: '{startingAfter}'. Pass the id of the last {what} of the previous page.",
+            new Dictionary<string, string[]> { ["starting_after"] = [$"No such {what}."] });
+
+    private static long? ParseId(string prefix, string id) =>
+        id.StartsWith(prefix, StringComparison.Ordinal)
+        && long.TryParse(id.AsSpan(prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : null;
+
+    // ---- GET /api/v1/ledger ----
+
+    public sealed record LedgerLineDto(string Id, string Object, string Kind, long Amount, string Bucket, long BalanceAfter, string Reason,
+        string? Reference, string? UsageId, string? GenerationId, string? PaymentId, DateTime CreatedAt);
+
+    private sealed record LedgerRow(long Id, string Kind, long Amount, string Bucket, long BalanceAfter, string Reason, string? Reference,
+        string? UsageId, string? GenerationId, long? PaymentId, DateTime CreatedAt);
+
+    private const string LedgerCursorSql = """
+        SELECT 1 FROM credit_ledger WHERE id = @id AND user_id = @userId;
+        """;
+
+    // Ledger ids only grow, in commit order, so the id alone orders the lines; (user_id, id) is ix_credit_ledger_user and the
+    // page is one seek on it. What a line refers to is found by primary or unique keys: a usage by id, its generation by id,
+    // a bundle's or refund's payment by (kind, stripe_id).
+    private const string LedgerPageSql = """
+        SELECT l.id, l.kind, l.amount, l.bucket, l.balance_after AS BalanceAfter, l.reason, l.reference,
+               u.id AS UsageId, g.id AS GenerationId, p.id AS PaymentId, l.created_at AS CreatedAt
+        FROM credit_ledger AS l
+        LEFT JOIN usage AS u ON l.kind IN ('debit', 'release') AND u.id = l.reference AND u.user_id = l.user_id
+        LEFT JOIN generations AS g ON g.id = u.generation_id
+        LEFT JOIN payments AS p ON p.kind = CASE l.kind WHEN 'grant' THEN 'bundle' WHEN 'refund_reversal' THEN 'refund' END
+                                AND p.stripe_id = l.reference AND p.user_id = l.user_id
+        WHERE l.user_id = @userId AND l.id < @before
+        ORDER BY l.id DESC
+        LIMIT @take;
+        """;
+
+    private static async Task<IResult> ListLedger(HttpRequest request, ClaimsPrincipal user, Db db, CancellationToken ct)
+    {
+        var (limit, startingAfter, problem) = ReadListQuery(request, "a ledger line id");
+        if (problem is not null)
+            return problem;
+        var userId = UserId(user);
+        var before = long.MaxValue;
+        if (startingAfter is not null)
+        {
+            if (ParseId(LedgerIdPrefix, startingAfter) is not { } id
+                || await db.ReadAsync(c => c.ExecuteScalar<long?>(LedgerCursorSql, new { id, userId }), ct) is null)
+                return NoSuch("ledger line", startingAfter);
+            before = id;
+        }
+        var rows = await db.ReadAsync(c => c.Query<LedgerRow>(LedgerPageSql, new { userId, before, take = limit + 1 }).AsList(), ct);
+        var hasMore = rows.Count > limit;
+        if (hasMore)
+            rows.RemoveAt(rows.Count - 1);
+        var data = rows.Select(r => new LedgerLineDto(LedgerIdPrefix + r.Id.ToString(CultureInfo.InvariantCulture), "ledger_line", r.Kind, r.Amount,
+            r.Bucket, r.BalanceAfter, r.Reason, r.Reference, r.UsageId, r.GenerationId,
+            r.PaymentId is { } p ? PaymentIdPrefix + p.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt)).ToList();
+        return Results.Ok(new ListDto<LedgerLineDto>("list", "/api/v1/ledger", data, hasMore));
+    }
+
+    // ---- GET /api/v1/payments ----
+
+    public sealed record PaymentDto(string Id, string Object, string Kind, long Amount, string Currency, string Status, string? Plan,
+        long? Credits, string StripeId, string? UsageId, string? LedgerLineId, DateTime CreatedAt);
+
+    private sealed record PaymentRow(long Id, string Kind, long AmountMinor, string Currency, string Status, string? PlanKey, long? Credits,
+        string StripeId, string? UsageId, long? LedgerEntryId, DateTime CreatedAt);
+
+    private const string PaymentCursorSql = """
+        SELECT created_at FROM payments WHERE id = @id AND user_id = @userId;
+        """;
+
+    // ix_payments_user is (user_id, created_at) and, as every SQLite index, ends in the rowid (payments.id), so the page is
+    // one seek on it, read backwards, no sort; only payments recorded in the cursor's very instant are read and passed over.
+    // created_at is set when the row is first recorded and never updated, so a payment never moves between pages.
+    private const string PaymentsFirstPageSql = """
+        SELECT id, kind, amount_minor AS AmountMinor, currency, status, plan_key AS PlanKey, credits, stripe_id AS StripeId,
+               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt
+        FROM payments
+        WHERE user_id = @userId
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take;
+        """;
+
+    private const string PaymentsNextPageSql = """
+        SELECT id, kind, amount_minor AS AmountMinor, currency, status, plan_key AS PlanKey, credits, stripe_id AS StripeId,
+               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt
+        FROM payments
+        WHERE user_id = @userId AND (created_at, id) < (@createdAt, @id)
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take;
+        """;
+
+    private static async Task<IResult> ListPayments(HttpRequest request, ClaimsPrincipal user, Db db, CancellationToken ct)
+    {
+        var (limit, startingAfter, problem) = ReadListQuery(request, "a payment id");
+        if (problem is not null)
+            return problem;
+        var userId = UserId(user);
+        List<PaymentRow> rows;
+        if (startingAfter is null)
+        {
+            rows = await db.ReadAsync(c => c.Query<PaymentRow>(PaymentsFirstPageSql, new { userId, take = limit + 1 }).AsList(), ct);
+        }
+        else
+        {
+            // Read as the stored text, so the cursor compares with exactly what is stored.
+            var id = ParseId(PaymentIdPrefix, startingAfter);
+            var createdAt = id is null ? null : await db.ReadAsync(c => c.ExecuteScalar<string?>(PaymentCursorSql, new { id, userId }), ct);
+            if (createdAt is null)
+                return NoSuch("payment", startingAfter);
+            rows = await db.ReadAsync(c => c.Query<PaymentRow>(PaymentsNextPageSql, new { userId, createdAt, id, take = limit + 1 }).AsList(), ct);
+        }
+        var hasMore = rows.Count > limit;
+        if (hasMore)
+            rows.RemoveAt(rows.Count - 1);
+        var data = rows.Select(r => new PaymentDto(PaymentIdPrefix + r.Id.ToString(CultureInfo.InvariantCulture), "payment", r.Kind, r.AmountMinor,
+            r.Currency, r.Status, r.PlanKey, r.Credits, r.StripeId, r.UsageId,
+            r.LedgerEntryId is { } l ? LedgerIdPrefix + l.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt)).ToList();
+        return Results.Ok(new ListDto<PaymentDto>("list", "/api/v1/payments", data, hasMore));
+    }
+}
