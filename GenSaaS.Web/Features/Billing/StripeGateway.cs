@@ -81,6 +81,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Session> GetCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).GetAsync(id, cancellationToken: ct);
 
+    /// <summary>Expires an open Checkout Session so it can no longer be paid; Stripe refuses (invalid_request_error) one that is not open.</summary>
+    public Task<Session> ExpireCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).ExpireAsync(id, cancellationToken: ct);
+
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
     /// <summary>

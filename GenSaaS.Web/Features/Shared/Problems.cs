@@ -32,6 +32,8 @@ public static class ProblemCodes
     public const string CheckoutUnavailable = "checkout_unavailable";
     /// <summary>The address exists but does not take this HTTP method; the <c>Allow</c> header lists the ones it takes.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
+    /// <summary>The customer already has a live subscription (any status but canceled or incomplete_expired): a second one is refused; <c>manage_url</c> opens the portal.</summary>
+    public const string AlreadySubscribed = "already_subscribed";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
