@@ -93,7 +93,7 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             InvoiceNow = false,
             Prorate = false,
             CancellationDetails = new SubscriptionCancellationDetailsOptions { Comment = comment },
-        }, cancellationToken: ct);
+        }, Idempotent($"cancel-subscription:{id}"), ct);
 
     /// <summary>The payments of an invoice (an invoice no longer names its charge; this maps it to the PaymentIntent).</summary>
     public Task<StripeList<InvoicePayment>> ListInvoicePaymentsAsync(string invoiceId, CancellationToken ct) =>
@@ -102,7 +102,7 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     public Task<Session> GetCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).GetAsync(id, cancellationToken: ct);
 
     /// <summary>Expires an open Checkout Session so it can no longer be paid; Stripe refuses (invalid_request_error) one that is not open.</summary>
-    public Task<Session> ExpireCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).ExpireAsync(id, cancellationToken: ct);
+    public Task<Session> ExpireCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).ExpireAsync(id, null, Idempotent($"expire:{id}"), ct);
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
