@@ -360,6 +360,40 @@ public sealed partial class EmulatedStripe
 
     internal static long PeriodEnd(JsonObject sub) => sub["items"]!["data"]!.AsArray().Select(i => Unix(i!["current_period_end"])).DefaultIfEmpty(0).Min();
 
+    /// <summary>
+    /// <c>GET /v1/invoice_payments</c>: the mapping from an invoice to the PaymentIntent that paid (or tries to pay) it, as
+    /// Stripe shows it since invoices no longer name their charge: one <c>invoice_payment</c> per invoice that has a payment,
+    /// <c>status</c> <c>paid</c> once the invoice is paid, else <c>open</c>.
+    /// </summary>
+    internal static async Task<List<JsonObject>> InvoicePaymentsAsync(EmulatorTx tx, string? invoiceId)
+    {
+        var invoices = invoiceId is { Length: > 0 } ? [await tx.GetAsync(invoiceId, "invoice", "invoice")] : await tx.ListAsync("invoice");
+        var payments = new List<JsonObject>();
+        foreach (var invoice in invoices)
+        {
+            var id = invoice["id"]!.GetValue<string>();
+            if ((await tx.PrivateAsync(id))?["payment_intent"]?.GetValue<string>() is not { } pi)
+                continue;
+            var paid = invoice["status"]!.GetValue<string>() == "paid";
+            payments.Add(new JsonObject
+            {
+                ["id"] = "inpay_" + id["in_".Length..],
+                ["object"] = "invoice_payment",
+                ["amount_paid"] = paid ? invoice["amount_paid"]!.GetValue<long>() : null,
+                ["amount_requested"] = invoice["amount_due"]!.GetValue<long>(),
+                ["created"] = invoice["created"]!.GetValue<long>(),
+                ["currency"] = invoice["currency"]!.GetValue<string>(),
+                ["invoice"] = id,
+                ["is_default"] = true,
+                ["livemode"] = false,
+                ["payment"] = new JsonObject { ["type"] = "payment_intent", ["payment_intent"] = pi },
+                ["status"] = paid ? "paid" : "open",
+                ["status_transitions"] = new JsonObject { ["canceled_at"] = null, ["paid_at"] = invoice["status_transitions"]?["paid_at"]?.DeepClone() },
+            });
+        }
+        return payments;
+    }
+
     internal static async Task<JsonObject> CancelSubscriptionAsync(EmulatorTx tx, string id, FormParams p)
     {
         var sub = await tx.GetAsync(id, "subscription");

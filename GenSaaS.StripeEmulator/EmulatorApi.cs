@@ -103,6 +103,7 @@ internal static class EmulatorApi
         Route(v1, "POST", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.UpdateSubscriptionAsync(tx, c.Id, p));
         Route(v1, "DELETE", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.CancelSubscriptionAsync(tx, c.Id, p));
 
+        Route(v1, "GET", "/invoice_payments", async (_, tx, p, c) => List(await EmulatedStripe.InvoicePaymentsAsync(tx, p.Str("invoice")), p, c));
         Route(v1, "GET", "/invoices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "invoice"));
         Route(v1, "GET", "/invoices", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("invoice", p.Str("customer"), p.Str("subscription")), o =>

@@ -59,6 +59,7 @@ internal static class StripeParameters
         ["GET /subscriptions"] = typeof(SubscriptionListOptions),
         ["POST /subscriptions/{id}"] = typeof(SubscriptionUpdateOptions),
         ["DELETE /subscriptions/{id}"] = typeof(SubscriptionCancelOptions),
+        ["GET /invoice_payments"] = typeof(InvoicePaymentListOptions),
         ["GET /invoices/{id}"] = typeof(InvoiceGetOptions),
         ["GET /invoices"] = typeof(InvoiceListOptions),
         ["POST /billing_portal/sessions"] = typeof(Stripe.BillingPortal.SessionCreateOptions),

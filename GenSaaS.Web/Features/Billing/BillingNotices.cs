@@ -23,6 +23,9 @@ public sealed class BillingNotices(Db db, IBackgroundJobClient jobs, TimeProvide
     /// <summary>A bank debit or other delayed payment of a Checkout Session failed; keyed by the session id.</summary>
     public const string AsyncPaymentFailed = "async_payment_failed";
 
+    /// <summary>A second subscription Stripe made (two checkouts paid in parallel) was canceled and refunded; keyed by that subscription's id.</summary>
+    public const string DuplicateSubscriptionRefunded = "duplicate_subscription_refunded";
+
     private const string RecordSql = """
         INSERT INTO billing_notices (kind, stripe_id, user_id, created_at) VALUES (@kind, @stripeId, @userId, @now)
         ON CONFLICT (kind, stripe_id) DO NOTHING;
@@ -65,7 +68,16 @@ public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, IEm
             // A link to the billing page, not to a portal session: that expires within minutes and opens for whoever holds
             // it; the page's button opens the portal for the customer who is signed in.
             var link = HtmlEncoder.Default.Encode(BaseUrl() + "/billing");
-            var (subject, body) = kind == BillingNotices.PaymentFailed
+            var (subject, body) = kind == BillingNotices.DuplicateSubscriptionRefunded
+                ? ("You were subscribed twice: we canceled and refunded the second",
+                    $"""
+                    <p>Hello,</p>
+                    <p>Two payments for your monthly plan went through at the same time (two tabs or a double click). You keep one
+                    subscription; we canceled the second at once and refunded its payment in full. The refund reaches your
+                    card within 5 to 10 business days, depending on your bank.</p>
+                    <p>Nothing else changed: <a href="{link}">see your billing page</a>.</p>
+                    """)
+                : kind == BillingNotices.PaymentFailed
                 ? ("Your GenSaaS payment failed: update your card",
                     $"""
                     <p>Hello,</p>

@@ -8,7 +8,7 @@ using Stripe.Checkout;
 namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>Starts Stripe Checkout for a plan: payment mode for bundles, subscription mode for the monthly plan, setup mode to save a card.</summary>
-public sealed class Checkout(StripeGateway stripe, StripePrices prices, CheckoutSessions sessions, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
+public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices prices, CheckoutSessions sessions, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, ILogger<Checkout> logger)
 {
     public sealed record Input(string? Plan);
@@ -18,6 +18,8 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         if (!mode.IsEnabled)
             throw new BillingDisabledException();
         var plan = plans.Get(planKey);
+        if (plan.Kind == PlanKind.Subscription && await LiveSubscriptionAsync(userId, ct) is { } live)
+            throw new AlreadySubscribedException(live);
         var customer = await accounts.EnsureCustomerAsync(userId, email, ct);
         var baseUrl = (options.Value.PublicBaseUrl is { Length: > 0 } configured ? configured
             : app.Value.PublicBaseUrl is { Length: > 0 } appConfigured ? appConfigured
@@ -58,7 +60,49 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         var session = await stripe.CreateCheckoutSessionAsync(create, $"checkout:{userId}:{Guid.NewGuid():N}", ct);
         await sessions.RecordAsync(session.Id, userId, create.Mode, planKey, ct);
         logger.LogInformation(BillingLogEvents.CheckoutStarted, "Checkout session {SessionId} ({Mode}) for {UserId}, plan {PlanKey}", session.Id, create.Mode, userId, planKey);
-        return session;
+        return create.Mode == "subscription" ? await KeepOnlyNewestAsync(userId, session, ct) : session;
+    }
+
+    private const string LiveSubscriptionSql = """
+        SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @userId AND status IN @statuses LIMIT 1;
+        """;
+
+    /// <summary>The customer's live subscription as the webhooks last told us, or null.</summary>
+    private async Task<string?> LiveSubscriptionAsync(string userId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await Dapper.SqlMapper.QueryFirstOrDefaultAsync<string>(connection,
+            new Dapper.CommandDefinition(LiveSubscriptionSql, new { userId, statuses = LiveSubscriptions.Statuses }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Two tabs or a double click: of the customer's open subscription Checkout Sessions only the newest stays payable; the
+    /// older ones are expired at Stripe, and every request answers with the newest, so both tabs land on the same page. The
+    /// request that records its session last sees all of them (recording is serialised), so no two stay open.
+    /// </summary>
+    private async Task<Session> KeepOnlyNewestAsync(string userId, Session mine, CancellationToken ct)
+    {
+        var pending = await sessions.PendingSubscriptionSessionsAsync(userId, ct);
+        foreach (var older in pending.Skip(1))
+        {
+            try
+            {
+                await stripe.ExpireCheckoutSessionAsync(older, ct);
+                await sessions.SetStateAsync(older, CheckoutSessions.State.Expired, ct);
+                logger.LogInformation("Checkout session {SessionId} of {UserId} expired: a newer subscription checkout replaced it", older, userId);
+            }
+            catch (Stripe.StripeException ex) when (ex.StripeError?.Type == "invalid_request_error")
+            {
+                // No longer open: paid (the webhook fulfils it, and a second subscription is canceled there) or already expired.
+                var status = (await stripe.GetCheckoutSessionAsync(older, ct)).Status;
+                if (status is "complete" or "expired")
+                    await sessions.SetStateAsync(older, status == "complete" ? CheckoutSessions.State.Complete : CheckoutSessions.State.Expired, ct);
+            }
+        }
+        if (pending.Count == 0 || pending[0] == mine.Id)
+            return mine;
+        var newest = await stripe.GetCheckoutSessionAsync(pending[0], ct);
+        return newest.Status == "open" ? newest : mine;
     }
 
     /// <summary>
@@ -122,6 +166,23 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         {
             session = await checkout.StartAsync(userId, email, planKey, $"{request.Scheme}://{request.Host}", ct);
         }
+        catch (AlreadySubscribedException)
+        {
+            http.Response.Headers.Vary = "HX-Request";
+            const string page = "/billing?checkout=already_subscribed";
+            if (request.Headers.ContainsKey("HX-Request"))
+            {
+                http.Response.Headers["HX-Redirect"] = page;
+                return Results.Ok();
+            }
+            if (isForm)
+                return new SeeOther(page);
+            var problem = Problems.Create(StatusCodes.Status409Conflict, ProblemCodes.AlreadySubscribed, "You already have a subscription.",
+                "Nothing was charged. Change or cancel your plan in the billing portal (POST manage_url) or on the billing page.");
+            problem.Extensions["manage_url"] = PortalPath;
+            problem.Extensions["billing_url"] = "/billing";
+            return Results.Problem(problem);
+        }
         catch (Exception ex) when (ex is Stripe.StripeException or HttpRequestException
                                    || (ex is OperationCanceledException && !ct.IsCancellationRequested))
         {
@@ -152,6 +213,9 @@ public sealed class Checkout(StripeGateway stripe, StripePrices prices, Checkout
         }
         return isForm ? new SeeOther(session.Url) : Results.Ok(new { id = session.Id, url = session.Url });
     }
+
+    /// <summary>The portal route: a POST opens Stripe's customer portal for the signed-in customer.</summary>
+    public const string PortalPath = "/api/billing/portal";
 
     /// <summary>
     /// <c>POST /api/billing/portal</c>: Stripe's customer portal, to change the card or cancel the monthly plan. Same answers

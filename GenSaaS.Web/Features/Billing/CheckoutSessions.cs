@@ -53,4 +53,18 @@ public sealed partial class CheckoutSessions(Db db, TimeProvider clock)
 
     public Task SetStateAsync(string id, State state, CancellationToken ct) =>
         db.ExecuteAsync(SetStateSql, new { id, status = state.ToString().ToLowerInvariant(), now = clock.GetUtcNow().UtcDateTime }, ct);
+
+    private const string PendingSubscriptionSql = """
+        SELECT id FROM checkout_sessions
+        WHERE user_id = @userId AND mode = 'subscription' AND status = 'pending' AND created_at > @since
+        ORDER BY rowid DESC;
+        """;
+
+    /// <summary>The customer's subscription Checkout Sessions still pending from the last day (Stripe's default lifetime), newest recorded first.</summary>
+    public async Task<IReadOnlyList<string>> PendingSubscriptionSessionsAsync(string userId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return (await connection.QueryAsync<string>(new CommandDefinition(PendingSubscriptionSql,
+            new { userId, since = clock.GetUtcNow().UtcDateTime.AddDays(-1) }, cancellationToken: ct))).ToList();
+    }
 }

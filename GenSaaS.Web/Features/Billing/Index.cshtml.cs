@@ -53,6 +53,12 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// <summary>Set when Stripe would not start a Checkout and the customer was sent back here.</summary>
     public bool CheckoutUnavailable { get; private set; }
 
+    /// <summary>Set when the customer tried to subscribe again while subscribed and was sent back here.</summary>
+    public bool AlreadySubscribed { get; private set; }
+
+    /// <summary>The plan of the customer's live subscription (see <see cref="LiveSubscriptions"/>), or null: it is marked and never offered again.</summary>
+    public string? CurrentPlanKey => LiveSubscriptions.IsLive(Status.Subscription?.Status) ? Status.Subscription!.PlanKey : null;
+
     /// <summary>The page a customer with a card to fix is sent to (API problems link here): it says why and opens the billing portal.</summary>
     public const string UpdateCardUrl = "/billing?card=update";
 
@@ -66,6 +72,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     {
         PortalUnavailable = Request.Query["portal"] == "unavailable";
         CheckoutUnavailable = Request.Query["checkout"] == "unavailable";
+        AlreadySubscribed = Request.Query["checkout"] == "already_subscribed";
         UpdateCard = Request.Query["card"] == "update";
         var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
         if (Request.Query["from"] == "portal" && mode.IsEnabled)

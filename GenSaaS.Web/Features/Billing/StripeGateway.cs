@@ -79,7 +79,30 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Subscription> GetSubscriptionAsync(string id, CancellationToken ct) => new SubscriptionService(Client).GetAsync(id, cancellationToken: ct);
 
+    /// <summary>The customer's subscriptions that are not canceled (Stripe's default list), up to 100.</summary>
+    public Task<StripeList<Subscription>> ListSubscriptionsAsync(string customerId, CancellationToken ct) =>
+        new SubscriptionService(Client).ListAsync(new SubscriptionListOptions { Customer = customerId, Limit = 100 }, cancellationToken: ct);
+
+    /// <summary>
+    /// Cancels a subscription at once. No proration credit and no final invoice (Stripe's defaults, stated): the app refunds
+    /// the duplicate's payment in full itself, so a proration credit would pay the customer twice.
+    /// </summary>
+    public Task<Subscription> CancelSubscriptionNowAsync(string id, string comment, CancellationToken ct) =>
+        new SubscriptionService(Client).CancelAsync(id, new SubscriptionCancelOptions
+        {
+            InvoiceNow = false,
+            Prorate = false,
+            CancellationDetails = new SubscriptionCancellationDetailsOptions { Comment = comment },
+        }, Idempotent($"cancel-subscription:{id}"), ct);
+
+    /// <summary>The payments of an invoice (an invoice no longer names its charge; this maps it to the PaymentIntent).</summary>
+    public Task<StripeList<InvoicePayment>> ListInvoicePaymentsAsync(string invoiceId, CancellationToken ct) =>
+        new InvoicePaymentService(Client).ListAsync(new InvoicePaymentListOptions { Invoice = invoiceId, Limit = 100 }, cancellationToken: ct);
+
     public Task<Session> GetCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).GetAsync(id, cancellationToken: ct);
+
+    /// <summary>Expires an open Checkout Session so it can no longer be paid; Stripe refuses (invalid_request_error) one that is not open.</summary>
+    public Task<Session> ExpireCheckoutSessionAsync(string id, CancellationToken ct) => new SessionService(Client).ExpireAsync(id, null, Idempotent($"expire:{id}"), ct);
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
@@ -267,9 +290,9 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     public static string RefundKey(string chargeId, long? amountMinor, string requestId) =>
         $"refund:{chargeId}:{amountMinor?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "full"}:{requestId}";
 
-    public async Task<Refund> RefundAsync(string chargeId, long? amountMinor, string requestId, CancellationToken ct)
+    public async Task<Refund> RefundAsync(string chargeId, long? amountMinor, string requestId, CancellationToken ct, string? reason = null)
     {
-        var refund = await new RefundService(Client).CreateAsync(new RefundCreateOptions { Charge = chargeId, Amount = amountMinor },
+        var refund = await new RefundService(Client).CreateAsync(new RefundCreateOptions { Charge = chargeId, Amount = amountMinor, Reason = reason },
             Idempotent(RefundKey(chargeId, amountMinor, requestId)), ct);
         logger.LogInformation(BillingLogEvents.RefundCreated, "Refund {RefundId} of {Amount} on charge {ChargeId}", refund.Id, refund.Amount, chargeId);
         return refund;
@@ -299,4 +322,5 @@ public static class BillingLogEvents
     public static readonly EventId HoldAtRisk = new(2015, "HoldAtRisk");
     public static readonly EventId HoldExpired = new(2016, "HoldExpired");
     public static readonly EventId CheckoutFailed = new(2017, "CheckoutFailed");
+    public static readonly EventId DuplicateSubscriptionCanceled = new(2018, "DuplicateSubscriptionCanceled");
 }

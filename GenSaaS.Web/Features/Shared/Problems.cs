@@ -40,6 +40,8 @@ public static class ProblemCodes
     public const string GenerationDeleted = "generation_deleted";
     /// <summary>A pay-per-use generation would take the month's spend above the cap the customer set; nothing was charged.</summary>
     public const string SpendLimitReached = "spend_limit_reached";
+    /// <summary>The customer already has a live subscription (any status but canceled or incomplete_expired): a second one is refused; <c>manage_url</c> opens the portal.</summary>
+    public const string AlreadySubscribed = "already_subscribed";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

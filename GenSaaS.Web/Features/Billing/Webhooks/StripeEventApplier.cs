@@ -268,6 +268,19 @@ public sealed class StripeEventApplier(
         var subscription = await stripe.GetSubscriptionAsync(subscriptionId, ct);
         var userId = subscription.Metadata?.GetValueOrDefault("user_id") ?? await accounts.UserIdForCustomerAsync(subscription.CustomerId, ct)
             ?? throw new WebhookNotReadyException($"No user for subscription {subscriptionId} (customer {subscription.CustomerId})");
+        await StoreSubscriptionAsync(subscription, userId, eventCreated, ct);
+        logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
+        // Dunning: read from Stripe just now, the plan waits on its latest invoice. Whichever event brings us here first
+        // (invoice.payment_failed, customer.subscription.updated, a retry's failure) the customer hears once per invoice;
+        // a late failure event for an invoice since paid finds the plan active and sends nothing.
+        if (subscription.Status is "past_due" or "unpaid" && subscription.LatestInvoiceId is { } invoiceId)
+            await notices.NotifyOnceAsync(BillingNotices.PaymentFailed, invoiceId, userId, ct);
+        await KeepOneLiveSubscriptionAsync(subscription, userId, ct);
+        return userId;
+    }
+
+    private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct)
+    {
         var item = subscription.Items?.Data?.FirstOrDefault();
         var planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited;
         await db.ExecuteAsync(UpsertSubscriptionSql, new
@@ -282,13 +295,80 @@ public sealed class StripeEventApplier(
             eventCreated,
             now = clock.GetUtcNow().UtcDateTime,
         }, ct);
-        logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
-        // Dunning: read from Stripe just now, the plan waits on its latest invoice. Whichever event brings us here first
-        // (invoice.payment_failed, customer.subscription.updated, a retry's failure) the customer hears once per invoice;
-        // a late failure event for an invoice since paid finds the plan active and sends nothing.
-        if (subscription.Status is "past_due" or "unpaid" && subscription.LatestInvoiceId is { } invoiceId)
-            await notices.NotifyOnceAsync(BillingNotices.PaymentFailed, invoiceId, userId, ct);
-        return userId;
+    }
+
+    /// <summary>What the app writes into <c>cancellation_details.comment</c> of a duplicate it cancels, followed by the subscription it keeps.</summary>
+    public const string DuplicateOf = "duplicate of ";
+
+    /// <summary>
+    /// One live subscription per customer, even when Stripe made two (two Checkout Sessions paid in parallel): of the
+    /// customer's live subscriptions at Stripe the oldest (Stripe's <c>created</c>, ties by id) is kept and every newer one is
+    /// canceled at once and its payment refunded in full. Any event of either subscription gets here, in any order; a
+    /// duplicate already canceled by us (its comment says so) only has its refund and notice completed, so a crash between
+    /// the steps or a replay ends the same way: one cancel, one refund (idempotency key per charge), one notice.
+    /// </summary>
+    private async Task KeepOneLiveSubscriptionAsync(Subscription subscription, string userId, CancellationToken ct)
+    {
+        if (subscription.Status == "canceled" && subscription.CancellationDetails?.Comment is { } comment && comment.StartsWith(DuplicateOf, StringComparison.Ordinal))
+        {
+            await RefundDuplicateAsync(subscription, userId, ct);
+            return;
+        }
+        if (!LiveSubscriptions.IsLive(subscription.Status) || subscription.CustomerId is not { } customerId)
+            return;
+        var live = (await stripe.ListSubscriptionsAsync(customerId, ct)).Data
+            .Where(s => LiveSubscriptions.IsLive(s.Status))
+            .OrderBy(s => s.Created).ThenBy(s => s.Id, StringComparer.Ordinal)
+            .ToList();
+        foreach (var newer in live.Skip(1))
+        {
+            Subscription canceled;
+            try
+            {
+                canceled = await stripe.CancelSubscriptionNowAsync(newer.Id, DuplicateOf + live[0].Id, ct);
+            }
+            catch (StripeException ex) when (ex.StripeError?.Type == "invalid_request_error")
+            {
+                // Canceled meanwhile (a concurrent delivery of another event of this customer did it): read what Stripe has.
+                canceled = await stripe.GetSubscriptionAsync(newer.Id, ct);
+                if (canceled.Status != "canceled")
+                    throw;
+            }
+            logger.LogWarning(BillingLogEvents.DuplicateSubscriptionCanceled, "Subscription {SubscriptionId} of {UserId} duplicated {KeptSubscriptionId}; canceled at once",
+                newer.Id, userId, live[0].Id);
+            // Stamped with Stripe's cancel time: the customer.subscription.deleted event on its way carries the same or later.
+            var canceledAt = canceled.CanceledAt is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;
+            await StoreSubscriptionAsync(canceled, userId, canceledAt, ct);
+            await RefundDuplicateAsync(canceled, userId, ct);
+        }
+    }
+
+    /// <summary>
+    /// Refunds in full every paid payment of the duplicate's invoice (it granted nothing: the plan is unlimited use, no ledger
+    /// line to take back), records each refund in <c>payments</c>, and tells the customer once.
+    /// </summary>
+    private async Task RefundDuplicateAsync(Subscription duplicate, string userId, CancellationToken ct)
+    {
+        if (duplicate.LatestInvoiceId is { } invoiceId)
+        {
+            foreach (var paid in (await stripe.ListInvoicePaymentsAsync(invoiceId, ct)).Data.Where(p => p.Status == "paid"))
+            {
+                if (paid.Payment?.PaymentIntentId is not { } paymentIntentId
+                    || (await stripe.GetPaymentIntentAsync(paymentIntentId, ct)).LatestChargeId is not { } chargeId)
+                    continue;
+                var charge = await stripe.GetChargeAsync(chargeId, ct);
+                Refund refund;
+                if (charge.AmountRefunded < charge.Amount)
+                    refund = await stripe.RefundAsync(chargeId, null, $"duplicate-subscription:{duplicate.Id}", ct, reason: "duplicate");
+                else if ((await stripe.ListRefundsAsync(chargeId, ct)).Data.FirstOrDefault() is { } earlier)
+                    refund = earlier;
+                else
+                    continue;
+                await payments.RecordAsync(Payment.Refund(userId, refund.Id, paymentIntentId, chargeId, PlanCatalog.SubscriptionUnlimited, refund.Amount,
+                    refund.Currency ?? charge.Currency, refund.Status, null, null), ct);
+            }
+        }
+        await notices.NotifyOnceAsync(BillingNotices.DuplicateSubscriptionRefunded, duplicate.Id, userId, ct);
     }
 
     private const string UsageChargeSql = """
