@@ -127,7 +127,14 @@ public sealed class BillingApiTests(BillingTestApp app) : IClassFixture<BillingT
         card.GetProperty("expMonth").GetInt32().ShouldBeInRange(1, 12);
         card.GetProperty("expYear").GetInt32().ShouldBeGreaterThan(2000);
         billing.GetProperty("balance").GetProperty("prepaidCredits").GetInt64().ShouldBe(prepaidNow);
-        billing.TryGetProperty("spendCap", out _).ShouldBeFalse();
+        var spendCap = billing.GetProperty("spendCap");
+        spendCap.GetProperty("capMinor").ValueKind.ShouldBe(JsonValueKind.Null);
+        spendCap.GetProperty("spentThisMonthMinor").GetInt64().ShouldBeGreaterThanOrEqualTo(0);
+        billing.GetProperty("lowBalance").GetProperty("thresholdSet").ValueKind.ShouldBe(JsonValueKind.Null);
+        // The same settings as /api/v1/me shows, from the same reader.
+        var me = await GetJsonAsync(key, "/api/v1/me");
+        me.GetProperty("spendCap").GetRawText().ShouldBe(spendCap.GetRawText());
+        me.GetProperty("lowBalance").GetRawText().ShouldBe(billing.GetProperty("lowBalance").GetRawText());
 
         var ledger = Data(await GetJsonAsync(key, "/api/v1/ledger?limit=100"));
         ledger.Select(l => l.GetProperty("kind").GetString()).ShouldBe(["refund_reversal", "debit", "debit", "debit", "grant"]);

@@ -131,8 +131,7 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
         {
             var userId = user.FindFirstValue(ClaimTypes.NameIdentifier)!;
             var s = await summaries.GetAsync(userId, ct);
-            var cap = await spendCaps.ReadAsync(userId, ct);
-            var low = await lowBalance.ReadAsync(userId, ct);
+            var (spendCap, low) = await BillingApi.LimitsAsync(userId, spendCaps, lowBalance, plans, ct);
             return Results.Ok(new
             {
                 email = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name,
@@ -145,14 +144,8 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
                 generationsThisPeriod = s.UsedThisPeriod,
                 period = new { start = s.PeriodStart, end = s.PeriodEnd, softLimit = s.SoftLimit, hardCap = s.HardCap, cancelAtPeriodEnd = s.CancelAtPeriodEnd },
                 ratePerMinute = s.RatePerMinute,
-                spendCap = new
-                {
-                    capMinor = cap.CapMinor,
-                    spentThisMonthMinor = cap.SpentMinor,
-                    currency = plans.Find(PlanCatalog.PayPerUse)?.Currency ?? "usd",
-                    resetsAt = cap.ResetsAt,
-                },
-                lowBalance = new { thresholdSet = low.ThresholdSet, threshold = low.Threshold, below = low.Warned },
+                spendCap,
+                lowBalance = low,
             });
         }).RequireAuthorization(Accounts.ApiKeyScopes.Policy(Accounts.ApiKeyScopes.Read));
 }

@@ -4,6 +4,8 @@ using System.Text.Json.Serialization;
 using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Plans;
 using GenSaaS.Web.Features.Shared;
 
 namespace GenSaaS.Web.Features.Billing;
@@ -45,7 +47,22 @@ public static class BillingApi
     // ---- GET /api/v1/billing ----
 
     public sealed record BillingDto(string Object, string Plan, string PlanName, SubscriptionDto? Subscription, CardDto? Card,
-        bool PayPerUse, BalanceDto Balance);
+        bool PayPerUse, BalanceDto Balance, SpendCapDto SpendCap, LowBalanceDto LowBalance);
+
+    /// <summary>The monthly pay-per-use spend cap (null when none is set), this month's spend and when it resets.</summary>
+    public sealed record SpendCapDto(long? CapMinor, long SpentThisMonthMinor, string Currency, DateTime ResetsAt);
+
+    /// <summary>The low-balance warning: the threshold the customer set (null: the default), the one in force, and whether it stands.</summary>
+    public sealed record LowBalanceDto(long? ThresholdSet, long? Threshold, bool Below);
+
+    public static async Task<(SpendCapDto SpendCap, LowBalanceDto LowBalance)> LimitsAsync(string userId, SpendCaps spendCaps, LowBalance lowBalance,
+        PlanCatalog plans, CancellationToken ct)
+    {
+        var cap = await spendCaps.ReadAsync(userId, ct);
+        var low = await lowBalance.ReadAsync(userId, ct);
+        return (new SpendCapDto(cap.CapMinor, cap.SpentMinor, plans.Find(PlanCatalog.PayPerUse)?.Currency ?? "usd", cap.ResetsAt),
+            new LowBalanceDto(low.ThresholdSet, low.Threshold, low.Warned));
+    }
 
     public sealed record SubscriptionDto(string Id, string Plan, string Status, DateTime? CurrentPeriodStart, DateTime? CurrentPeriodEnd, bool CancelAtPeriodEnd);
 
@@ -55,10 +72,12 @@ public static class BillingApi
         SELECT pay_per_use_card FROM billing_customers WHERE user_id = @userId;
         """;
 
-    private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, CancellationToken ct)
+    private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
+        PlanCatalog plans, CancellationToken ct)
     {
         var userId = UserId(user);
         var s = await summaries.GetAsync(userId, ct);
+        var (spendCap, low) = await LimitsAsync(userId, spendCaps, lowBalance, plans, ct);
         var payPerUse = await db.ReadAsync(c => c.ExecuteScalar<long?>(PayPerUseSql, new { userId }), ct) == 1;
         var subscription = s.Subscription is { } sub
             ? new SubscriptionDto(sub.Id, sub.PlanKey, sub.Status, sub.PeriodStart, sub.PeriodEnd, sub.CancelAtPeriodEnd)
@@ -73,7 +92,7 @@ public static class BillingApi
                 (month, year) = (mm, yy);
             card = new CardDto(s.CardBrand, s.CardLast4, month, year);
         }
-        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s)));
+        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low));
     }
 
     // ---- the list contract ----
