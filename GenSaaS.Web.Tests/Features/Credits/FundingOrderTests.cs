@@ -104,25 +104,33 @@ public sealed partial class FundingOrderTests(CreditsTestApp app) : IClassFixtur
         await app.SubscribeAsync(user.Id);
         for (var i = 0; i < 4; i++)
             (await Generate(client, $"warm up {i}")).Status.ShouldBe(HttpStatusCode.Created);
-        await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 10, "bundle for test", $"p-{user.Id}", "test");
+        await app.Ledger.GrantAsync(user.Id, CreditBucket.Prepaid, 30, "bundle for test", $"p-{user.Id}", "test");
         var ledgerBefore = await app.LedgerSumAsync(user.Id);
 
-        using var start = new SemaphoreSlim(0);
-        var requests = Enumerable.Range(0, 30).Select(async i =>
+        async Task<(HttpStatusCode Status, string? Code)[]> Race(int count, string name)
         {
-            await start.WaitAsync();
-            return await Generate(client, $"race #{i}");
-        }).ToList();
-        start.Release(30);
-        var results = await Task.WhenAll(requests);
+            using var start = new SemaphoreSlim(0);
+            var requests = Enumerable.Range(0, count).Select(async i =>
+            {
+                await start.WaitAsync();
+                return await Generate(client, $"{name} #{i}");
+            }).ToList();
+            start.Release(count);
+            return await Task.WhenAll(requests);
+        }
 
-        results.Count(r => r.Status == HttpStatusCode.Created).ShouldBe(13, "3 left on the plan, then 10 credits");
-        results.Count(r => r == (HttpStatusCode.TooManyRequests, "fair_use_limit")).ShouldBe(17);
-        (await UsedThisPeriod(client)).ShouldBe(7, "the cap is never overshot");
+        (await Race(30, "race")).ShouldAllBe(r => r.Status == HttpStatusCode.Created);
+        (await UsedThisPeriod(client)).ShouldBe(7, "the plan paid its last 3 images and the cap is not overshot");
         (await UsageFrom(user.Id, "subscription")).ShouldBe(7);
-        (await UsageFrom(user.Id, "prepaid")).ShouldBe(10);
+        (await UsageFrom(user.Id, "prepaid")).ShouldBe(27);
+        (await app.BalanceAsync(user.Id)).ShouldBe((0, 3), "credits paid only for the images past the cap");
+
+        var second = await Race(10, "second race");
+        second.Count(r => r.Status == HttpStatusCode.Created).ShouldBe(3);
+        second.Count(r => r == (HttpStatusCode.TooManyRequests, "fair_use_limit")).ShouldBe(7);
+        (await UsedThisPeriod(client)).ShouldBe(7);
         (await app.BalanceAsync(user.Id)).ShouldBe((0, 0));
-        (await app.LedgerSumAsync(user.Id) - ledgerBefore).ShouldBe(-10, "exactly the images past the cap were paid with credits");
+        (await app.LedgerSumAsync(user.Id) - ledgerBefore).ShouldBe(-30, "every credit spent has its debit line");
         (await app.CountAsync("SELECT count(*) FROM usage WHERE user_id = @Id AND state = 'reserved'", user)).ShouldBe(0);
     }
 
