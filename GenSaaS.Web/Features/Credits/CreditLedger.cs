@@ -106,9 +106,9 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     /// <summary>
     /// Picks the funding source with <see cref="FundingOrder.Choose"/> (a live monthly plan within its hard cap; then trial,
     /// then prepaid credits when one bucket covers the <paramref name="units"/>; pay per use with a saved card) and
-    /// records a reservation of those units keyed by the caller's idempotency key, taking the credits when credits pay. <paramref name="keyIsNew"/> says the key was made
-    /// for this request just now (a UUID v7, when the caller sent none): nothing can have used it, so it is not looked up.
-    /// The unique index still stands behind it.
+    /// records a reservation of those units keyed by the caller's idempotency key, taking the credits when credits pay.
+    /// <paramref name="keyIsNew"/> says the key was made for this request just now (a UUID v7, when the caller sent none):
+    /// nothing can have used it, so it is not looked up. The unique index still stands behind it.
     /// </summary>
     public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default)
     {
