@@ -35,6 +35,15 @@ public sealed record AccountSummary(
     public bool IsSubscribed => PlanKey == PlanCatalog.SubscriptionUnlimited;
 
     public string? SubscriptionStatus => Subscription?.Status;
+
+    /// <summary>What pays for the next generation of <paramref name="units"/>, chosen by the rule the ledger reserves with.</summary>
+    public FundingChoice NextFunding(DateTime now, int units = 1)
+    {
+        var live = Subscription is { } subscription && subscription.IsActiveAt(now);
+        var state = new FundingState(TrialCredits, PrepaidCredits, new FundingFacts(Subscription, HasSavedCard),
+            live ? UsedThisPeriod : 0, live ? HardCap ?? 0 : 0);
+        return FundingOrder.Choose(state, units, now);
+    }
 }
 
 /// <summary>Reads <see cref="AccountSummary"/>: one short read, no writes once the account exists.</summary>

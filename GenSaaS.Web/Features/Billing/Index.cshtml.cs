@@ -1,7 +1,7 @@
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Plans;
 using System.Security.Claims;
 using System.Globalization;
-using GenSaaS.Web.Features.Credits;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -10,7 +10,8 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance, ILogger<Index> logger) : PageModel
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance,
+    TimeProvider clock, ILogger<Index> logger) : PageModel
 {
     /// <summary>The spend-cap form: an amount in the pay-per-use currency's major unit (<c>25</c> or <c>25.50</c>); empty clears the cap.</summary>
     public sealed record SpendCapInput
@@ -46,6 +47,9 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     public BillingModeInfo Mode => mode;
 
     public AccountSummary Status { get; private set; } = null!;
+
+    /// <summary>One sentence: what pays for the next image.</summary>
+    public string NextImage { get; private set; } = "";
 
     /// <summary>Set when the portal could not be opened and the customer was sent back here.</summary>
     public bool PortalUnavailable { get; private set; }
@@ -96,6 +100,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
         Status = await summaries.GetAsync(userId, ct);
         SpendCap = await spendCaps.ReadAsync(userId, ct);
         LowBalanceState = await lowBalance.ReadAsync(userId, ct);
+        NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime);
     }
 
     /// <summary>Sets the low-balance threshold or, empty, goes back to the default; a bad number is shown on the form and changes nothing.</summary>
@@ -165,6 +170,39 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
             return (null, $"The cap can be at most {max}.");
         return ((long)(amount * 100), null);
     }
+
+    /// <summary>
+    /// Says in one sentence what pays for the customer's next image, from <see cref="AccountSummary.NextFunding"/> (the
+    /// ledger's own funding order), so the page and the reservation cannot disagree.
+    /// </summary>
+    public static string NextImageSentence(AccountSummary account, PlanOptions? payPerUse, DateTime now)
+    {
+        var choice = account.NextFunding(now);
+        var capReached = account.Subscription is { } plan && plan.IsActiveAt(now);
+        string CreditsPay(string bucket, long left) => capReached
+            ? $"Your monthly plan has used all {Count(account.HardCap ?? 0)} images of this period, so your {bucket} credits pay for your next image ({Count(left)} left)."
+            : $"Your {bucket} credits pay for your next image ({Count(left)} left).";
+        return choice.Source switch
+        {
+            FundingSource.Subscription =>
+                $"Your monthly plan pays for your next image ({Count(account.UsedThisPeriod)} of {Count(account.HardCap ?? 0)} used this period).",
+            FundingSource.Trial => CreditsPay("trial", account.TrialCredits),
+            FundingSource.Prepaid => CreditsPay("prepaid", account.PrepaidCredits),
+            FundingSource.PayPerUse => payPerUse is null
+                ? "Your saved card is charged for your next image."
+                : $"Your saved card is charged {BillingOverview.Money(payPerUse.PriceMinor, payPerUse.Currency)} per image, starting with your next one.",
+            _ => choice.Denial!.Reason switch
+            {
+                DenialReason.FairUseCap =>
+                    $"Your monthly plan has used all {Count(account.HardCap ?? 0)} images of this period{(choice.Denial.RetryAt is { } renews ? $" (it renews on {renews:yyyy-MM-dd})" : "")} and nothing else can pay for your next image; buy a bundle to keep generating.",
+                DenialReason.SubscriptionUnpaid =>
+                    "Nothing can pay for your next image until your monthly plan's payment goes through; update your card or buy a bundle.",
+                _ => "Nothing can pay for your next image; buy a bundle, subscribe or save a card.",
+            },
+        };
+    }
+
+    private static string Count(long n) => n.ToString("N0", System.Globalization.CultureInfo.InvariantCulture);
 
     public static string PriceLabel(PlanOptions plan) => plan.Kind switch
     {

@@ -105,11 +105,11 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     }
 
     /// <summary>
-    /// Picks the funding source (trial, then prepaid credits when one bucket covers the <paramref name="units"/>; a live
-    /// monthly plan within its hard cap; pay per use with a saved card) and records a reservation of those units keyed by
-    /// the caller's idempotency key, taking the credits when credits pay. <paramref name="keyIsNew"/> says the key was made
-    /// for this request just now (a UUID v7, when the caller sent none): nothing can have used it, so it is not looked up.
-    /// The unique index still stands behind it.
+    /// Picks the funding source with <see cref="FundingOrder.Choose"/> (a live monthly plan within its hard cap; then trial,
+    /// then prepaid credits when one bucket covers the <paramref name="units"/>; pay per use with a saved card) and
+    /// records a reservation of those units keyed by the caller's idempotency key, taking the credits when credits pay.
+    /// <paramref name="keyIsNew"/> says the key was made for this request just now (a UUID v7, when the caller sent none):
+    /// nothing can have used it, so it is not looked up. The unique index still stands behind it.
     /// </summary>
     public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default)
     {
@@ -127,39 +127,39 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         var balance = Balance(connection, tx, userId, now);
         var usage = new NewUsage(Guid.CreateVersion7().ToString("N"), userId, idempotencyKey, requestHash, units, now) { PeriodKey = PeriodKey(null, now) };
 
-        if (balance.Trial >= units || balance.Prepaid >= units)
-        {
-            var bucket = balance.Trial >= units ? CreditBucket.Trial : CreditBucket.Prepaid;
-            usage = usage with { FundingSource = BucketName(bucket) };
-            InsertUsage(connection, tx, usage);
-            ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
-            var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
-            return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice);
-        }
-
         var facts = funding.Read(connection, tx, userId);
-        if (facts.Subscription is { } subscription && subscription.IsActiveAt(now))
-            return ReserveOnSubscription(connection, tx, usage, subscription);
-        if (facts.Subscription is { IsUnpaid: true } unpaid)
-            return Denied(new Denial(DenialReason.SubscriptionUnpaid, SubscriptionStatus: unpaid.Status));
+        var live = facts.Subscription is { } current && current.IsActiveAt(now) ? current : null;
+        var plan = live is null ? null : plans.Find(live.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
+        var used = live is null ? 0 : PeriodUsed(connection, tx, userId, PeriodKey(live, now));
+        var choice = FundingOrder.Choose(new FundingState(balance.Trial, balance.Prepaid, facts, used, plan?.HardCap ?? 0), units, now);
 
-        if (facts.HasSavedCard)
+        switch (choice.Source)
         {
-            var price = plans.Get(PlanCatalog.PayPerUse);
-            var amountMinor = units * price.PriceMinor;
-            if (SpendCaps.Read(connection, tx, userId) is { } cap)
-            {
-                var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
-                var spent = SpendCaps.SpentSince(connection, tx, userId, monthStart);
-                if (spent + amountMinor > cap)
-                    return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency));
-            }
-            usage = usage with { FundingSource = "pay_per_use", AmountMinor = amountMinor };
-            InsertUsage(connection, tx, usage);
-            return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+            case FundingSource.Subscription:
+                return ReserveOnSubscription(connection, tx, usage, live!, plan!, used);
+            case FundingSource.Trial or FundingSource.Prepaid:
+                var bucket = choice.Source == FundingSource.Trial ? CreditBucket.Trial : CreditBucket.Prepaid;
+                usage = usage with { FundingSource = BucketName(bucket) };
+                InsertUsage(connection, tx, usage);
+                ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
+                var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
+                return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice);
+            case FundingSource.PayPerUse:
+                var price = plans.Get(PlanCatalog.PayPerUse);
+                var amountMinor = units * price.PriceMinor;
+                if (SpendCaps.Read(connection, tx, userId) is { } cap)
+                {
+                    var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+                    var spent = SpendCaps.SpentSince(connection, tx, userId, monthStart);
+                    if (spent + amountMinor > cap)
+                        return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency));
+                }
+                usage = usage with { FundingSource = "pay_per_use", AmountMinor = amountMinor };
+                InsertUsage(connection, tx, usage);
+                return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+            default:
+                return Denied(choice.Denial!);
         }
-
-        return Denied(new Denial(DenialReason.NoFunding));
     }
 
     /// <summary>The balances, creating the account (with its trial credits) the first time.</summary>
@@ -194,15 +194,10 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         ON CONFLICT DO NOTHING;
         """;
 
-    private Reservation ReserveOnSubscription(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionFacts subscription)
+    private Reservation ReserveOnSubscription(SqliteConnection connection, SqliteTransaction tx, NewUsage usage, SubscriptionFacts subscription, PlanOptions plan, long used)
     {
-        var plan = plans.Find(subscription.PlanKey) ?? plans.Get(PlanCatalog.SubscriptionUnlimited);
         var periodStart = subscription.PeriodStart!.Value;
         var periodKey = PeriodKey(subscription, usage.Now);
-        var used = PeriodUsed(connection, tx, usage.UserId, periodKey);
-        if (used + usage.Units > plan.HardCap)
-            return Denied(new Denial(DenialReason.FairUseCap, used, plan.HardCap, subscription.PeriodEnd));
-
         usage = usage with { FundingSource = "subscription", SubscriptionId = subscription.Id, PeriodStart = periodStart, PeriodKey = periodKey };
         InsertUsage(connection, tx, usage);
 

@@ -60,3 +60,44 @@ public sealed record FairUseLevel(long Used, int SoftLimit, int HardCap)
 
     public bool Above => Used > SoftLimit;
 }
+
+/// <summary>
+/// What can pay for a generation, as read in one transaction: the credit balances, the subscription and saved card, and —
+/// for a live monthly plan — the units used in its period and its hard cap (0 otherwise).
+/// </summary>
+public sealed record FundingState(long Trial, long Prepaid, FundingFacts Facts, long UsedThisPeriod, int HardCap);
+
+/// <summary>The source that pays, or why nothing may.</summary>
+public sealed record FundingChoice(FundingSource? Source, Denial? Denial = null);
+
+/// <summary>
+/// The funding order, in one place: the ledger chooses with it inside the reservation's transaction and the billing page
+/// says with it what pays for the next image.
+/// </summary>
+public static class FundingOrder
+{
+    /// <summary>
+    /// A live monthly plan within its hard cap pays first; then trial credits, then prepaid credits (a bucket pays only when
+    /// it covers all the <paramref name="units"/>). Without credits a live plan at its cap refuses (fair use, even with a saved
+    /// card: the customer never chose to be charged per image on top of the plan), a plan waiting on a payment refuses, and
+    /// otherwise a saved card pays per use.
+    /// </summary>
+    public static FundingChoice Choose(FundingState state, int units, DateTime now)
+    {
+        var subscription = state.Facts.Subscription;
+        var live = subscription is not null && subscription.IsActiveAt(now);
+        if (live && state.UsedThisPeriod + units <= state.HardCap)
+            return new FundingChoice(FundingSource.Subscription);
+        if (state.Trial >= units)
+            return new FundingChoice(FundingSource.Trial);
+        if (state.Prepaid >= units)
+            return new FundingChoice(FundingSource.Prepaid);
+        if (live)
+            return new FundingChoice(null, new Denial(DenialReason.FairUseCap, state.UsedThisPeriod, state.HardCap, subscription!.PeriodEnd));
+        if (subscription is { IsUnpaid: true })
+            return new FundingChoice(null, new Denial(DenialReason.SubscriptionUnpaid, SubscriptionStatus: subscription.Status));
+        if (state.Facts.HasSavedCard)
+            return new FundingChoice(FundingSource.PayPerUse);
+        return new FundingChoice(null, new Denial(DenialReason.NoFunding));
+    }
+}
