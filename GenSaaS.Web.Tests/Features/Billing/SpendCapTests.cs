@@ -67,6 +67,10 @@ public sealed class SpendCapTests
         (await IntentsAsync(app, userId)).Count.ShouldBe(3, "a capped generation creates no PaymentIntent");
         (await app.QueryAsync<long>("SELECT count(*) FROM usage_charges WHERE user_id = @id", new { id = userId })).ShouldBe(3);
         (await MeAsync(client)).GetProperty("spentThisMonthMinor").GetInt64().ShouldBe(3 * Price);
+        // /billing says what the ledger will do with the next image: nothing pays until the cap moves or the month turns.
+        var capped = await client.GetStringAsync("/billing");
+        capped.ShouldContain("has reached your cap of 1.50 USD");
+        capped.ShouldNotContain("per image, starting with your next one");
 
         // Cleared: pay per use goes on.
         (await SetCapAsync(client, "")).StatusCode.ShouldBe(HttpStatusCode.Redirect);
@@ -83,6 +87,11 @@ public sealed class SpendCapTests
         await BillingTestApp.EventuallyAsync(async () => HeldOrCaptured(await IntentsAsync(app, userId)) == 5 * Price && (await IntentsAsync(app, userId)).All(i => i.Status == "succeeded"),
             "the five generations captured");
         var page = await client.GetStringAsync("/billing");
+        page.ShouldContain("has reached your cap of 2.50 USD");
+        (await SetCapAsync(client, "3.00")).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await client.GetStringAsync("/billing")).ShouldContain("per image, starting with your next one");
+        (await SetCapAsync(client, "2.50")).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        page = await client.GetStringAsync("/billing");
         page.ShouldContain("data-testid=\"spend-cap-amount\">2.50 USD");
         page.ShouldContain("data-testid=\"spend-this-month\">2.50 USD");
     }

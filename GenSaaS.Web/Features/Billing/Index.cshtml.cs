@@ -100,7 +100,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
         Status = await summaries.GetAsync(userId, ct);
         SpendCap = await spendCaps.ReadAsync(userId, ct);
         LowBalanceState = await lowBalance.ReadAsync(userId, ct);
-        NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime);
+        NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime, SpendCap);
     }
 
     /// <summary>Sets the low-balance threshold or, empty, goes back to the default; a bad number is shown on the form and changes nothing.</summary>
@@ -175,7 +175,8 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// Says in one sentence what pays for the customer's next image, from <see cref="AccountSummary.NextFunding"/> (the
     /// ledger's own funding order), so the page and the reservation cannot disagree.
     /// </summary>
-    public static string NextImageSentence(AccountSummary account, PlanOptions? payPerUse, DateTime now)
+    public static string NextImageSentence(AccountSummary account, PlanOptions? payPerUse, DateTime now,
+        (long? CapMinor, long SpentMinor, DateTime ResetsAt)? spendCap = null)
     {
         var choice = account.NextFunding(now);
         var capReached = account.Subscription is { } plan && plan.IsActiveAt(now);
@@ -188,6 +189,10 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
                 $"Your monthly plan pays for your next image ({Count(account.UsedThisPeriod)} of {Count(account.HardCap ?? 0)} used this period).",
             FundingSource.Trial => CreditsPay("trial", account.TrialCredits),
             FundingSource.Prepaid => CreditsPay("prepaid", account.PrepaidCredits),
+            // The ledger refuses a charge that would take the month's spend above the customer's cap: say so, as it will.
+            FundingSource.PayPerUse when payPerUse is not null && spendCap is { CapMinor: { } cap } limit && limit.SpentMinor + payPerUse.PriceMinor > cap =>
+                $"Your saved card would pay for your next image, but this month's pay-per-use spend ({BillingOverview.Money(limit.SpentMinor, payPerUse.Currency)}) "
+                + $"has reached your cap of {BillingOverview.Money(cap, payPerUse.Currency)}; raise or clear the cap, or buy a bundle, to generate before {limit.ResetsAt:yyyy-MM-dd}.",
             FundingSource.PayPerUse => payPerUse is null
                 ? "Your saved card is charged for your next image."
                 : $"Your saved card is charged {BillingOverview.Money(payPerUse.PriceMinor, payPerUse.Currency)} per image, starting with your next one.",
