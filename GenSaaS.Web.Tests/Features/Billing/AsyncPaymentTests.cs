@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using GenSaaS.Web.Tests.Infrastructure;
 using MimeKit;
-using netDumbster.smtp;
 using Stripe;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
 
@@ -17,28 +16,22 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 [Collection(BillingCollection.Name)]
 public sealed class AsyncPaymentTests : IDisposable
 {
-    private readonly int _smtpPort = FreeTcpPort();
-    private readonly SimpleSmtpServer _smtp;
+    private readonly SmtpCatcher _mail = new();
     private readonly BillingTestApp _app;
 
     public AsyncPaymentTests()
     {
-        _smtp = SimpleSmtpServer.Start(_smtpPort);
-        _app = new BillingTestApp(new()
+        _app = new BillingTestApp(_mail.Settings(new()
         {
             ["Billing:PaymentMethodTypes:0"] = "card",
             ["Billing:PaymentMethodTypes:1"] = "us_bank_account",
-            ["Email:Smtp:Host"] = "127.0.0.1",
-            ["Email:Smtp:Port"] = _smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Email:Smtp:Security"] = "None",
-            ["Email:Smtp:TimeoutSeconds"] = "5",
-        });
+        }));
     }
 
     public void Dispose()
     {
         _app.Dispose();
-        _smtp.Dispose();
+        _mail.Dispose();
     }
 
     private static string Event(string type, JsonObject session, string? id = null) => new JsonObject
@@ -81,9 +74,7 @@ public sealed class AsyncPaymentTests : IDisposable
     private Task<string?> BundleStatusAsync(string sessionId) =>
         _app.QueryAsync<string?>("SELECT status FROM payments WHERE kind = 'bundle' AND stripe_id = @sessionId", new { sessionId });
 
-    private List<MimeMessage> MailTo(string email) =>
-        _smtp.ReceivedEmail.ToArray().Where(m => m.ToAddresses.Any(a => a.Address == email))
-            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).ToList();
+    private List<MimeMessage> MailTo(string email) => _mail.To(email).ToList();
 
     [Fact]
     public async Task Checkout_OffersTheConfiguredPaymentMethodTypes_ForBundlesAndTheMonthlyPlan()

@@ -4,8 +4,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using GenSaaS.StripeEmulator;
+using GenSaaS.Web.Tests.Infrastructure;
 using MimeKit;
-using netDumbster.smtp;
 using Stripe;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
 
@@ -19,32 +19,24 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 [Collection(BillingCollection.Name)]
 public sealed class DuplicateSubscriptionTests : IDisposable
 {
-    private readonly int _smtpPort = FreeTcpPort();
-    private readonly SimpleSmtpServer _smtp;
+    private readonly SmtpCatcher _mail = new();
     private readonly BillingTestApp _app;
 
     public DuplicateSubscriptionTests()
     {
-        _smtp = SimpleSmtpServer.Start(_smtpPort);
-        _app = new BillingTestApp(new()
+        _app = new BillingTestApp(_mail.Settings(new()
         {
             ["Billing:Emulator:Faults"] = "Duplicate, Shuffle",
-            ["Email:Smtp:Host"] = "127.0.0.1",
-            ["Email:Smtp:Port"] = _smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Email:Smtp:Security"] = "None",
-            ["Email:Smtp:TimeoutSeconds"] = "5",
-        });
+        }));
     }
 
     public void Dispose()
     {
         _app.Dispose();
-        _smtp.Dispose();
+        _mail.Dispose();
     }
 
-    private List<MimeMessage> MailTo(string email) =>
-        _smtp.ReceivedEmail.ToArray().Where(m => m.ToAddresses.Any(a => a.Address == email))
-            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).ToList();
+    private List<MimeMessage> MailTo(string email) => _mail.To(email).ToList();
 
     [Fact]
     public async Task TwoSubscriptionCheckoutsPaidInParallel_EndWithOneSubscription_TheNewerCanceledAndRefundedInFull_OneEmail_ReplaysChangeNothing()

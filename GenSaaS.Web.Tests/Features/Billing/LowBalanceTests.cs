@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using GenSaaS.Web.Tests.Infrastructure;
 using MimeKit;
-using netDumbster.smtp;
 using static GenSaaS.Web.Tests.Features.Accounts.AccountsTestKit;
 
 namespace GenSaaS.Web.Tests.Features.Billing;
@@ -16,31 +15,21 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 public sealed class LowBalanceTests : IDisposable
 {
     private const string Subject = "Your GenSaaS credits are running low";
-    private readonly int _smtpPort = FreeTcpPort();
-    private readonly SimpleSmtpServer _smtp;
+    private readonly SmtpCatcher _mail = new();
     private readonly BillingTestApp _app;
 
     public LowBalanceTests()
     {
-        _smtp = SimpleSmtpServer.Start(_smtpPort);
-        _app = new BillingTestApp(new()
-        {
-            ["Email:Smtp:Host"] = "127.0.0.1",
-            ["Email:Smtp:Port"] = _smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Email:Smtp:Security"] = "None",
-            ["Email:Smtp:TimeoutSeconds"] = "5",
-        });
+        _app = new BillingTestApp(_mail.Settings());
     }
 
     public void Dispose()
     {
         _app.Dispose();
-        _smtp.Dispose();
+        _mail.Dispose();
     }
 
-    private List<MimeMessage> WarningsTo(string email) =>
-        _smtp.ReceivedEmail.ToArray().Where(m => m.ToAddresses.Any(a => a.Address == email))
-            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).Where(m => m.Subject == Subject).ToList();
+    private List<MimeMessage> WarningsTo(string email) => _mail.To(email).Where(m => m.Subject == Subject).ToList();
 
     private static async Task<JsonElement> LowBalanceAsync(HttpClient client) =>
         JsonDocument.Parse(await client.GetStringAsync("/api/v1/me")).RootElement.GetProperty("lowBalance");

@@ -171,9 +171,7 @@ public static class BillingApi
             before = id;
         }
         var rows = await db.ReadAsync(c => c.Query<LedgerRow>(LedgerPageSql, new { userId, before, take = limit + 1 }).AsList(), ct);
-        var hasMore = rows.Count > limit;
-        if (hasMore)
-            rows.RemoveAt(rows.Count - 1);
+        var hasMore = CursorPage.TrimLookAhead(rows, limit);
         var data = rows.Select(r => new LedgerLineDto(LedgerIdPrefix + r.Id.ToString(CultureInfo.InvariantCulture), "ledger_line", r.Kind, r.Amount,
             r.Bucket, r.BalanceAfter, r.Reason, r.Reference, r.UsageId, r.GenerationId,
             r.PaymentId is { } p ? PaymentIdPrefix + p.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt)).ToList();
@@ -233,9 +231,7 @@ public static class BillingApi
                 return NoSuch("payment", startingAfter);
             rows = await db.ReadAsync(c => c.Query<PaymentRow>(PaymentsNextPageSql, new { userId, createdAt, id, take = limit + 1 }).AsList(), ct);
         }
-        var hasMore = rows.Count > limit;
-        if (hasMore)
-            rows.RemoveAt(rows.Count - 1);
+        var hasMore = CursorPage.TrimLookAhead(rows, limit);
         var data = rows.Select(r => new PaymentDto(PaymentIdPrefix + r.Id.ToString(CultureInfo.InvariantCulture), "payment", r.Kind, r.AmountMinor,
             r.Currency, r.Status, r.PlanKey, r.Credits, r.StripeId, r.UsageId,
             r.LedgerEntryId is { } l ? LedgerIdPrefix + l.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt)).ToList();

@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Shared;
 using Dapper;
 using GenSaaS.Web.Data;
 using Microsoft.Data.Sqlite;
@@ -85,9 +86,7 @@ public sealed class GenerationStore(Db db)
             rows = (await connection.QueryAsync<GenerationRecord>(new CommandDefinition(NextPageSql,
                 new { userId, createdAt, startingAfter, take = limit + 1 }, cancellationToken: ct))).AsList();
         }
-        var hasMore = rows.Count > limit;
-        if (hasMore)
-            rows.RemoveAt(rows.Count - 1);
+        var hasMore = CursorPage.TrimLookAhead(rows, limit);
         return new GenerationList(rows, hasMore);
     }
 
