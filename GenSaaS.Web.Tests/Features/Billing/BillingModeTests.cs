@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Tests.Infrastructure;
+using Hangfire;
+using Hangfire.Storage;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -33,6 +35,27 @@ public sealed class BillingModeTests
         (await BillingTestApp.ProblemCodeAsync(checkout)).ShouldBe("billing_disabled");
         (await client.GetAsync("/emulator/stripe/v1/prices")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await client.PostAsync("/api/billing/webhook", new StringContent("{}"))).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+    }
+
+    [Fact]
+    public void BillingOff_RegistersNoBillingJob_AndBillingOn_RegistersTheSweepAndTheHoldWatchdog()
+    {
+        static List<string> RecurringIds(TestApp app)
+        {
+            using var connection = app.Services.GetRequiredService<JobStorage>().GetConnection();
+            return connection.GetRecurringJobs().Select(j => j.Id).ToList();
+        }
+
+        using (var off = new ProductionApp([]))
+        {
+            off.Services.GetRequiredService<BillingModeInfo>().Mode.ShouldBe(BillingMode.Disabled);
+            RecurringIds(off).ShouldNotContain(PayPerUseSweepJob.RecurringId);
+            RecurringIds(off).ShouldNotContain(HoldWatchdog.RecurringId);
+        }
+
+        using var on = new TestApp();
+        RecurringIds(on).ShouldContain(PayPerUseSweepJob.RecurringId);
+        RecurringIds(on).ShouldContain(HoldWatchdog.RecurringId);
     }
 
     [Fact]

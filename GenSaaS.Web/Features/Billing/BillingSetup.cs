@@ -92,10 +92,11 @@ public static class BillingSetup
 
         app.Logger.LogInformation("Billing mode: {BillingMode}", mode.Mode);
         if (mode.IsEnabled && app.Configuration.GetValue("Jobs:RunServer", true))
-            app.Services.GetRequiredService<IRecurringJobManager>()
-                .AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
-            app.Services.GetRequiredService<IRecurringJobManager>()
-                .AddOrUpdate<HoldWatchdogJob>(HoldWatchdog.RecurringId, job => job.RunAsync(CancellationToken.None), "*/15 * * * *");
+        {
+            var recurring = app.Services.GetRequiredService<IRecurringJobManager>();
+            recurring.AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
+            recurring.AddOrUpdate<HoldWatchdogJob>(HoldWatchdog.RecurringId, job => job.RunAsync(CancellationToken.None), "*/15 * * * *");
+        }
         return app;
     }
 }
