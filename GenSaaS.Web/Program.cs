@@ -20,6 +20,8 @@ if (!cli && PublicAddress.StartProblem(builder.Configuration, builder.Environmen
     return 1;
 }
 PublicAddress.DefaultAllowedHosts(builder);
+if (cli && RestoreCommand.Matches(args))
+    return await RestoreCommand.RunAsync(args, builder.Configuration, builder.Environment.ContentRootPath);
 
 builder.AddData();
 builder.AddOperations(cli);

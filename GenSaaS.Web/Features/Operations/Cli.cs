@@ -49,7 +49,7 @@ public sealed class CliUsageException(string message) : Exception(message);
 
 public static class CliSetup
 {
-    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "help", "--help"];
+    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "backup", "restore", "help", "--help"];
 
     /// <summary>True when the process was started as an operator command rather than a web server.</summary>
     public static bool IsCli(string[] args) => args.Length > 0 && _commandWords.Contains(args[0]);
@@ -66,8 +66,8 @@ public static class CliSetup
         if (match is null)
         {
             await output.WriteLineAsync("GenSaaS operator commands:");
-            foreach (var command in commands.OrderBy(c => c.Name))
-                await output.WriteLineAsync($"  GenSaaS.Web {command.Usage}");
+            foreach (var usage in commands.Select(c => c.Usage).Append(RestoreCommand.Usage).Order(StringComparer.Ordinal))
+                await output.WriteLineAsync($"  GenSaaS.Web {usage}");
             return args.Length > 0 && args[0] is "help" or "--help" ? 0 : 64;
         }
 

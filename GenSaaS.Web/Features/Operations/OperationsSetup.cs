@@ -51,6 +51,11 @@ public static class OperationsSetup
                 options.SchedulePollingInterval = TimeSpan.FromSeconds(2);
             });
 
+        builder.Services.AddOptions<BackupOptions>().BindConfiguration("Operations:Backup").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddScoped<Backups>();
+        builder.Services.AddScoped<BackupJob>();
+        builder.Services.AddScoped<ICliCommand, BackupCommand>();
+
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database")
             .AddCheck<HangfireHealthCheck>("hangfire");
@@ -94,6 +99,8 @@ public static class OperationsSetup
             DashboardTitle = "GenSaaS jobs",
             AppPath = "/admin",
         }).RequireAuthorization(Accounts.Roles.Admin);
+        if (app.Configuration.GetValue("Jobs:RunServer", true))
+            BackupJob.Schedule(app);
         return app;
     }
 }
