@@ -7,11 +7,14 @@ WORKDIR /src
 COPY Directory.Build.props ./
 COPY GenSaaS.Web/GenSaaS.Web.csproj GenSaaS.Web/
 COPY GenSaaS.StripeEmulator/GenSaaS.StripeEmulator.csproj GenSaaS.StripeEmulator/
-RUN dotnet restore GenSaaS.Web/GenSaaS.Web.csproj
+# Restored and published for the image's own architecture (amd64 or arm64, set by BuildKit): only that platform's native
+# libraries (SkiaSharp, SQLite) are published, not every platform's.
+ARG TARGETARCH=amd64
+RUN dotnet restore GenSaaS.Web/GenSaaS.Web.csproj -a "$TARGETARCH"
 COPY wwwroot-assets/ wwwroot-assets/
 COPY GenSaaS.StripeEmulator/ GenSaaS.StripeEmulator/
 COPY GenSaaS.Web/ GenSaaS.Web/
-RUN dotnet publish GenSaaS.Web/GenSaaS.Web.csproj -c Release -o /app --no-restore
+RUN dotnet publish GenSaaS.Web/GenSaaS.Web.csproj -c Release -a "$TARGETARCH" --self-contained false -o /app --no-restore
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
 # The runtime image has neither curl nor wget; the health check needs one of them.
@@ -28,7 +31,8 @@ ENV ASPNETCORE_ENVIRONMENT=Production \
 VOLUME /data
 EXPOSE 8080
 USER $APP_UID
+# Polls the first of ASPNETCORE_HTTP_PORTS, so changing the port with `-e ASPNETCORE_HTTP_PORTS=9000` moves the check too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/healthz > /dev/null || exit 1
+    CMD curl -fsS "http://127.0.0.1:${ASPNETCORE_HTTP_PORTS%%[;,]*}/healthz" > /dev/null || exit 1
 # Arguments after the image name become operator commands, e.g. `docker run ... gensaas users add --email E`.
 ENTRYPOINT ["dotnet", "GenSaaS.Web.dll"]
