@@ -3,6 +3,7 @@ using GenSaaS.Web.Features.Plans;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Emails;
 using GenSaaS.Web.Features.Generation;
 using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
@@ -25,6 +26,7 @@ if (cli && RestoreCommand.Matches(args))
 
 builder.AddData();
 builder.AddOperations(cli);
+builder.AddEmails();
 builder.AddAccounts();
 builder.AddPlans();
 builder.AddGeneration();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Emails;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
@@ -50,7 +51,7 @@ public sealed class AccountsApp : TestApp
 
     /// <summary>Messages the development outbox holds for one address, newest first.</summary>
     public IReadOnlyList<OutboxMessage> OutboxFor(string email) =>
-        Services.GetRequiredService<OutboxEmailSender>().List().Where(m => m.To == email).ToList();
+        Services.GetRequiredService<OutboxMailSender>().List().Where(m => m.To == email).ToList();
 
     /// <summary>Mail is sent by a background job: waits until the outbox holds <paramref name="count"/> messages for the address.</summary>
     public async Task<IReadOnlyList<OutboxMessage>> WaitForOutboxAsync(string email, int count = 1, int timeoutSeconds = 30)

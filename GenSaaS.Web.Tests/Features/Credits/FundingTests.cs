@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Emails;
 using GenSaaS.Web.Features.Credits;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -52,7 +53,7 @@ public sealed class FundingTests(CreditsTestApp app) : IClassFixture<CreditsTest
         warnings[3].ShouldNotBeNull().ShouldContain("4 of 5");
         warnings[5].ShouldNotBeNull().ShouldContain("above the fair-use level");
         (await app.CountAsync("SELECT count(*) FROM usage_notices WHERE user_id = @Id", user)).ShouldBe(2);
-        var outbox = app.Services.GetRequiredService<OutboxEmailSender>();
+        var outbox = app.Services.GetRequiredService<OutboxMailSender>();
         var subjects = new List<string>();
         for (var wait = 0; wait < 100 && subjects.Count < 2; wait++)
         {

@@ -1,5 +1,5 @@
 using System.Net;
-using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Emails;
 using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Features.Accounts;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,8 +18,9 @@ public sealed class DevAccessTests
     private static async Task<string> MailAsync(AccountsApp app)
     {
         var to = NewEmail();
-        await app.Services.GetRequiredService<OutboxEmailSender>().SendEmailAsync(to, "Reset your password", "<a href=\"https://app.example/reset?code=secret\">reset</a>");
-        return app.Services.GetRequiredService<OutboxEmailSender>().List().Single(m => m.To == to).Id;
+        await app.Services.GetRequiredService<OutboxMailSender>().SendAsync(
+            new MailMessage(to, "Reset your password", "https://app.example/reset?code=secret", "<a href=\"https://app.example/reset?code=secret\">reset</a>"));
+        return app.Services.GetRequiredService<OutboxMailSender>().List().Single(m => m.To == to).Id;
     }
 
     private static async Task ShouldAllBeAsync(HttpClient client, string mailId, HttpStatusCode expected)

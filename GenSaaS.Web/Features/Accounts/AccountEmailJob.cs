@@ -1,18 +1,17 @@
-using System.Text.Encodings.Web;
+using GenSaaS.Web.Features.Emails;
 using Hangfire;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
 
 namespace GenSaaS.Web.Features.Accounts;
 
 /// <summary>
-/// Every account email, sent by a background job: the form that asked answers at once and the same way whether or not
+/// Every account email, rendered from its templates (<see cref="Mailer"/>) and sent by a background job: the form that asked answers at once and the same way whether or not
 /// the address has an account, and an SMTP outage only delays the message (Hangfire retries) instead of failing the
 /// request. Arguments are ids and strings only; tokens are made when the mail is sent, so none sits in the job store.
 /// <paramref name="baseUrl"/> of each method is <see cref="Shared.PublicAddress.BaseUrl"/> at the time of asking:
 /// <c>App:PublicBaseUrl</c> whenever it is configured.
 /// </summary>
-public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks magicLinks, IEmailSender email, ILogger<AccountEmailJob> logger)
+public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks magicLinks, Mailer mailer, ILogger<AccountEmailJob> logger)
 {
     private const int Attempts = 10;
 
@@ -23,8 +22,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GenerateEmailConfirmationTokenAsync(user);
         var link = AccountLinks.ConfirmEmail(baseUrl, user.Id, code);
-        await email.SendEmailAsync(to, "Confirm your email",
-            $"Please confirm your account by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        await mailer.SendAsync(to, new ConfirmEmail(link));
         logger.LogInformation("Sent an email confirmation to user {UserId}", user.Id);
     }
 
@@ -35,8 +33,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GeneratePasswordResetTokenAsync(user);
         var link = AccountLinks.ResetPassword(baseUrl, code);
-        await email.SendEmailAsync(to, "Reset your password",
-            $"Please reset your password by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        await mailer.SendAsync(to, new ResetPassword(link));
         logger.LogInformation("Sent a password reset link to user {UserId}", user.Id);
     }
 
@@ -47,12 +44,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var token = await magicLinks.CreateAsync(user.Id, CancellationToken.None);
         var link = AccountLinks.MagicLink(baseUrl, token, AccountLinks.SafeReturnUrl(returnUrl));
-        await email.SendEmailAsync(to, "Your GenSaaS sign-in link",
-            $"""
-            <p>Hello,</p>
-            <p><a href="{HtmlEncoder.Default.Encode(link)}">Sign in to GenSaaS</a></p>
-            <p>The link works once and for {MagicLinks.Lifetime.TotalMinutes:0} minutes. If you did not ask for it, ignore this email.</p>
-            """);
+        await mailer.SendAsync(to, new SignInLink(link, (int)MagicLinks.Lifetime.TotalMinutes));
         logger.LogInformation("Sent a sign-in link to user {UserId}", user.Id);
     }
 
@@ -63,8 +55,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GenerateChangeEmailTokenAsync(user, newEmail);
         var link = AccountLinks.ConfirmEmailChange(baseUrl, user.Id, newEmail, code);
-        await email.SendEmailAsync(newEmail, "Confirm your email",
-            $"Please confirm your account by <a href='{HtmlEncoder.Default.Encode(link)}'>clicking here</a>.");
+        await mailer.SendAsync(newEmail, new ConfirmEmailChange(link, newEmail));
         logger.LogInformation("Sent an email change confirmation for user {UserId}", user.Id);
     }
 
@@ -80,14 +71,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             await ConfirmEmailAsync(userId, baseUrl);
             return;
         }
-        await email.SendEmailAsync(to, "You already have a GenSaaS account",
-            $"""
-            <p>Hello,</p>
-            <p>Someone, perhaps you, tried to register a new GenSaaS account with this address, which already has one.</p>
-            <p><a href="{HtmlEncoder.Default.Encode(AccountLinks.SignIn(baseUrl))}">Sign in</a>, or
-            <a href="{HtmlEncoder.Default.Encode(AccountLinks.ForgotPassword(baseUrl))}">reset your password</a> if you have forgotten it.
-            If it was not you, you can ignore this email.</p>
-            """);
+        await mailer.SendAsync(to, new AlreadyRegistered(AccountLinks.SignIn(baseUrl), AccountLinks.ForgotPassword(baseUrl)));
         logger.LogInformation("Told user {UserId} of a registration attempt for their address", user.Id);
     }
 }

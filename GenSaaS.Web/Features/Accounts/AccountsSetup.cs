@@ -4,8 +4,6 @@ using GenSaaS.Web.Features.Shared;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace GenSaaS.Web.Features.Accounts;
@@ -85,17 +83,6 @@ public static class AccountsSetup
                 options.ForwardDefaultSelector = context => AuthSchemes.Select(context.Request))
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, displayName: null, _ => { })
             .AddExternalLogins(builder.Configuration);
-
-        services.AddOptions<EmailOptions>().BindConfiguration("Email").ValidateDataAnnotations()
-            .Validate(o => MimeKit.MailboxAddress.TryParse(o.From, out _), "Email:From is not an email address, e.g. GenSaaS <no-reply@example.com>")
-            .ValidateOnStart();
-        services.AddSingleton<OutboxEmailSender>();
-        services.AddSingleton<SmtpEmailSender>();
-        // Identity UI registers a no-op sender with TryAdd; this replaces it for the whole app.
-        services.Replace(ServiceDescriptor.Singleton<IEmailSender>(sp =>
-            string.IsNullOrWhiteSpace(sp.GetRequiredService<IOptions<EmailOptions>>().Value.Smtp.Host)
-                ? sp.GetRequiredService<OutboxEmailSender>()
-                : sp.GetRequiredService<SmtpEmailSender>()));
 
         services.AddSingleton<PublicAddress>();
         services.AddSingleton<MagicLinks>();

@@ -1,12 +1,7 @@
-using System.Text.Encodings.Web;
-using Dapper;
 using GenSaaS.Web.Data;
-using GenSaaS.Web.Features.Shared;
+using GenSaaS.Web.Features.Emails;
 using Hangfire;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
 
 namespace GenSaaS.Web.Features.Billing;
 
@@ -45,8 +40,7 @@ public sealed class BillingNotices(Db db, IBackgroundJobClient jobs, TimeProvide
 }
 
 /// <summary>Sends one billing notice. It claims the notice before sending and gives the claim back when the mail fails, so a notice goes out once.</summary>
-public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, IEmailSender email, PublicAddress publicAddress, IServer server,
-    TimeProvider clock, ILogger<BillingNoticeJob> logger)
+public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, Mailer mailer, EmailLinks links, TimeProvider clock, ILogger<BillingNoticeJob> logger)
 {
     private const string ClaimSql = """
         UPDATE billing_notices SET sent_at = @now WHERE kind = @kind AND stripe_id = @stripeId AND sent_at IS NULL
@@ -65,33 +59,13 @@ public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, IEm
         {
             if (await users.FindByIdAsync(userId) is not { Email: { } to })
                 return;
-            // A link to the billing page, not to a portal session: that expires within minutes and opens for whoever holds
-            // it; the page's button opens the portal for the customer who is signed in.
-            var link = HtmlEncoder.Default.Encode(BaseUrl() + "/billing");
-            var (subject, body) = kind == BillingNotices.DuplicateSubscriptionRefunded
-                ? ("You were subscribed twice: we canceled and refunded the second",
-                    $"""
-                    <p>Hello,</p>
-                    <p>Two payments for your monthly plan went through at the same time (two tabs or a double click). You keep one
-                    subscription; we canceled the second at once and refunded its payment in full. The refund reaches your
-                    card within 5 to 10 business days, depending on your bank.</p>
-                    <p>Nothing else changed: <a href="{link}">see your billing page</a>.</p>
-                    """)
-                : kind == BillingNotices.PaymentFailed
-                ? ("Your GenSaaS payment failed: update your card",
-                    $"""
-                    <p>Hello,</p>
-                    <p>We could not charge your card for your monthly plan. Generation is paused until the payment goes through;
-                    Stripe tries the card again over the next days.</p>
-                    <p><a href="{link}">Update your card</a> on your billing page (the button opens Stripe's secure portal).</p>
-                    """)
-                : ("Your GenSaaS payment did not go through",
-                    $"""
-                    <p>Hello,</p>
-                    <p>Your bank did not complete the payment for your purchase, so nothing was added to your account and nothing was charged.</p>
-                    <p><a href="{link}">Go to your billing page</a> to try again with another payment method.</p>
-                    """);
-            await email.SendEmailAsync(to, subject, body);
+            Email email = kind switch
+            {
+                BillingNotices.DuplicateSubscriptionRefunded => new DuplicateSubscriptionRefunded(links.Billing),
+                BillingNotices.PaymentFailed => new RenewalFailed(links.Billing),
+                _ => new AsyncPaymentFailed(links.Billing),
+            };
+            await mailer.SendAsync(to, email);
             logger.LogInformation("Billing notice {Kind} for {StripeId} sent to {UserId}", kind, stripeId, userId);
         }
         catch
@@ -100,10 +74,4 @@ public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, IEm
             throw;
         }
     }
-
-    /// <summary><c>App:PublicBaseUrl</c>; without it (Development only) the address the app listens on, never a request's Host.</summary>
-    private string BaseUrl() =>
-        publicAddress.Configured
-        ?? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()?.TrimEnd('/')
-        ?? "http://localhost";
 }

@@ -1,11 +1,7 @@
-using System.Text.Encodings.Web;
 using GenSaaS.Web.Data;
-using GenSaaS.Web.Features.Shared;
+using GenSaaS.Web.Features.Emails;
 using Hangfire;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.UI.Services;
 
 namespace GenSaaS.Web.Features.Billing;
 
@@ -13,7 +9,7 @@ namespace GenSaaS.Web.Features.Billing;
 /// Emails the low-balance warning of one crossing (<c>low_balance_notices</c>, recorded by the reservation that crossed).
 /// It claims the notice before sending and gives the claim back when the mail fails, so a crossing is told once.
 /// </summary>
-public sealed class LowBalanceNoticeJob(Db db, UserManager<IdentityUser> users, IEmailSender email, PublicAddress publicAddress, IServer server,
+public sealed class LowBalanceNoticeJob(Db db, UserManager<IdentityUser> users, Mailer mailer, EmailLinks links,
     TimeProvider clock, ILogger<LowBalanceNoticeJob> logger)
 {
     private const string ClaimSql = """
@@ -39,13 +35,7 @@ public sealed class LowBalanceNoticeJob(Db db, UserManager<IdentityUser> users, 
         {
             if (await users.FindByIdAsync(claimed.UserId) is not { Email: { } to })
                 return;
-            var link = HtmlEncoder.Default.Encode(BaseUrl() + "/billing");
-            var body = $"""
-                <p>Hello,</p>
-                <p>Your prepaid credits fell below {claimed.Threshold}: {claimed.Balance} left.</p>
-                <p><a href="{link}">Buy more credits</a> on your billing page, where you can also change when we warn you.</p>
-                """;
-            await email.SendEmailAsync(to, "Your GenSaaS credits are running low", body);
+            await mailer.SendAsync(to, new LowBalance(claimed.Threshold, claimed.Balance, links.Billing));
             logger.LogInformation("Low-balance notice {NoticeId} sent to {UserId}", noticeId, claimed.UserId);
         }
         catch
@@ -54,9 +44,4 @@ public sealed class LowBalanceNoticeJob(Db db, UserManager<IdentityUser> users, 
             throw;
         }
     }
-
-    private string BaseUrl() =>
-        publicAddress.Configured
-        ?? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()?.TrimEnd('/')
-        ?? "http://localhost";
 }

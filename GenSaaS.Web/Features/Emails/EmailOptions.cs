@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace GenSaaS.Web.Features.Accounts;
+namespace GenSaaS.Web.Features.Emails;
 
 public enum SmtpSecurity { Auto, None, StartTls, SslOnConnect }
 

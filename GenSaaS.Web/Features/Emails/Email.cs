@@ -1,0 +1,43 @@
+namespace GenSaaS.Web.Features.Emails;
+
+/// <summary>
+/// An email's model: a record named like its two templates (<c>Templates/&lt;Name&gt;.txt</c> and <c>.html</c>) whose
+/// properties fill their placeholders. Values are what the customer reads, already formatted (money by
+/// <c>Billing.BillingOverview.Money</c>, dates as <c>yyyy-MM-dd</c>); a null value leaves out its <c>{{#Name}}</c> section.
+/// </summary>
+public abstract record Email
+{
+    public string TemplateName => GetType().Name;
+}
+
+/// <summary>Confirms the address of a new account (or one whose owner asked again).</summary>
+public sealed record ConfirmEmail(string Link) : Email;
+
+/// <summary>Confirms the new address a signed-in user asked to change to; sent to that new address.</summary>
+public sealed record ConfirmEmailChange(string Link, string NewEmail) : Email;
+
+public sealed record ResetPassword(string Link) : Email;
+
+/// <summary>A one-time sign-in link, valid for <paramref name="Minutes"/>.</summary>
+public sealed record SignInLink(string Link, int Minutes) : Email;
+
+/// <summary>Someone tried to register this address again: its owner is told, the asker learns nothing.</summary>
+public sealed record AlreadyRegistered(string SignInLink, string ForgotPasswordLink) : Email;
+
+/// <summary>Dunning: a renewal could not be charged; the billing page's button opens Stripe's portal to change the card.</summary>
+public sealed record RenewalFailed(string BillingLink) : Email;
+
+/// <summary>A bank debit or other delayed payment of a purchase failed; nothing was granted.</summary>
+public sealed record AsyncPaymentFailed(string BillingLink) : Email;
+
+/// <summary>Two checkouts paid at once made two subscriptions; the second was canceled and refunded.</summary>
+public sealed record DuplicateSubscriptionRefunded(string BillingLink) : Email;
+
+/// <summary>Prepaid credits fell below the customer's threshold.</summary>
+public sealed record LowBalance(long Threshold, long Balance, string BillingLink) : Email;
+
+/// <summary>A subscriber reached 80% of the plan's fair-use level this period.</summary>
+public sealed record FairUseWarning(long Used, string PeriodStart, int SoftLimit, int HardCap, string PeriodEnd) : Email;
+
+/// <summary>A subscriber reached the plan's fair-use level this period.</summary>
+public sealed record FairUseReached(long Used, string PeriodStart, int SoftLimit, int HardCap, string PeriodEnd) : Email;
