@@ -35,6 +35,7 @@ builder.AddBilling();
 builder.AddTransportSecurity();
 builder.AddSecurityHeaders();
 builder.AddCsrfProtection();
+builder.AddApiDocs();
 builder.Services.AddRazorPages(options => options.RootDirectory = "/Features");
 
 var app = builder.Build();
@@ -50,6 +51,7 @@ app.UseErrorAnswers();
 app.UseStaticFiles();
 app.UseRouting();
 app.UseAuthentication();
+app.UseRateLimitHeaders();
 app.UseAuthorization();
 app.UseCsrfProtection();
 app.UseQueryGuard();
@@ -59,6 +61,7 @@ app.MapOperations();
 app.MapGeneration();
 app.MapCredits();
 app.MapBilling();
+app.MapApiDocs();
 app.MapRazorPages();
 
 await app.RunAsync();

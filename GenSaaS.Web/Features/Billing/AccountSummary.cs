@@ -134,6 +134,14 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
         return rate;
     }
 
+    /// <summary>The answer of <c>GET /api/v1/me</c>.</summary>
+    public sealed record MeDto(string? Email, string Plan, string PlanName, string? SubscriptionStatus, long TrialCredits, long PrepaidCredits,
+        long CreditsRemaining, long GenerationsThisPeriod, PeriodDto Period, int RatePerMinute, BillingApi.SpendCapDto SpendCap,
+        BillingApi.LowBalanceDto LowBalance);
+
+    /// <summary>The current plan period (a calendar month without a live plan) and the plan's limits in it.</summary>
+    public sealed record PeriodDto(DateTime Start, DateTime End, int? SoftLimit, int? HardCap, bool CancelAtPeriodEnd);
+
     /// <summary><c>GET /api/v1/me</c>: the caller's account.</summary>
     public static void Map(WebApplication app) =>
         app.MapGet("/api/v1/me", async (ClaimsPrincipal user, AccountSummaries summaries, SpendCaps spendCaps, LowBalance lowBalance, PlanCatalog plans, CancellationToken ct) =>
@@ -141,20 +149,21 @@ public sealed class AccountSummaries(Db db, CreditLedger ledger, PlanCatalog pla
             var userId = user.FindFirstValue(ClaimTypes.NameIdentifier)!;
             var s = await summaries.GetAsync(userId, ct);
             var (spendCap, low) = await BillingApi.LimitsAsync(userId, spendCaps, lowBalance, plans, ct);
-            return Results.Ok(new
-            {
-                email = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name,
-                plan = s.PlanKey,
-                planName = s.PlanName,
-                subscriptionStatus = s.SubscriptionStatus,
-                trialCredits = s.TrialCredits,
-                prepaidCredits = s.PrepaidCredits,
-                creditsRemaining = s.CreditsRemaining,
-                generationsThisPeriod = s.UsedThisPeriod,
-                period = new { start = s.PeriodStart, end = s.PeriodEnd, softLimit = s.SoftLimit, hardCap = s.HardCap, cancelAtPeriodEnd = s.CancelAtPeriodEnd },
-                ratePerMinute = s.RatePerMinute,
+            return Results.Ok(new MeDto(
+                user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name,
+                s.PlanKey,
+                s.PlanName,
+                s.SubscriptionStatus,
+                s.TrialCredits,
+                s.PrepaidCredits,
+                s.CreditsRemaining,
+                s.UsedThisPeriod,
+                new PeriodDto(s.PeriodStart, s.PeriodEnd, s.SoftLimit, s.HardCap, s.CancelAtPeriodEnd),
+                s.RatePerMinute,
                 spendCap,
-                lowBalance = low,
-            });
-        }).RequireAuthorization(Accounts.ApiKeyScopes.Policy(Accounts.ApiKeyScopes.Read));
+                low));
+        }).RequireAuthorization(Accounts.ApiKeyScopes.Policy(Accounts.ApiKeyScopes.Read))
+            .WithTags("Account")
+            .WithSummary("The caller's account: plan, credits, this period's use, rate, spend cap")
+            .Produces<MeDto>();
 }

@@ -23,9 +23,21 @@ public static class BillingApi
     public static void Map(WebApplication app)
     {
         var read = ApiKeyScopes.Policy(ApiKeyScopes.Read);
-        app.MapGet("/api/v1/billing", GetBilling).RequireAuthorization(read);
-        app.MapGet("/api/v1/ledger", ListLedger).RequireAuthorization(read);
-        app.MapGet("/api/v1/payments", ListPayments).RequireAuthorization(read);
+        app.MapGet("/api/v1/billing", GetBilling).RequireAuthorization(read).WithTags("Billing")
+            .WithSummary("The account's plan, card, balance, spend cap and low-balance warning")
+            .Produces<BillingDto>();
+        app.MapGet("/api/v1/ledger", ListLedger).RequireAuthorization(read).WithTags("Billing")
+            .WithSummary("Credit history, newest first")
+            .WithDescription("Every change of the trial and prepaid balances. Cursor-paged as generations are.")
+            .CursorPaged("ledger line")
+            .Produces<ListDto<LedgerLineDto>>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown);
+        app.MapGet("/api/v1/payments", ListPayments).RequireAuthorization(read).WithTags("Billing")
+            .WithSummary("Payments, newest first")
+            .WithDescription("Bundles bought, subscription invoices, pay-per-use holds and captures, refunds. Cursor-paged as generations are.")
+            .CursorPaged("payment")
+            .Produces<ListDto<PaymentDto>>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown);
     }
 
     private static string UserId(ClaimsPrincipal user) =>

@@ -29,20 +29,56 @@ public static class GenerationApi
 
     public static void Map(WebApplication app)
     {
-        var api = app.MapGroup("/api/v1/generations").RequireAuthorization();
-        api.MapPost("", Create).RequireRateLimiting(GenerationRateLimit.Policy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
-        api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
-        api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
-        api.MapDelete("/{id}", Delete).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Delete));
+        var api = app.MapGroup("/api/v1/generations").RequireAuthorization().WithTags("Generations");
+        api.MapPost("", Create).RequireRateLimiting(GenerationRateLimit.Policy).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate))
+            .WithSummary("Generate an image")
+            .WithDescription("Pays for the image (plan, credits or the saved card, in that order), makes it and answers it with the balance left. "
+                + "A repeated Idempotency-Key answers the first result (`Idempotent-Replayed: true`) and charges nothing again.")
+            .Accepts<CreateRequest>("application/json")
+            .Produces<GenerationDto>(StatusCodes.Status201Created)
+            .Header("Idempotency-Key", "Any string up to 255 characters; a retry with the same key and body answers the first result.")
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed)
+            .Problems(StatusCodes.Status402PaymentRequired, ProblemCodes.InsufficientCredits, ProblemCodes.PaymentFailed,
+                ProblemCodes.SubscriptionInactive, ProblemCodes.SpendLimitReached)
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict)
+            .Problems(StatusCodes.Status410Gone, ProblemCodes.GenerationDeleted)
+            .Problems(StatusCodes.Status413PayloadTooLarge, ProblemCodes.BadRequest)
+            .Problems(StatusCodes.Status429TooManyRequests, ProblemCodes.RateLimited, ProblemCodes.FairUseLimit)
+            .Problems(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed)
+            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PaymentUnavailable, ProblemCodes.BillingDisabled)
+            .Problems(StatusCodes.Status504GatewayTimeout, ProblemCodes.GenerationFailed);
+        api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
+            .WithSummary("List generations, newest first")
+            .WithDescription("Cursor-paged as Stripe's lists are: follow `has_more` with `starting_after` set to the last id of `data`.")
+            .CursorPaged("generation")
+            .Produces<ListDto>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown);
+        api.MapGet("/{id}", Get).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
+            .WithSummary("Get one generation")
+            .Produces<GenerationDto>()
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound);
+        api.MapDelete("/{id}", Delete).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Delete))
+            .WithSummary("Delete a generation and its image")
+            .WithDescription("The credit or charge that paid for it stays spent.")
+            .Produces<DeletedDto>()
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound);
 
-        app.MapGet("/images/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
-        app.MapGet("/images/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
-            ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
-        app.MapGet(DownloadPattern, Download).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read));
+        var files = app.MapGroup("/images").WithTags("Images");
+        files.MapGet("/{id}.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
+                ServeImage(id, thumbnail: false, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
+            .WithSummary("The full image (owner or administrator)")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces(StatusCodes.Status404NotFound);
+        files.MapGet("/{id}/thumb.png", (string id, ClaimsPrincipal user, GenerationStore store, ImageStore images, CancellationToken ct) =>
+                ServeImage(id, thumbnail: true, user, store, images, ct)).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
+            .WithSummary("The thumbnail, at most 128 × 128 (owner or administrator)")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces(StatusCodes.Status404NotFound);
+        files.MapGet("/{id}/download", Download).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
+            .WithSummary("The full image as a file to save (owner only)")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .Produces(StatusCodes.Status404NotFound);
     }
-
-    private const string DownloadPattern = "/images/{id}/download";
 
     public static string DownloadUrl(string id) => $"/images/{id}/download";
 

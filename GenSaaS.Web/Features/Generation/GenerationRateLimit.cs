@@ -50,6 +50,27 @@ public static class GenerationRateLimit
         return app;
     }
 
+    /// <summary>
+    /// Every authenticated <c>/api/v1</c> answer says where the caller's window stands, read without taking a permit
+    /// (<see cref="GenerationRateLimiter.Peek"/>) and from the cached rate, so a read costs no query. Runs before authorization,
+    /// so a <c>403 insufficient_scope</c> carries them too; a generation's own permit, taken later, overwrites them.
+    /// </summary>
+    public static WebApplication UseRateLimitHeaders(this WebApplication app)
+    {
+        app.Use(async (http, next) =>
+        {
+            if (http.Request.Path.StartsWithSegments(ApiPrefix) && http.User.FindFirstValue(ClaimTypes.NameIdentifier) is { } userId)
+            {
+                var perMinute = await http.RequestServices.GetRequiredService<AccountSummaries>().RatePerMinuteAsync(userId, http.RequestAborted);
+                Describe(http.Response.Headers, http.RequestServices.GetRequiredService<GenerationRateLimiter>().Peek(userId, perMinute));
+            }
+            await next(http);
+        });
+        return app;
+    }
+
+    private static readonly PathString ApiPrefix = "/api/v1";
+
     private static void Describe(IHeaderDictionary headers, RateDecision decision)
     {
         headers["RateLimit-Limit"] = decision.Limit.ToString(CultureInfo.InvariantCulture);
@@ -85,7 +106,7 @@ public static class GenerationRateLimit
         && !string.Equals(request.Query["handler"], Index.DeleteHandler, StringComparison.OrdinalIgnoreCase);
 }
 
-/// <summary>What the limiter said: whether a permit was taken, and the window's state after it.</summary>
+/// <summary>What the limiter said: whether a permit was taken (never, for a peek), and the window's state after it.</summary>
 /// <param name="ResetSeconds">Seconds until permits come back (the oldest used part of the window slides out); at least 1.</param>
 public readonly record struct RateDecision(bool Acquired, int Limit, int Remaining, int ResetSeconds);
 
@@ -119,6 +140,16 @@ public sealed class GenerationRateLimiter(TimeProvider clock)
                 return window.TryAcquire(now, limit);
             }
         }
+    }
+
+    /// <summary>The window's state for a read: takes no permit, and remembers nothing for a user who has none in use.</summary>
+    public RateDecision Peek(string key, int limit)
+    {
+        var now = clock.GetUtcNow().UtcTicks;
+        if (!_windows.TryGetValue(key, out var window))
+            return Window.Describe(acquired: false, limit, used: 0, oldest: long.MaxValue, now);
+        lock (window)
+            return window.Peek(now, limit);
     }
 
     private void ForgetIdle()
@@ -169,10 +200,27 @@ public sealed class GenerationRateLimiter(TimeProvider clock)
                 _count[slot]++;
                 used++;
             }
+            return Describe(acquired, limit, used, Oldest(current), now);
+        }
+
+        public RateDecision Peek(long now, int limit)
+        {
+            var current = now / SegmentTicks;
+            return Describe(acquired: false, limit, Used(current), Oldest(current), now);
+        }
+
+        /// <summary>The oldest segment that still holds permits, or <see cref="long.MaxValue"/> when none does.</summary>
+        private long Oldest(long current)
+        {
             var oldest = long.MaxValue;
             for (var i = 0; i < Segments; i++)
                 if (_count[i] > 0 && current - _segment[i] < Segments)
                     oldest = Math.Min(oldest, _segment[i]);
+            return oldest;
+        }
+
+        public static RateDecision Describe(bool acquired, int limit, int used, long oldest, long now)
+        {
             var resetTicks = oldest == long.MaxValue ? 0 : (oldest + Segments) * SegmentTicks - now;
             var resetSeconds = (int)Math.Max(1, Math.Ceiling(resetTicks / (double)TimeSpan.TicksPerSecond));
             return new RateDecision(acquired, limit, Math.Max(0, limit - used), resetSeconds);

@@ -26,6 +26,14 @@ public static class SecurityHeaders
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; "
         + "object-src 'none'; base-uri 'self'; " + FormAction + "; frame-ancestors 'none'";
 
+    /// <summary>
+    /// The API reference (<see cref="ApiDocs"/>): Scalar's page starts itself with one inline module script that carries a fresh
+    /// nonce, and its components set their styles at run time, so styles may be inline there; every file still comes from the app.
+    /// </summary>
+    public static string ReferenceContentSecurityPolicy(string nonce) =>
+        $"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+        + "object-src 'none'; base-uri 'self'; " + FormAction + "; frame-ancestors 'none'";
+
     public const string PermissionsPolicy =
         "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
@@ -57,7 +65,7 @@ public static class SecurityHeaders
             var carriesToken = CarriesToken(http.Request);
             http.Response.OnStarting(() =>
             {
-                Apply(http.Response.Headers, dashboard, carriesToken);
+                Apply(http.Response.Headers, dashboard, carriesToken, ApiDocs.ReferenceNonce(http));
                 return Task.CompletedTask;
             });
             return next(http);
@@ -65,9 +73,11 @@ public static class SecurityHeaders
         return app;
     }
 
-    private static void Apply(IHeaderDictionary headers, bool dashboard, bool carriesToken)
+    private static void Apply(IHeaderDictionary headers, bool dashboard, bool carriesToken, string? referenceNonce)
     {
-        headers.ContentSecurityPolicy = dashboard ? DashboardContentSecurityPolicy : ContentSecurityPolicy;
+        headers.ContentSecurityPolicy = referenceNonce is not null ? ReferenceContentSecurityPolicy(referenceNonce)
+            : dashboard ? DashboardContentSecurityPolicy
+            : ContentSecurityPolicy;
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = carriesToken ? "no-referrer" : "strict-origin-when-cross-origin";
