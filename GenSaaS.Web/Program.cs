@@ -1,5 +1,6 @@
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Plans;
+using GenSaaS.Web.Features.Admin;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
@@ -32,6 +33,7 @@ builder.AddPlans();
 builder.AddGeneration();
 builder.AddCredits();
 builder.AddBilling();
+builder.AddAdmin();
 builder.AddTransportSecurity();
 builder.AddSecurityHeaders();
 builder.AddCsrfProtection();
@@ -61,6 +63,7 @@ app.MapOperations();
 app.MapGeneration();
 app.MapCredits();
 app.MapBilling();
+app.MapAdmin();
 app.MapApiDocs();
 app.MapRazorPages();
 

@@ -59,7 +59,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         _ => throw new InvalidOperationException($"Unknown funding source '{name}'"),
     };
 
-    private static string BucketName(CreditBucket bucket) => bucket == CreditBucket.Trial ? "trial" : "prepaid";
+    public static string BucketName(CreditBucket bucket) => bucket == CreditBucket.Trial ? "trial" : "prepaid";
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
@@ -306,26 +306,66 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         {
             if (reference is not null && connection.QuerySingleOrDefault<LedgerEntryRef>(FindEntrySql, new { kind, reference }, tx) is { } done)
                 return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
-
-            var now = Now;
-            var balance = Balance(connection, tx, userId, now);
-            var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
-            var change = clampToBalance ? (int)Math.Max(amount, -current) : amount;
-            if (current + change < 0)
-                throw new InsufficientCreditsException($"The {BucketName(bucket)} balance is {current}; it cannot go below zero.");
-            if (change == 0)
-                return new LedgerResult(false, null, 0, (int)current);
-
-            var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
-            if (bucket == CreditBucket.Prepaid && kind == "grant")
-                LowBalance.RearmIfAbove(connection, tx, userId, current + change);
-            return new LedgerResult(true, entry, change, (int)(current + change));
+            return Change(connection, tx, userId, bucket, kind, amount, reason, reference, actor, clampToBalance);
         }, ct);
         if (result.Applied)
-            logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
-                kind, result.Amount, BucketName(bucket), userId, actor, reason, reference);
+            LogChange(kind, result.Amount, bucket, userId, actor, reason, reference);
         return result;
     }
+
+    private void LogChange(string kind, int amount, CreditBucket bucket, string userId, string actor, string reason, string? reference) =>
+        logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
+            kind, amount, BucketName(bucket), userId, actor, reason, reference);
+
+    private LedgerResult Change(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, string kind, int amount,
+        string reason, string? reference, string actor, bool clampToBalance)
+    {
+        var now = Now;
+        var balance = Balance(connection, tx, userId, now);
+        var current = bucket == CreditBucket.Trial ? balance.Trial : balance.Prepaid;
+        var change = clampToBalance ? (int)Math.Max(amount, -current) : amount;
+        if (current + change < 0)
+            throw new InsufficientCreditsException($"The {BucketName(bucket)} balance is {current}; it cannot go below zero.", current);
+        if (change == 0)
+            return new LedgerResult(false, null, 0, (int)current);
+
+        var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
+        if (bucket == CreditBucket.Prepaid && kind == "grant")
+            LowBalance.RearmIfAbove(connection, tx, userId, current + change);
+        return new LedgerResult(true, entry, change, (int)(current + change));
+    }
+
+    private const string FindAdjustmentSql = """
+        SELECT id, user_id AS UserId, bucket, amount, balance_after AS BalanceAfter
+        FROM credit_ledger WHERE kind = 'adjustment' AND reference = @reference;
+        """;
+
+    /// <summary>
+    /// An admin's signed correction of one bucket (a ledger line of kind <c>adjustment</c> with the admin as
+    /// <paramref name="actor"/>), inside the caller's write transaction, so the caller records the action (the audit entry) in
+    /// the same one. A negative amount takes credits back and never below zero: it throws <see cref="InsufficientCreditsException"/>
+    /// and changes nothing. <paramref name="reference"/> makes it idempotent: a second call with the same reference changes
+    /// nothing and answers the first line (<see cref="AdjustmentResult.Replayed"/>), or <see cref="AdjustmentResult.Conflict"/>
+    /// when that line was for another user, bucket or amount. The caller logs after the commit (<see cref="LogAdjustment"/>).
+    /// </summary>
+    public AdjustmentResult Adjust(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, int amount, string reason,
+        string reference, string actor)
+    {
+        if (amount == 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "An adjustment moves at least one credit");
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        ArgumentException.ThrowIfNullOrWhiteSpace(reference);
+        if (connection.QuerySingleOrDefault<AdjustmentRef>(FindAdjustmentSql, new { reference }, tx) is { } done)
+        {
+            var same = done.UserId == userId && done.Bucket == BucketName(bucket) && done.Amount == amount;
+            return new AdjustmentResult(new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter), Replayed: same, Conflict: !same);
+        }
+        return new AdjustmentResult(Change(connection, tx, userId, bucket, "adjustment", amount, reason, reference, actor, clampToBalance: false), false, false);
+    }
+
+    /// <summary>Logs a committed <see cref="Adjust"/> as every other credit change is logged.</summary>
+    public void LogAdjustment(string userId, CreditBucket bucket, int amount, string actor, string reason, string reference) =>
+        LogChange("adjustment", amount, bucket, userId, actor, reason, reference);
 
     private const string ApplyChangeSql = """
         UPDATE credit_balances
@@ -371,6 +411,9 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     private void EnsureAccount(SqliteConnection connection, SqliteTransaction tx, string userId, DateTime now) =>
         connection.Execute(EnsureAccountSql, new { userId, trial = options.Value.TrialCredits, now }, tx);
 
+    /// <summary>Creates the balance row (with trial credits) if the user has none yet, inside the caller's write transaction.</summary>
+    public void EnsureAccount(SqliteConnection connection, SqliteTransaction tx, string userId) => EnsureAccount(connection, tx, userId, Now);
+
     /// <summary>Creates the balance row (with trial credits) if the user has none yet; cheap when it exists.</summary>
     public async Task EnsureAccountAsync(string userId, CancellationToken ct = default)
     {
@@ -400,6 +443,8 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
     private sealed record LedgerEntryRef(long Id, long Amount, long BalanceAfter);
 
+    private sealed record AdjustmentRef(long Id, string UserId, string Bucket, long Amount, long BalanceAfter);
+
     private sealed record NewUsage(string Id, string UserId, string IdempotencyKey, string RequestHash, int Units, DateTime Now)
     {
         public string FundingSource { get; init; } = "";
@@ -410,7 +455,17 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     }
 }
 
-public sealed class InsufficientCreditsException(string message) : Exception(message);
+/// <summary>A change would take a balance below zero; <see cref="Balance"/> is the bucket's balance, which stays as it was.</summary>
+public sealed class InsufficientCreditsException(string message, long balance = 0) : Exception(message)
+{
+    public long Balance { get; } = balance;
+}
+
+/// <summary>
+/// What <see cref="CreditLedger.Adjust"/> came to: the ledger line (applied now, or the one an earlier call with the same reference
+/// wrote: <see cref="Replayed"/>), or <see cref="Conflict"/> when that reference was used for another user, bucket or amount.
+/// </summary>
+public sealed record AdjustmentResult(LedgerResult Line, bool Replayed, bool Conflict);
 
 /// <summary>Named event ids for money and credit events, so they can be filtered in the logs.</summary>
 public static class LogEvents

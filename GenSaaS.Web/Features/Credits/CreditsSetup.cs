@@ -1,4 +1,3 @@
-using GenSaaS.Web.Features.Operations;
 using Hangfire;
 
 namespace GenSaaS.Web.Features.Credits;
@@ -13,7 +12,6 @@ public static class CreditsSetup
         services.AddSingleton<SpendCaps>();
         services.AddSingleton<LowBalance>();
         services.AddTransient<UsageSweeper>();
-        services.AddScoped<ICliCommand, CreditsGrantCommand>();
         return builder;
     }
 

@@ -49,7 +49,7 @@ public sealed class CliUsageException(string message) : Exception(message);
 
 public static class CliSetup
 {
-    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "backup", "restore", "help", "--help"];
+    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "backup", "restore", "audit", "help", "--help"];
 
     /// <summary>True when the process was started as an operator command rather than a web server.</summary>
     public static bool IsCli(string[] args) => args.Length > 0 && _commandWords.Contains(args[0]);

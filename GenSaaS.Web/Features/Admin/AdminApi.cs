@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text.Json;
+using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Billing;
+using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Shared;
+using Microsoft.AspNetCore.Identity;
+
+namespace GenSaaS.Web.Features.Admin;
+
+/// <summary>
+/// <c>/api/v1/admin/…</c>: the admin console's reads and actions as JSON, for an API key with the <c>admin</c> scope that belongs
+/// to an admin (or an admin's session). Every call is audited: an action in its own transaction, a read as <c>api.read</c>.
+/// </summary>
+public static class AdminApi
+{
+    public const int DefaultLimit = 10;
+
+    public static void Map(WebApplication app)
+    {
+        // Both: the key must carry the admin scope (else 403 insufficient_scope) and its owner must be an admin (else 403 forbidden).
+        var admin = app.MapGroup("/api/v1/admin").RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Admin), Roles.Admin);
+        admin.MapGet("/audit", ListAudit);
+        admin.MapPost("/customers/{userId}/credits", AdjustCredits);
+    }
+
+    // ---- query parameters ----
+
+    private static IResult? RefuseUnknown(HttpRequest request, IReadOnlyList<string> known) =>
+        request.Query.Keys.FirstOrDefault(k => !known.Contains(k, StringComparer.Ordinal)) is { } unknown
+            ? Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ParameterUnknown, "The request is not valid.",
+                $"Received unknown parameter: {unknown}. This route takes {string.Join(", ", known.Select(k => $"'{k}'"))}.",
+                new Dictionary<string, string[]> { [unknown] = ["Unknown parameter."] })
+            : null;
+
+    private static int Limit(HttpRequest request) =>
+        int.TryParse(request.Query["limit"], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var given) ? given : DefaultLimit;
+
+    private static string? Text(HttpRequest request, string name) =>
+        request.Query[name].ToString() is { Length: > 0 } value ? value.Trim() : null;
+
+    /// <summary>Reads <c>yyyy-MM-dd</c>; a value that is not one is a problem naming the parameter.</summary>
+    public static bool TryDate(string? text, out DateOnly? date)
+    {
+        date = null;
+        if (string.IsNullOrWhiteSpace(text))
+            return true;
+        if (!DateOnly.TryParseExact(text.Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d))
+            return false;
+        date = d;
+        return true;
+    }
+
+    private static object ReadRecord(HttpRequest request) => new { Route = $"{request.Method} {request.Path}", Query = request.QueryString.Value };
+
+    // ---- GET /api/v1/admin/audit ----
+
+    public sealed record AuditEntryDto(string Id, string Object, DateTime At, string Actor, string ActorKind, string Action, string? Target, string? Reason,
+        JsonElement? Before, JsonElement? After);
+
+    private static readonly string[] AuditParameters = ["actor", "action", "target", "from", "to", "limit", "starting_after"];
+
+    public static AuditEntryDto ToDto(AuditEntry e) =>
+        new(e.PublicId, "audit_entry", e.At, e.Actor, e.ActorKind, e.Action, e.Target, e.Reason, ParseJson(e.Before), ParseJson(e.After));
+
+    private static JsonElement? ParseJson(string? json)
+    {
+        if (json is null)
+            return null;
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.Clone();
+    }
+
+    private static async Task<IResult> ListAudit(HttpRequest request, ClaimsPrincipal user, AuditLog audit, CancellationToken ct)
+    {
+        if (RefuseUnknown(request, AuditParameters) is { } unknown)
+            return unknown;
+        if (!TryDate(Text(request, "from"), out var from))
+            return Problems.Validation("from", "'from' must be a date, yyyy-MM-dd (UTC).");
+        if (!TryDate(Text(request, "to"), out var to))
+            return Problems.Validation("to", "'to' must be a date, yyyy-MM-dd (UTC).");
+        long? before = null;
+        if (Text(request, "starting_after") is { } after)
+        {
+            before = AuditLog.ParseId(after);
+            if (before is null)
+                return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+                    $"No such audit entry: '{after}'. Pass the id of the last entry of the previous page.",
+                    new Dictionary<string, string[]> { ["starting_after"] = ["No such audit entry."] });
+        }
+        var filter = new AuditFilter(Text(request, "actor"), Text(request, "action"), Text(request, "target"), from, to);
+        var (entries, hasMore) = await audit.PageAsync(filter, Limit(request), before, ct);
+        await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, null, null, null, ReadRecord(request), ct);
+        return Results.Ok(new BillingApi.ListDto<AuditEntryDto>("list", "/api/v1/admin/audit", entries.Select(ToDto).ToList(), hasMore));
+    }
+
+    // ---- POST /api/v1/admin/customers/{userId}/credits ----
+
+    public sealed record AdjustmentDto(string Object, string Customer, string Bucket, int Amount, string Reason, long TrialCredits, long PrepaidCredits,
+        string? LedgerLineId, string? AuditId, bool Replayed);
+
+    private sealed record AdjustRequest(int Amount, string Reason, CreditBucket Bucket);
+
+    /// <summary>Reads <c>{ "amount": N, "reason": "...", "bucket": "prepaid" }</c> by hand, so a wrong type or a missing field names the field.</summary>
+    private static (AdjustRequest? Body, string? Field, string? Message) ReadAdjustRequest(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            return (null, "body", "Send a JSON object: { \"amount\": 10, \"reason\": \"...\" }.");
+        long? amount = null;
+        string? reason = null;
+        var bucket = CreditBucket.Prepaid;
+        foreach (var property in root.EnumerateObject())
+        {
+            switch (property.Name)
+            {
+                case "amount":
+                    if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt64(out var whole))
+                        return (null, "amount", "'amount' must be a whole number of credits: positive grants, negative takes back.");
+                    amount = whole;
+                    break;
+                case "reason":
+                    if (property.Value.ValueKind != JsonValueKind.String)
+                        return (null, "reason", "'reason' must be a string.");
+                    reason = property.Value.GetString();
+                    break;
+                case "bucket":
+                    if (property.Value.ValueKind != JsonValueKind.String || property.Value.GetString() is not ("prepaid" or "trial"))
+                        return (null, "bucket", "'bucket' must be \"prepaid\" (the default) or \"trial\".");
+                    bucket = property.Value.GetString() == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
+                    break;
+                default:
+                    return (null, property.Name, $"'{property.Name}' is not a field of this request; send 'amount', 'reason' and optionally 'bucket'.");
+            }
+        }
+        if (amount is null)
+            return (null, "amount", "'amount' is required: a whole number of credits, positive grants, negative takes back.");
+        if (amount == 0 || Math.Abs(amount.Value) > CreditAdjustments.MaxAmount)
+            return (null, "amount", $"'amount' must be from -{CreditAdjustments.MaxAmount} to {CreditAdjustments.MaxAmount}, and not 0.");
+        if (string.IsNullOrWhiteSpace(reason))
+            return (null, "reason", "'reason' is required: say why, for the audit log and the customer's ledger.");
+        if (reason.Trim().Length > CreditAdjustments.MaxReasonLength)
+            return (null, "reason", $"'reason' must be at most {CreditAdjustments.MaxReasonLength} characters.");
+        return (new AdjustRequest((int)amount.Value, reason.Trim(), bucket), null, null);
+    }
+
+    private static async Task<IResult> AdjustCredits(string userId, HttpRequest request, ClaimsPrincipal user, UserManager<IdentityUser> users,
+        CreditAdjustments adjustments, CancellationToken ct)
+    {
+        if (!request.HasJsonContentType())
+            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
+        AdjustRequest? body;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+            (body, var field, var message) = ReadAdjustRequest(document.RootElement);
+            if (body is null)
+                return Problems.Validation(field!, message!);
+        }
+        catch (JsonException)
+        {
+            return Problems.Validation("body", "The body is not valid JSON. Send { \"amount\": 10, \"reason\": \"...\" }.");
+        }
+        var customer = await users.FindByIdAsync(userId);
+        if (customer is null)
+            return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such customer.", $"No customer has the id '{userId}'.");
+
+        var actor = AuditActor.From(user);
+        var key = request.Headers["Idempotency-Key"].FirstOrDefault();
+        if (key is { Length: > 255 })
+            return Problems.Validation("Idempotency-Key", "The Idempotency-Key header must be at most 255 characters.");
+        // A key is the caller's own: the reference carries the actor, so two admins' keys never meet.
+        var reference = key is { Length: > 0 } ? $"admin-api:{actor.Id}:{key}" : $"admin-api:{Guid.CreateVersion7():N}";
+        var outcome = await adjustments.AdjustAsync(actor, customer.Id, body.Bucket, body.Amount, body.Reason, reference, ct);
+        return outcome.Status switch
+        {
+            AdjustStatus.BelowZero => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.InsufficientCredits,
+                "The balance cannot go below zero.", outcome.Message),
+            AdjustStatus.Conflict => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
+                "This Idempotency-Key was used for another request.", outcome.Message),
+            _ => Results.Ok(new AdjustmentDto("credit_adjustment", customer.Id, CreditLedger.BucketName(body.Bucket), body.Amount, body.Reason,
+                outcome.Trial, outcome.Prepaid,
+                outcome.LedgerLineId is { } line ? BillingApi.LedgerIdPrefix + line.ToString(CultureInfo.InvariantCulture) : null,
+                outcome.AuditId is { } a ? AuditLog.IdPrefix + a.ToString(CultureInfo.InvariantCulture) : null,
+                outcome.Status == AdjustStatus.Replayed)),
+        };
+    }
+}

@@ -1,0 +1,23 @@
+using GenSaaS.Web.Features.Operations;
+
+namespace GenSaaS.Web.Features.Admin;
+
+public static class AdminSetup
+{
+    public static WebApplicationBuilder AddAdmin(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<CreditAdjustments>();
+        services.AddScoped<ICliCommand, CreditsAdjustCommand>();
+        services.AddScoped<ICliCommand, CreditsGrantCommand>();
+        services.AddScoped<ICliCommand, AuditTailCommand>();
+        return builder;
+    }
+
+    public static WebApplication MapAdmin(this WebApplication app)
+    {
+        AdminApi.Map(app);
+        return app;
+    }
+}
