@@ -21,8 +21,23 @@ public static class AdminApi
     {
         // Both: the key must carry the admin scope (else 403 insufficient_scope) and its owner must be an admin (else 403 forbidden).
         var admin = app.MapGroup("/api/v1/admin").RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Admin), Roles.Admin);
-        admin.MapGet("/audit", ListAudit);
-        admin.MapPost("/customers/{userId}/credits", AdjustCredits);
+        admin.MapGet("/audit", ListAudit).WithTags("Admin")
+            .WithSummary("The audit log, newest first")
+            .WithDescription("Every admin and operator action. Filters: actor, action, target, from and to (UTC days, yyyy-MM-dd). Cursor-paged.")
+            .CursorPaged("audit entry")
+            .Produces<BillingApi.ListDto<AuditEntryDto>>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden);
+        admin.MapPost("/customers/{userId}/credits", AdjustCredits).WithTags("Admin")
+            .WithSummary("Grant or take back a customer's credits, with a reason")
+            .WithDescription("A positive amount grants, a negative one takes back (never below zero). One ledger line of kind adjustment and one audit entry.")
+            .Accepts<AdjustCreditsBody>("application/json")
+            .Header("Idempotency-Key", "Optional: a retry with the same key answers the first adjustment instead of making a second.")
+            .Produces<AdjustmentDto>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden)
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound)
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.InsufficientCredits, ProblemCodes.IdempotencyConflict);
     }
 
     // ---- query parameters ----
@@ -99,6 +114,9 @@ public static class AdminApi
 
     public sealed record AdjustmentDto(string Object, string Customer, string Bucket, int Amount, string Reason, long TrialCredits, long PrepaidCredits,
         string? LedgerLineId, string? AuditId, bool Replayed);
+
+    /// <summary>The request body, as documented: <c>amount</c> (positive grants, negative takes back), <c>reason</c>, <c>bucket</c> (prepaid or trial).</summary>
+    public sealed record AdjustCreditsBody(int Amount, string Reason, string? Bucket);
 
     private sealed record AdjustRequest(int Amount, string Reason, CreditBucket Bucket);
 
