@@ -6,7 +6,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace GenSaaS.E2E.Journeys;
 
-/// <summary>A wrong address is not a dead end: the site's own 404 page, in its layout, with a way on.</summary>
+/// <summary>A wrong address or a closed page is not a dead end: the site's own 404 and 403 pages, in its layout, with a way on.</summary>
 public sealed class ErrorPageJourneyTests(E2EFixture fixture, ITestOutputHelper output) : IClassFixture<E2EFixture>
 {
     [Fact]
@@ -36,6 +36,15 @@ public sealed class ErrorPageJourneyTests(E2EFixture fixture, ITestOutputHelper 
             await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Dashboard", Exact = true })).ToBeVisibleAsync();
             await Expect(page.GetByRole(AriaRole.Link, new() { Name = email })).ToBeVisibleAsync();
             await journey.ShotAsync("404-signed-in");
+            await page.GetByTestId("error-home").ClickAsync();
+            await Expect(page).ToHaveURLAsync(new Regex("/dashboard$"));
+
+            // The operator's pages are closed to a customer: the site's own 403, still with the navigation and a way back.
+            response = await page.GotoAsync("/admin");
+            Assert.Equal(403, response!.Status);
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "This page is not open to your account." })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Link, new() { Name = "Dashboard", Exact = true })).ToBeVisibleAsync();
+            await journey.ShotAsync("403-customer-on-admin");
             await page.GetByTestId("error-home").ClickAsync();
             await Expect(page).ToHaveURLAsync(new Regex("/dashboard$"));
         });

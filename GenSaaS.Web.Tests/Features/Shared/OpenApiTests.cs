@@ -43,6 +43,8 @@ public sealed class OpenApiTests(ProductionApp app) : IClassFixture<ProductionAp
         var document = await DocumentAsync();
         document.GetProperty("openapi").GetString()!.ShouldStartWith("3.1");
         document.GetProperty("info").GetProperty("title").GetString().ShouldBe("GenSaaS API");
+        // The address clients use, not whatever Host header this request came with.
+        document.GetProperty("servers").EnumerateArray().Select(s => s.GetProperty("url").GetString()).ShouldBe([TestApp.ProductionPublicBaseUrl]);
 
         var documented = document.GetProperty("paths").EnumerateObject()
             .SelectMany(p => p.Value.EnumerateObject().Select(o => $"{o.Name.ToUpperInvariant()} {p.Name}"))
@@ -112,6 +114,14 @@ public sealed class OpenApiTests(ProductionApp app) : IClassFixture<ProductionAp
         create.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ShouldContain("Idempotency-Key");
         var list = document.GetProperty("paths").GetProperty("/api/v1/ledger").GetProperty("get");
         list.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()).ShouldBe(["limit", "starting_after"], ignoreOrder: true);
+    }
+
+    [Fact]
+    public async Task ApiKeysPage_LeadsToTheReference()
+    {
+        var (_, browser) = await app.SignedInUserAsync();
+        var page = await browser.GetStringAsync("/account/api-keys");
+        page.ShouldContain($"href=\"{ApiDocs.ReferencePath}\" data-testid=\"api-reference-link\"");
     }
 
     [Fact]

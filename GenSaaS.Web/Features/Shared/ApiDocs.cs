@@ -42,9 +42,12 @@ public static class ApiDocs
         builder.Services.AddOpenApi(DocumentName, options =>
         {
             options.ShouldInclude = description => Describes(description.RelativePath);
-            options.AddDocumentTransformer((document, _, _) =>
+            options.AddDocumentTransformer((document, context, _) =>
             {
                 Describe(document);
+                // Behind a proxy the request's own address is not the one clients use: name the configured public address.
+                if (context.ApplicationServices.GetService<PublicAddress>()?.Configured is { } publicBaseUrl)
+                    document.Servers = [new OpenApiServer { Url = publicBaseUrl }];
                 return Task.CompletedTask;
             });
             options.AddOperationTransformer((operation, context, _) =>
@@ -163,6 +166,10 @@ public static class ApiDocs
             problems.Add(new(StatusCodes.Status401Unauthorized, [ProblemCodes.Unauthenticated]));
             if (scopes.Count > 0)
                 problems.Add(new(StatusCodes.Status403Forbidden, [ProblemCodes.InsufficientScope]));
+            // A role, or a policy other than a key's scope (an administrator's route): a caller without it is refused.
+            if (metadata.OfType<IAuthorizeData>().Any(a => !string.IsNullOrEmpty(a.Roles)
+                    || a.Policy is { } policy && !policy.StartsWith(ApiKeyScopes.Policy(""), StringComparison.Ordinal)))
+                problems.Add(new(StatusCodes.Status403Forbidden, [ProblemCodes.Forbidden]));
             problems.Add(new(StatusCodes.Status400BadRequest, [ProblemCodes.ValidationFailed]));
         }
         if (metadata.OfType<EnableRateLimitingAttribute>().Any())
