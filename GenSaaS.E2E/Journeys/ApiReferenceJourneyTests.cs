@@ -44,6 +44,11 @@ public sealed class ApiReferenceJourneyTests(E2EFixture fixture, ITestOutputHelp
             await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
             await journey.ShotAsync("api-reference");
 
+            // Not a dead end: the bar above the reference leads back into the site.
+            await page.GetByTestId("api-reference-bar").GetByRole(AriaRole.Link, new() { Name = "API keys" }).ClickAsync();
+            await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/Identity/Account/Login"));
+            await journey.ShotAsync("api-keys-asks-to-sign-in");
+
             Assert.True(problems.Count == 0, "The browser reported:\n" + string.Join("\n", problems));
             Assert.True(elsewhere.Count == 0, "The reference asked other hosts for:\n" + string.Join("\n", elsewhere));
         });

@@ -134,6 +134,9 @@ public sealed class OpenApiTests(ProductionApp app) : IClassFixture<ProductionAp
         response.Content.Headers.ContentType!.MediaType.ShouldBe("text/html");
         html.ShouldContain("GenSaaS API reference");
         html.ShouldContain("openapi/v1.json");
+        // A way back into the site, above the reference.
+        html.ShouldContain("data-testid=\"api-reference-bar\"");
+        html.ShouldContain("href=\"/account/api-keys\"");
 
         var policy = response.Headers.GetValues("Content-Security-Policy").Single();
         var nonce = Regex.Match(policy, "script-src 'self' 'nonce-([^']+)'").Groups[1].Value;
@@ -150,7 +153,7 @@ public sealed class OpenApiTests(ProductionApp app) : IClassFixture<ProductionAp
         var again = await client.GetAsync(ApiDocs.ReferencePath);
         again.Headers.GetValues("Content-Security-Policy").Single().ShouldNotContain(nonce, Case.Sensitive, "a nonce is used once");
 
-        foreach (var file in new[] { "/api/docs/scalar.js", "/js/api-reference.js" })
+        foreach (var file in new[] { "/api/docs/scalar.js", "/js/api-reference.js", "/css/api-reference.css" })
         {
             var script = await client.GetAsync(file);
             script.StatusCode.ShouldBe(HttpStatusCode.OK, file);

@@ -72,13 +72,19 @@ public static class ApiDocs
                 .DisableAgent()
                 .DisableMcp()
                 .HideDeveloperTools()
-                .AddHeadContent("<script src=\"/js/api-reference.js\"></script>")
+                .AddHeadContent("<script src=\"/js/api-reference.js\"></script><link rel=\"stylesheet\" href=\"/css/api-reference.css\" />")
+                .AddHeaderContent(ReferenceBar)
                 .ExpandAllTags()
                 // The page's one inline script carries a fresh nonce; SecurityHeaders allows that nonce and nothing else.
                 .WithNonce())
             .AllowAnonymous();
         return app;
     }
+
+    /// <summary>The way back into the site from the reference, which Scalar draws without the site's layout.</summary>
+    private const string ReferenceBar =
+        "<header class=\"api-reference-bar\" data-testid=\"api-reference-bar\"><a class=\"brand\" href=\"/\">GenSaaS</a><nav>"
+        + "<a href=\"/dashboard\">Dashboard</a><a href=\"/account/api-keys\">API keys</a><a href=\"/openapi/v1.json\">OpenAPI document</a></nav></header>";
 
     /// <summary>The nonce Scalar put on this answer's scripts, if the answer is the API reference.</summary>
     public static string? ReferenceNonce(HttpContext http) => http.Items[ScalarOptions.NonceHttpContextItemKey] as string;
