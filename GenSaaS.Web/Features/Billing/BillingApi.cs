@@ -24,7 +24,7 @@ public static class BillingApi
     {
         var read = ApiKeyScopes.Policy(ApiKeyScopes.Read);
         app.MapGet("/api/v1/billing", GetBilling).RequireAuthorization(read).WithTags("Billing")
-            .WithSummary("The account's plan, card, balance, spend cap and low-balance warning")
+            .WithSummary("The account's plan, card, balance, spend cap, low-balance warning and auto top-up")
             .Produces<BillingDto>();
         app.MapGet("/api/v1/ledger", ListLedger).RequireAuthorization(read).WithTags("Billing")
             .WithSummary("Credit history, newest first")
@@ -38,6 +38,7 @@ public static class BillingApi
             .CursorPaged("payment")
             .Produces<ListDto<PaymentDto>>()
             .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown);
+        AutoTopUpApi.Map(app);
     }
 
     private static string UserId(ClaimsPrincipal user) =>
@@ -59,7 +60,7 @@ public static class BillingApi
     // ---- GET /api/v1/billing ----
 
     public sealed record BillingDto(string Object, string Plan, string PlanName, SubscriptionDto? Subscription, CardDto? Card,
-        bool PayPerUse, BalanceDto Balance, SpendCapDto SpendCap, LowBalanceDto LowBalance);
+        bool PayPerUse, BalanceDto Balance, SpendCapDto SpendCap, LowBalanceDto LowBalance, AutoTopUpApi.AutoTopUpDto AutoTopUp);
 
     /// <summary>The monthly pay-per-use spend cap (null when none is set), this month's spend and when it resets.</summary>
     public sealed record SpendCapDto(long? CapMinor, long SpentThisMonthMinor, string Currency, DateTime ResetsAt);
@@ -85,7 +86,7 @@ public static class BillingApi
         """;
 
     private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
-        PlanCatalog plans, CancellationToken ct)
+        AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
     {
         var userId = UserId(user);
         var s = await summaries.GetAsync(userId, ct);
@@ -104,7 +105,8 @@ public static class BillingApi
                 (month, year) = (mm, yy);
             card = new CardDto(s.CardBrand, s.CardLast4, month, year);
         }
-        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low));
+        var autoTopUp = AutoTopUpApi.Dto(await autoTopUps.ReadAsync(userId, ct), plans);
+        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low, autoTopUp));
     }
 
     // ---- the list contract ----

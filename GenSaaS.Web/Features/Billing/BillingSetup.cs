@@ -63,6 +63,10 @@ public static class BillingSetup
         services.AddScoped<PayPerUseCancelJob>();
         services.AddScoped<PayPerUseSweepJob>();
         services.AddScoped<HoldWatchdog>();
+        services.AddScoped<AutoTopUpCharges>();
+        services.AddScoped<AutoTopUpJob>();
+        services.AddScoped<AutoTopUpSweepJob>();
+        services.AddScoped<AutoTopUpEmailJob>();
         services.AddScoped<HoldWatchdogJob>();
         services.AddScoped<ICliCommand, StripeSyncCommand>();
         services.AddScoped<ICliCommand, StripeDoctorCommand>();
@@ -96,6 +100,7 @@ public static class BillingSetup
             var recurring = app.Services.GetRequiredService<IRecurringJobManager>();
             recurring.AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
             recurring.AddOrUpdate<HoldWatchdogJob>(HoldWatchdog.RecurringId, job => job.RunAsync(CancellationToken.None), "*/15 * * * *");
+            recurring.AddOrUpdate<AutoTopUpSweepJob>(AutoTopUpSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
         }
         return app;
     }

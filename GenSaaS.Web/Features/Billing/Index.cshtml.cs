@@ -11,8 +11,31 @@ namespace GenSaaS.Web.Features.Billing;
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
 public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance,
-    TimeProvider clock, ILogger<Index> logger) : PageModel
+    AutoTopUps autoTopUps, TimeProvider clock, ILogger<Index> logger) : PageModel
 {
+    /// <summary>
+    /// The auto top-up form: on or off, the threshold in credits, the bundle, and the monthly cap in the bundle currency's major
+    /// unit (<c>20</c> or <c>20.50</c>).
+    /// </summary>
+    public sealed record AutoTopUpInput
+    {
+        public bool Enabled { get; init; }
+        public string? Threshold { get; init; }
+        public string? Bundle { get; init; }
+        public string? MonthlyCap { get; init; }
+    }
+
+    [BindProperty]
+    public AutoTopUpInput AutoTopUpForm { get; set; } = new();
+
+    /// <summary>Auto top-up as stored, with this month's charges.</summary>
+    public AutoTopUps.View AutoTopUp { get; private set; } = null!;
+
+    /// <summary>What the form shows when nothing was posted: the stored settings, else the defaults.</summary>
+    public (long Threshold, string? Bundle, long CapMinor) AutoTopUpValues { get; private set; }
+
+    public IReadOnlyList<KeyValuePair<string, PlanOptions>> Bundles => AutoTopUps.Bundles(plans);
+
     /// <summary>The spend-cap form: an amount in the pay-per-use currency's major unit (<c>25</c> or <c>25.50</c>); empty clears the cap.</summary>
     public sealed record SpendCapInput
     {
@@ -100,6 +123,8 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
         Status = await summaries.GetAsync(userId, ct);
         SpendCap = await spendCaps.ReadAsync(userId, ct);
         LowBalanceState = await lowBalance.ReadAsync(userId, ct);
+        AutoTopUp = await autoTopUps.ReadAsync(userId, ct);
+        AutoTopUpValues = AutoTopUpApi.Defaults(AutoTopUp.Settings, plans);
         NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime, SpendCap);
     }
 
@@ -132,6 +157,42 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
         StatusMessage = threshold is { } set
             ? $"We will warn you when your prepaid credits fall below {set}."
             : "We will warn you when your prepaid credits fall below 20 % of the last bundle you bought.";
+        return RedirectToPage();
+    }
+
+    /// <summary>Saves auto top-up (the same rules as <c>PUT /api/v1/billing/auto-top-up</c>); a bad value is shown on the form and changes nothing.</summary>
+    public async Task<IActionResult> OnPostAutoTopUpAsync(CancellationToken ct)
+    {
+        var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
+        var form = AutoTopUpForm;
+        string? field = null, error = null;
+        long threshold = 0, capMinor = 0;
+        var bundle = plans.Find(form.Bundle ?? "") is { Kind: PlanKind.Bundle } chosen ? chosen : null;
+        if (!long.TryParse(form.Threshold?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out threshold))
+            (field, error) = ("Threshold", "Enter the threshold as a whole number of credits, like 5.");
+        else if (bundle is null)
+            (field, error) = ("Bundle", "Choose the bundle auto top-up buys.");
+        else if (ParseSpendCap(form.MonthlyCap, bundle.Currency) is { } cap && (cap.Error is not null || cap.CapMinor is null))
+            (field, error) = ("MonthlyCap", cap.Error ?? $"Enter the monthly cap as an amount in {bundle.Currency.ToUpperInvariant()}, like 20.");
+        else
+        {
+            capMinor = ParseSpendCap(form.MonthlyCap, bundle.Currency).CapMinor!.Value;
+            if (AutoTopUps.Validate(plans, threshold, form.Bundle!, capMinor, BillingOverview.Money) is { } invalid)
+                (field, error) = (invalid.Field switch { "threshold" => "Threshold", "bundle" => "Bundle", _ => "MonthlyCap" }, invalid.Message);
+            else if (form.Enabled && !(await summaries.GetAsync(userId, ct)).HasSavedCard)
+                (field, error) = ("Enabled", "Auto top-up needs a saved card: save one with \"Pay per use\" below first.");
+        }
+        if (error is not null)
+        {
+            ModelState.AddModelError("AutoTopUpForm." + field, error);
+            await LoadAsync(userId, ct);
+            Response.StatusCode = StatusCodes.Status400BadRequest;
+            return Page();
+        }
+        await autoTopUps.SaveAsync(userId, form.Enabled, threshold, form.Bundle!, capMinor, ct);
+        StatusMessage = form.Enabled
+            ? $"Auto top-up is on: we buy {bundle!.Name} when your prepaid credits fall below {threshold}, at most {BillingOverview.Money(capMinor, bundle.Currency)} a month."
+            : "Auto top-up is off.";
         return RedirectToPage();
     }
 

@@ -58,6 +58,14 @@ public sealed record Payment
         string status) =>
         new(userId, "bundle", checkoutSessionId, paymentIntentId, null, planKey, amountMinor, currency, status);
 
+    /// <summary>
+    /// An auto top-up: a bundle bought off session on the saved card, recorded as a bundle under its PaymentIntent (so a refund
+    /// finds it and takes its credits back), <c>paid</c> with the credits and ledger line, or <c>failed</c>.
+    /// </summary>
+    public static Payment AutoTopUp(string userId, string paymentIntentId, string? chargeId, string planKey, long amountMinor, string currency, string status,
+        int? credits, long? ledgerEntryId) =>
+        new(userId, "bundle", paymentIntentId, paymentIntentId, chargeId, planKey, amountMinor, currency, status, credits, ledgerEntryId);
+
     /// <summary>A paid invoice of the subscription.</summary>
     public static Payment SubscriptionInvoice(string userId, string invoiceId, string subscriptionId, long amountPaidMinor, string currency) =>
         new(userId, "subscription_invoice", invoiceId, null, null, PlanCatalog.SubscriptionUnlimited, amountPaidMinor, currency, "paid",

@@ -281,6 +281,37 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
         _ => false,
     };
 
+    /// <summary>
+    /// Buys an auto top-up's bundle on the saved card, off session, confirmed at once and captured automatically: card only, so
+    /// nothing can redirect and a card that wants 3-D Secure is declined <c>authentication_required</c>. The key
+    /// <c>auto-top-up:{id}</c> makes every retry (ours or Stripe.net's) the same payment.
+    /// </summary>
+    public Task<PaymentIntent> CreateTopUpAsync(long topUpId, string customerId, string paymentMethodId, long amountMinor, string currency, string userId,
+        string planKey, string description, CancellationToken ct) =>
+        new PaymentIntentService(Client).CreateAsync(new PaymentIntentCreateOptions
+        {
+            Amount = amountMinor,
+            Currency = currency,
+            Customer = customerId,
+            PaymentMethod = paymentMethodId,
+            AllowedPaymentMethodTypes = ["card"],
+            Confirm = true,
+            OffSession = true,
+            Description = description,
+            Metadata = new Dictionary<string, string>
+            {
+                [AutoTopUpCharges.MetadataKey] = topUpId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["user_id"] = userId,
+                ["plan_key"] = planKey,
+            },
+        }, Idempotent(AutoTopUpKey(topUpId)), ct);
+
+    public static string AutoTopUpKey(long topUpId) => $"auto-top-up:{topUpId.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    public Task<PaymentIntent> CancelTopUpAsync(long topUpId, string paymentIntentId, CancellationToken ct) =>
+        new PaymentIntentService(Client).CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" },
+            Idempotent($"cancel-auto-top-up:{topUpId.ToString(System.Globalization.CultureInfo.InvariantCulture)}"), ct);
+
     public Task<PaymentIntent> CancelAuthorizationAsync(string usageId, string paymentIntentId, CancellationToken ct) =>
         new PaymentIntentService(Client).CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" }, Idempotent($"cancel:{usageId}"), ct);
 
@@ -323,4 +354,5 @@ public static class BillingLogEvents
     public static readonly EventId HoldExpired = new(2016, "HoldExpired");
     public static readonly EventId CheckoutFailed = new(2017, "CheckoutFailed");
     public static readonly EventId DuplicateSubscriptionCanceled = new(2018, "DuplicateSubscriptionCanceled");
+    public static readonly EventId AutoTopUpFailed = new(2019, "AutoTopUpFailed");
 }

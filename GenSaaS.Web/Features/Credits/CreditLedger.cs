@@ -32,10 +32,11 @@ public sealed record UsageRow(
 /// <summary>
 /// What a reservation came to: the usage, or why not (<see cref="Denial"/>). On a monthly plan, <see cref="FairUse"/> is where
 /// the period stands and <see cref="Notices"/> the fair-use thresholds crossed for the first time this period.
+/// <see cref="AutoTopUpId"/> is an auto top-up this reservation recorded (the caller starts its charge), reserved or not.
 /// </summary>
 public sealed record Reservation(
     ReserveStatus Status, UsageRow? Usage, Denial? Denial = null, FairUseLevel? FairUse = null, IReadOnlyList<int>? Notices = null,
-    long? LowBalanceNoticeId = null);
+    long? LowBalanceNoticeId = null, long? AutoTopUpId = null);
 
 /// <summary>A ledger change: whether it was applied (false when its reference was already recorded), its line and the amount moved.</summary>
 public sealed record LedgerResult(bool Applied, long? EntryId, int Amount, int BalanceAfter);
@@ -110,14 +111,21 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     /// records a reservation of those units keyed by the caller's idempotency key, taking the credits when credits pay.
     /// <paramref name="keyIsNew"/> says the key was made for this request just now (a UUID v7, when the caller sent none):
     /// nothing can have used it, so it is not looked up. The unique index still stands behind it.
+    /// Auto top-up: a prepaid debit that leaves the balance below the customer's threshold records a top-up
+    /// (<see cref="AutoTopUps.RecordIfDue"/>), and so does a reservation that credits cannot pay for. With
+    /// <paramref name="awaitTopUp"/>, one that credits cannot pay for while a top-up is pending is refused with
+    /// <see cref="DenialReason.TopUpPending"/> (the caller waits for it and asks again without), instead of charging the card
+    /// per use or failing.
     /// </summary>
-    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default)
+    public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default,
+        bool awaitTopUp = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(units, 1);
-        return db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, units, keyIsNew), ct);
+        return db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, units, keyIsNew, awaitTopUp), ct);
     }
 
-    private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, int units, bool keyIsNew)
+    private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, int units, bool keyIsNew,
+        bool awaitTopUp)
     {
         var existing = keyIsNew ? null : ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
@@ -133,6 +141,15 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         var used = live is null ? 0 : PeriodUsed(connection, tx, userId, PeriodKey(live, now));
         var choice = FundingOrder.Choose(new FundingState(balance.Trial, balance.Prepaid, facts, used, plan?.HardCap ?? 0), units, now);
 
+        long? topUp = null;
+        if (choice.Source is not (FundingSource.Subscription or FundingSource.Trial or FundingSource.Prepaid))
+        {
+            // Credits cannot pay: below the threshold, that is a crossing too (auto top-up turned on with the balance already low).
+            topUp = AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid, facts.HasSavedCard, now);
+            if (awaitTopUp && (topUp ?? AutoTopUps.PendingId(connection, tx, userId)) is { } pending)
+                return new Reservation(ReserveStatus.Denied, null, new Denial(DenialReason.TopUpPending, TopUpId: pending), AutoTopUpId: topUp);
+        }
+
         switch (choice.Source)
         {
             case FundingSource.Subscription:
@@ -143,7 +160,10 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
                 InsertUsage(connection, tx, usage);
                 ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
                 var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
-                return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice);
+                var crossingTopUp = bucket == CreditBucket.Prepaid
+                    ? AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid - units, facts.HasSavedCard, now)
+                    : null;
+                return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice, AutoTopUpId: crossingTopUp);
             case FundingSource.PayPerUse:
                 var price = plans.Get(PlanCatalog.PayPerUse);
                 var amountMinor = units * price.PriceMinor;
@@ -152,13 +172,13 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
                     var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
                     var spent = SpendCaps.SpentSince(connection, tx, userId, monthStart);
                     if (spent + amountMinor > cap)
-                        return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency));
+                        return Denied(new Denial(DenialReason.SpendCap, spent, RetryAt: monthStart.AddMonths(1), SpendCapMinor: cap, Currency: price.Currency)) with { AutoTopUpId = topUp };
                 }
                 usage = usage with { FundingSource = "pay_per_use", AmountMinor = amountMinor };
                 InsertUsage(connection, tx, usage);
-                return new Reservation(ReserveStatus.Reserved, ToRow(usage));
+                return new Reservation(ReserveStatus.Reserved, ToRow(usage), AutoTopUpId: topUp);
             default:
-                return Denied(choice.Denial!);
+                return Denied(choice.Denial!) with { AutoTopUpId = topUp };
         }
     }
 
@@ -313,6 +333,29 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         return result;
     }
 
+    /// <summary>
+    /// Grants an auto top-up's bundle for its paid PaymentIntent and marks the top-up succeeded, in one write transaction.
+    /// Idempotent on the PaymentIntent id (the webhook and the charging job may both get here); null when no such top-up.
+    /// </summary>
+    public async Task<LedgerResult?> GrantTopUpAsync(long topUpId, string paymentIntentId, string reason, CancellationToken ct = default)
+    {
+        string? userId = null;
+        var result = await db.WriteAsync((connection, tx) =>
+        {
+            if (AutoTopUps.Read(connection, tx, topUpId) is not { } topUp)
+                return null;
+            userId = topUp.UserId;
+            var grant = connection.QuerySingleOrDefault<LedgerEntryRef>(FindEntrySql, new { kind = "grant", reference = paymentIntentId }, tx) is { } done
+                ? new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter)
+                : Change(connection, tx, topUp.UserId, CreditBucket.Prepaid, "grant", topUp.Credits, reason, paymentIntentId, SystemActor, clampToBalance: false);
+            AutoTopUps.Succeed(connection, tx, topUpId, paymentIntentId, grant.EntryId, Now);
+            return grant;
+        }, ct);
+        if (result is { Applied: true })
+            LogChange("grant", result.Amount, CreditBucket.Prepaid, userId!, SystemActor, reason, paymentIntentId);
+        return result;
+    }
+
     private void LogChange(string kind, int amount, CreditBucket bucket, string userId, string actor, string reason, string? reference) =>
         logger.LogInformation(LogEvents.CreditsChanged, "Credits {Kind} {Amount} {Bucket} for {UserId} by {Actor}: {Reason} ({Reference})",
             kind, amount, BucketName(bucket), userId, actor, reason, reference);
@@ -331,7 +374,10 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
 
         var entry = ApplyChange(connection, tx, userId, bucket, kind, change, reason, reference, actor, now);
         if (bucket == CreditBucket.Prepaid && kind == "grant")
+        {
             LowBalance.RearmIfAbove(connection, tx, userId, current + change);
+            AutoTopUps.RearmIfAbove(connection, tx, userId, current + change);
+        }
         return new LedgerResult(true, entry, change, (int)(current + change));
     }
 

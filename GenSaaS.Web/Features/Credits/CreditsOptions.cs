@@ -16,4 +16,7 @@ public sealed class CreditsOptions
 
     /// <summary>How long a request with an idempotency key already in progress waits for the first one to finish.</summary>
     [Range(0, 600)] public int IdempotentWaitSeconds { get; set; } = 30;
+
+    /// <summary>How long a generation that finds no credit while an auto top-up is being charged waits for its credits before it goes on without them.</summary>
+    [Range(0, 120)] public int AutoTopUpWaitSeconds { get; set; } = 10;
 }

@@ -11,6 +11,7 @@ public static class CreditsSetup
         services.AddSingleton<CreditLedger>();
         services.AddSingleton<SpendCaps>();
         services.AddSingleton<LowBalance>();
+        services.AddSingleton<AutoTopUps>();
         services.AddTransient<UsageSweeper>();
         return builder;
     }

@@ -46,11 +46,17 @@ public enum DenialReason
     /// customer's own cap (<see cref="Denial.SpendCapMinor"/>), which resets at <see cref="Denial.RetryAt"/>.
     /// </summary>
     SpendCap,
+
+    /// <summary>
+    /// Credits cannot pay, and an auto top-up (<see cref="Denial.TopUpId"/>) is on its way: the caller waits for it (bounded by
+    /// <c>Credits:AutoTopUpWaitSeconds</c>) and reserves again, then without waiting. Never an answer to the customer.
+    /// </summary>
+    TopUpPending,
 }
 
 /// <summary>A refusal and the facts its message needs.</summary>
 public sealed record Denial(DenialReason Reason, long Used = 0, int HardCap = 0, DateTime? RetryAt = null, string? SubscriptionStatus = null,
-    long SpendCapMinor = 0, string? Currency = null);
+    long SpendCapMinor = 0, string? Currency = null, long? TopUpId = null);
 
 /// <summary>Where a subscriber stands in the period after this reservation: units used, the plan's soft limit and hard cap.</summary>
 public sealed record FairUseLevel(long Used, int SoftLimit, int HardCap)

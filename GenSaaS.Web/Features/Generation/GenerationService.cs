@@ -35,6 +35,7 @@ public sealed record GenerationOutcome(GenerationRecord? Generation, int Status,
 public sealed class GenerationService(
     Db db,
     CreditLedger ledger,
+    AutoTopUps autoTopUps,
     CostRule cost,
     PayPerUse payPerUse,
     BillingModeInfo billing,
@@ -75,7 +76,16 @@ public sealed class GenerationService(
         var key = keyIsNew ? Guid.CreateVersion7().ToString("N") : idempotencyKey!.Trim();
 
         var units = cost.UnitsFor(cost.Request(prompt, seed));
-        var reservation = await ledger.ReserveAsync(userId, key, RequestHash(prompt, seed), units, keyIsNew, ct);
+        var hash = RequestHash(prompt, seed);
+        var reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: true);
+        StartTopUp(reservation);
+        if (reservation.Denial is { Reason: DenialReason.TopUpPending, TopUpId: { } pending })
+        {
+            // No credit, and an auto top-up is being charged: wait for it (bounded), then reserve as before, without waiting again.
+            await WaitForTopUpAsync(pending, ct);
+            reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: false);
+            StartTopUp(reservation);
+        }
         return reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
@@ -84,6 +94,20 @@ public sealed class GenerationService(
                 "This Idempotency-Key was already used for a different request."),
             _ => Refused(reservation.Denial!),
         };
+    }
+
+    private void StartTopUp(Reservation reservation)
+    {
+        if (reservation.AutoTopUpId is { } topUpId)
+            AutoTopUpJob.Enqueue(jobs, topUpId);
+    }
+
+    /// <summary>Polls the top-up until it is settled or <c>Credits:AutoTopUpWaitSeconds</c> have passed.</summary>
+    private async Task WaitForTopUpAsync(long topUpId, CancellationToken ct)
+    {
+        var deadline = clock.GetUtcNow().AddSeconds(creditsOptions.Value.AutoTopUpWaitSeconds);
+        while (clock.GetUtcNow() < deadline && await autoTopUps.GetAsync(topUpId, ct) is { Status: "pending" })
+            await Task.Delay(100, ct);
     }
 
     /// <summary>Why the ledger said no, as the answer the API and the page give.</summary>

@@ -42,6 +42,8 @@ public static class ProblemCodes
     public const string SpendLimitReached = "spend_limit_reached";
     /// <summary>The customer already has a live subscription (any status but canceled or incomplete_expired): a second one is refused; <c>manage_url</c> opens the portal.</summary>
     public const string AlreadySubscribed = "already_subscribed";
+    /// <summary>Auto top-up needs a saved card to charge; save one on /billing first.</summary>
+    public const string NoSavedCard = "no_saved_card";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

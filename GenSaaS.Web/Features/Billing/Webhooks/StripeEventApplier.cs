@@ -24,6 +24,7 @@ public sealed class StripeEventApplier(
     BillingAccounts accounts,
     Payments payments,
     BillingNotices notices,
+    AutoTopUpCharges autoTopUps,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -400,6 +401,12 @@ public sealed class StripeEventApplier(
             EventTypes.PaymentIntentAmountCapturableUpdated => "authorised",
             _ => "failed",
         };
+        if (AutoTopUpCharges.TopUpId(intent) is not null)
+        {
+            // An auto top-up: granted like a bundle, keyed by the PaymentIntent id, whoever (this event or the job) comes first.
+            await autoTopUps.SettleAsync(intent, ct);
+            return;
+        }
         if (intent.Metadata?.GetValueOrDefault("usage_id") is { } usageId)
         {
             // Stripe cancels a hold nobody captured by its deadline: the generation, if it was made, goes unpaid. Recorded on
