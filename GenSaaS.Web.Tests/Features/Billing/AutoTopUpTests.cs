@@ -374,8 +374,8 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         intent.AmountReceived.ShouldBe(0);
 
         var email = user.Email!;
-        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmails.FailedSubject).Count == 1), "the failure email");
-        var body = MailTo(email, AutoTopUpEmails.FailedSubject)[0].HtmlBody!;
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmailJob.FailedSubject).Count == 1), "the failure email");
+        var body = MailTo(email, AutoTopUpEmailJob.FailedSubject)[0].HtmlBody!;
         body.ShouldContain("/billing?card=update");
         body.ShouldContain("declined");
         body.ShouldContain("You were not charged");
@@ -389,7 +389,7 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         // Still below the threshold, but disarmed: the declined card is not tried at every generation.
         await GenerateOkAsync(client);
         (await TopUpsAsync(user.Id)).Count.ShouldBe(1);
-        MailTo(email, AutoTopUpEmails.FailedSubject).Count.ShouldBe(1);
+        MailTo(email, AutoTopUpEmailJob.FailedSubject).Count.ShouldBe(1);
     }
 
     [Fact]
@@ -416,9 +416,9 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         var rows = await TopUpsAsync(user.Id);
         rows.Select(r => r.TurnedOff).ShouldBe([0L, 0L, 1L]);
         var email = user.Email!;
-        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmails.TurnedOffSubject).Count == 1), "the turned-off email");
-        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmails.FailedSubject).Count == 2), "two failure emails");
-        MailTo(email, AutoTopUpEmails.TurnedOffSubject)[0].HtmlBody!.ShouldContain("turned auto top-up off");
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmailJob.TurnedOffSubject).Count == 1), "the turned-off email");
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmailJob.FailedSubject).Count == 2), "two failure emails");
+        MailTo(email, AutoTopUpEmailJob.TurnedOffSubject)[0].HtmlBody!.ShouldContain("turned auto top-up off");
         (await client.GetStringAsync("/billing")).ShouldContain("data-testid=\"auto-top-up-turned-off\"");
 
         (await PutAsync(client, new { enabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
@@ -443,8 +443,8 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         intent.AllowedPaymentMethodTypes.ShouldBe(["card"]);
         (await App.PrepaidAsync(user.Id)).ShouldBe(9);
         var email = user.Email!;
-        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmails.FailedSubject).Count == 1), "the failure email");
-        MailTo(email, AutoTopUpEmails.FailedSubject)[0].HtmlBody!.ShouldContain("3-D Secure");
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmailJob.FailedSubject).Count == 1), "the failure email");
+        MailTo(email, AutoTopUpEmailJob.FailedSubject)[0].HtmlBody!.ShouldContain("3-D Secure");
     }
 
     // ---- waiting, webhooks ----

@@ -35,7 +35,6 @@ CREATE TABLE auto_top_ups (
     error              TEXT,
     turned_off         INTEGER NOT NULL DEFAULT 0 CHECK (turned_off IN (0, 1)),
     ledger_entry_id    INTEGER REFERENCES credit_ledger (id),
-    emailed_at         TEXT,
     created_at         TEXT    NOT NULL,
     settled_at         TEXT,
     updated_at         TEXT    NOT NULL

@@ -36,6 +36,14 @@ public sealed record DuplicateSubscriptionRefunded(string BillingLink) : Email;
 /// <summary>Prepaid credits fell below the customer's threshold.</summary>
 public sealed record LowBalance(long Threshold, long Balance, string BillingLink) : Email;
 
+/// <summary>
+/// An auto top-up could not be charged: <paramref name="Reason"/> says why (a decline, 3-D Secure, no card). <paramref name="Outcome"/>
+/// ends the subject; <paramref name="TurnedOff"/> is set (and <paramref name="StillOn"/> not) when this failure, the
+/// <paramref name="Failures"/>th in a row, turned auto top-up off. <paramref name="BillingLink"/> opens the page that fixes the card.
+/// </summary>
+public sealed record AutoTopUpFailed(string Outcome, long Threshold, string Bundle, string Price, string Reason, int Failures, string? TurnedOff,
+    string? StillOn, string BillingLink) : Email;
+
 /// <summary>A subscriber reached 80% of the plan's fair-use level this period.</summary>
 public sealed record FairUseWarning(long Used, string PeriodStart, int SoftLimit, int HardCap, string PeriodEnd) : Email;
 
