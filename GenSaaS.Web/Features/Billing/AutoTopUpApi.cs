@@ -40,7 +40,14 @@ public static class AutoTopUpApi
     }
 
     public static void Map(WebApplication app) =>
-        app.MapPut(Path, PutAsync).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate));
+        app.MapPut(Path, PutAsync).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate)).WithTags("Billing")
+            .WithSummary("Turn auto top-up on or off, with its threshold, bundle and monthly cap")
+            .WithDescription("When prepaid credits fall below `threshold`, the saved card buys `bundle` off session, at most `monthlyCapMinor` "
+                + "(minor units of the bundle's currency) per calendar month (UTC). `enabled` is required; fields left out keep what was saved.")
+            .Accepts<Request>("application/json")
+            .Produces<AutoTopUpDto>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed)
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard);
 
     /// <summary>The settings a request asks for; fields it leaves out keep what is stored (or the defaults).</summary>
     public sealed record Request(bool Enabled, long Threshold, string Bundle, long MonthlyCapMinor);
