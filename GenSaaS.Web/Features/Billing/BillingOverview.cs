@@ -27,6 +27,6 @@ public sealed class BillingOverview(Db db)
         return await connection.ExecuteScalarAsync<long>(new CommandDefinition(AsyncPaymentFailedSql, new { sessionId, userId }, cancellationToken: ct)) > 0;
     }
 
-    public static string Money(long minor, string currency) =>
-        $"{(minor / 100m).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)} {currency.ToUpperInvariant()}";
+    /// <summary>The amount with the currency's own decimals (<see cref="Shared.Money"/>).</summary>
+    public static string Money(long minor, string currency) => Shared.Money.Format(minor, currency);
 }

@@ -1,0 +1,12 @@
+namespace GenSaaS.Web.Features.Dashboard;
+
+/// <summary>The customer's pages: the dashboard, the credit history, payments, exports and receipts.</summary>
+public static class DashboardSetup
+{
+    public static WebApplicationBuilder AddDashboard(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<ActivityReader>();
+        builder.Services.AddSingleton<CreditHistory>();
+        return builder;
+    }
+}
