@@ -54,6 +54,7 @@ app.UseOperations();
 app.UseErrorAnswers();
 app.UseStaticFiles();
 app.UseRouting();
+app.UseRequestMetrics();
 app.UseAuthentication();
 app.UseRateLimitHeaders();
 app.UseAuthorization();

@@ -66,6 +66,9 @@ public sealed class Db : IAsyncDisposable
     }
 
     private readonly WriteQueue _queue;
+
+    /// <summary>The write queue's depth, and its committed transactions and items since start (for metrics).</summary>
+    public (int Depth, long Batches, long Items) WriteQueueStats => (_queue.Depth, _queue.Batches, _queue.CommittedItems);
     private readonly Checkpointer _checkpointer;
 
     /// <summary>Read connections kept open between reads, so their prepared statements stay compiled.</summary>

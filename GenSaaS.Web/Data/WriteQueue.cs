@@ -32,6 +32,18 @@ internal sealed class WriteQueue : IAsyncDisposable
         new Thread(Run) { IsBackground = true, Name = "GenSaaS write queue" }.Start();
     }
 
+    /// <summary>Items waiting for the loop right now.</summary>
+    public int Depth => _items.Count;
+
+    /// <summary>Transactions committed since start; with <see cref="CommittedItems"/>, the mean batch size.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Items whose work those transactions committed.</summary>
+    public long CommittedItems => Interlocked.Read(ref _committedItems);
+
+    private long _batches;
+    private long _committedItems;
+
     public Task<T> EnqueueAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
@@ -80,6 +92,11 @@ internal sealed class WriteQueue : IAsyncDisposable
                     connection = null;
                 }
 
+                if (batch.Count > 0)
+                {
+                    Interlocked.Increment(ref _batches);
+                    Interlocked.Add(ref _committedItems, batch.Count);
+                }
                 foreach (var item in batch)
                     item.Publish();
 

@@ -126,6 +126,7 @@ public sealed class AccountThrottle(IOptions<AccountThrottleOptions> options, Ti
     public static async Task<IActionResult> RefuseAsync(PageModel page, TimeSpan retryAfter)
     {
         var http = page.HttpContext;
+        http.RequestServices.GetRequiredService<Operations.AppMetrics>().RateLimited.WithLabels("account").Inc();
         var seconds = (int)Math.Ceiling(retryAfter.TotalSeconds);
         var minutes = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalMinutes));
         var message = $"Too many attempts. Try again in {minutes} minute{(minutes == 1 ? "" : "s")}.";

@@ -1,3 +1,4 @@
+using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Plans;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -15,9 +16,9 @@ public sealed class BillingDisabledException() : Exception("Billing is not confi
 /// emulator over HTTP, so what works there is what Stripe.net sends and parses against Stripe.
 /// Never call it inside an open database transaction.
 /// </summary>
-public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, BillingSettings settings, ILogger<StripeGateway> logger)
+public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions> options, IServer server, BillingSettings settings, AppMetrics metrics, ILogger<StripeGateway> logger)
 {
-    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server));
+    private readonly Lazy<StripeClient> _client = new(() => CreateClient(mode, options.Value, server, metrics));
 
     private StripeClient Client => mode.IsEnabled ? _client.Value : throw new BillingDisabledException();
 
@@ -29,11 +30,12 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     /// <summary>Every secret a webhook signature may be made with (see <see cref="BillingModeInfo.WebhookSecrets"/>).</summary>
     public IReadOnlyList<string> WebhookSecrets => mode.IsEnabled ? mode.WebhookSecrets : throw new BillingDisabledException();
 
-    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server)
+    private static StripeClient CreateClient(BillingModeInfo mode, BillingOptions options, IServer server, AppMetrics metrics)
     {
         // One HTTP client for the process: a short timeout, and Stripe.net's own retries (back-off, same idempotency key).
+        // Each try is counted and timed (gensaas_stripe_requests_total).
         var http = new SystemNetHttpClient(
-            new HttpClient { Timeout = TimeSpan.FromSeconds(options.Stripe.RequestTimeoutSeconds) },
+            new HttpClient(new StripeCallMetricsHandler(metrics)) { Timeout = TimeSpan.FromSeconds(options.Stripe.RequestTimeoutSeconds) },
             maxNetworkRetries: options.Stripe.MaxNetworkRetries);
         if (mode.Mode == BillingMode.Stripe)
             return new StripeClient(mode.SecretKey, httpClient: http);

@@ -81,6 +81,7 @@ public static class GenerationRateLimit
 
     private static async Task RefuseAsync(HttpContext http, RateDecision decision)
     {
+        http.RequestServices.GetRequiredService<Operations.AppMetrics>().RateLimited.WithLabels("generation").Inc();
         var seconds = decision.ResetSeconds;
         http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         var message = $"You are generating faster than your plan allows. Try again in {seconds} s.";

@@ -4,6 +4,7 @@ using System.Text;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.Extensions.Options;
@@ -46,6 +47,7 @@ public sealed class GenerationService(
     IOptions<GenerationOptions> options,
     IOptions<CreditsOptions> creditsOptions,
     TimeProvider clock,
+    AppMetrics metrics,
     ILogger<GenerationService> logger)
 {
     public const int MaxIdempotencyKeyLength = 255;
@@ -64,11 +66,18 @@ public sealed class GenerationService(
 
     public async Task<GenerationOutcome> GenerateAsync(string userId, string? prompt, long? seed, string? idempotencyKey, CancellationToken ct)
     {
+        var (outcome, funding) = await GenerateCountedAsync(userId, prompt, seed, idempotencyKey, ct);
+        metrics.Generation(outcome.Succeeded ? outcome.Replayed ? "replayed" : "succeeded" : outcome.ErrorCode ?? "failed", funding);
+        return outcome;
+    }
+
+    private async Task<(GenerationOutcome Outcome, string? Funding)> GenerateCountedAsync(string userId, string? prompt, long? seed, string? idempotencyKey, CancellationToken ct)
+    {
         if (Validate(prompt) is { } problem)
-            return GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, problem, "prompt");
+            return (GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, problem, "prompt"), null);
         if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
-            return GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed,
-                $"The Idempotency-Key is longer than {MaxIdempotencyKeyLength} characters.", "Idempotency-Key");
+            return (GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed,
+                $"The Idempotency-Key is longer than {MaxIdempotencyKeyLength} characters.", "Idempotency-Key"), null);
         prompt = prompt!.Trim();
         // A key made here is time-ordered (UUID v7), like the usage ids: it lands at the end of the unique index instead of
         // on a random page, so a batch of reservations dirties a page or two of that index rather than one page each.
@@ -77,7 +86,9 @@ public sealed class GenerationService(
 
         var units = cost.UnitsFor(cost.Request(prompt, seed));
         var hash = RequestHash(prompt, seed);
+        var started = Stopwatch.GetTimestamp();
         var reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: true);
+        metrics.Reservations.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         StartTopUp(reservation);
         if (reservation.Denial is { Reason: DenialReason.TopUpPending, TopUpId: { } pending })
         {
@@ -86,14 +97,14 @@ public sealed class GenerationService(
             reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: false);
             StartTopUp(reservation);
         }
-        return reservation.Status switch
+        return (reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
             ReserveStatus.Existing => await ReplayAsync(reservation.Usage!, ct),
             ReserveStatus.Conflict => GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
                 "This Idempotency-Key was already used for a different request."),
             _ => Refused(reservation.Denial!),
-        };
+        }, reservation.Usage?.FundingSource);
     }
 
     private void StartTopUp(Reservation reservation)

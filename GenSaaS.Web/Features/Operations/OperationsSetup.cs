@@ -1,5 +1,6 @@
 using GenSaaS.Web.Data;
 using Hangfire.Dashboard;
+using Prometheus;
 using Hangfire;
 using Hangfire.Storage.SQLite;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -51,6 +52,8 @@ public static class OperationsSetup
                 options.SchedulePollingInterval = TimeSpan.FromSeconds(2);
             });
 
+        builder.Services.AddSingleton<AppMetrics>();
+        builder.Services.AddOptions<MetricsOptions>().BindConfiguration("Operations:Metrics");
         builder.Services.AddOptions<BackupOptions>().BindConfiguration("Operations:Backup").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<Backups>();
         builder.Services.AddScoped<BackupJob>();
@@ -72,8 +75,17 @@ public static class OperationsSetup
         return app;
     }
 
+    /// <summary>HTTP request metrics; right after routing, so every answer (a 401 from authorization too) is counted with its route.</summary>
+    public static WebApplication UseRequestMetrics(this WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<AppMetrics>();
+        app.UseHttpMetrics(options => options.SetMetricFactory(Prometheus.Metrics.WithCustomRegistry(metrics.Registry)));
+        return app;
+    }
+
     public static WebApplication MapOperations(this WebApplication app)
     {
+        AppMetrics.Map(app);
         app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
         {
             // Anyone may ask whether the app is up; what each check found (versions, queue sizes, errors) is for admins only.

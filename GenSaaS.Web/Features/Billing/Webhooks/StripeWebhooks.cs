@@ -1,5 +1,6 @@
 using Dapper;
 using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.AspNetCore.Http.Features;
@@ -20,6 +21,7 @@ public sealed class StripeWebhooks(
     StripeEventApplier applier,
     IBackgroundJobClient jobs,
     TimeProvider clock,
+    AppMetrics metrics,
     ILogger<StripeWebhooks> logger)
 {
     /// <summary>Stripe's events are a few kilobytes; anything near this is not from Stripe.</summary>
@@ -130,6 +132,7 @@ public sealed class StripeWebhooks(
         if (SignatureProblem(payload, signature) is { } refused)
         {
             logger.LogWarning(BillingLogEvents.WebhookRejected, "Stripe webhook rejected: {Reason}", refused.Message);
+            metrics.WebhookEvents.WithLabels("unknown", "rejected").Inc();
             return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The webhook signature is not valid.", refused.Message);
         }
 
@@ -142,7 +145,10 @@ public sealed class StripeWebhooks(
 
         // A duplicate delivery is answered before the (costly) typed parse; Stripe retries and duplicates are common.
         if (TopLevelId(payload) is { } knownId && await StatusAsync(knownId, ct) is "applied" or "ignored")
+        {
+            metrics.WebhookEvents.WithLabels("unknown", "duplicate").Inc();
             return Results.Ok(new { received = true, duplicate = true });
+        }
 
         Event stripeEvent;
         try
@@ -390,6 +396,7 @@ public sealed class StripeWebhooks(
                 now = clock.GetUtcNow().UtcDateTime,
             }, CancellationToken.None);
 
+        metrics.WebhookEvents.WithLabels(stripeEvent.Type, status).Inc();
         if (status == "failed")
             return (false, attempts);
         logger.LogDebug(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) {Status}", stripeEvent.Id, stripeEvent.Type, status);
