@@ -54,9 +54,11 @@ public sealed class DunningTests : IDisposable
         _smtp?.Dispose();
     }
 
-    private List<MimeMessage> MailTo(string email) =>
+    /// <summary>The dunning emails to the address (the subscriber also gets the subscription's other lifecycle emails).</summary>
+    private List<MimeMessage> DunningMailTo(string email) =>
         (_smtp?.ReceivedEmail.ToArray() ?? []).Where(m => m.ToAddresses.Any(a => a.Address == email))
-            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data)))).ToList();
+            .Select(m => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(m.Data))))
+            .Where(m => (m.Subject ?? "").Contains("payment failed")).ToList();
 
     private static async Task<(string User, HttpClient Client, string Email)> SubscribedOnFailingCardAsync(BillingTestApp app)
     {
@@ -83,7 +85,7 @@ public sealed class DunningTests : IDisposable
         refused.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         (await BillingTestApp.ProblemCodeAsync(refused)).ShouldBe("subscription_inactive");
 
-        var mail = (await EventuallyAsync(() => MailTo(email))).ShouldHaveSingleItem();
+        var mail = (await EventuallyAsync(() => DunningMailTo(email))).ShouldHaveSingleItem();
         (mail.Subject ?? "").ShouldContain("payment failed");
         var link = FirstLink(mail.HtmlBody ?? "");
         link.ShouldBe(PublicBaseUrl + "/billing");
@@ -119,7 +121,7 @@ public sealed class DunningTests : IDisposable
             "the renewal invoice recorded as paid");
 
         await Task.Delay(TimeSpan.FromSeconds(3));
-        MailTo(email).Count.ShouldBe(1);
+        DunningMailTo(email).Count.ShouldBe(1);
     }
 
     [Fact]
@@ -139,7 +141,7 @@ public sealed class DunningTests : IDisposable
         refused.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
         (await BillingTestApp.ProblemCodeAsync(refused)).ShouldBe("insufficient_credits");
         (await client.GetStringAsync("/billing")).ShouldNotContain("data-testid=\"past-due-notice\"");
-        (await EventuallyAsync(() => MailTo(email))).Count.ShouldBe(1);
+        (await EventuallyAsync(() => DunningMailTo(email))).Count.ShouldBe(1);
     }
 
     [Fact]
@@ -159,7 +161,7 @@ public sealed class DunningTests : IDisposable
         var page = await client.GetStringAsync("/billing");
         page.ShouldContain("data-testid=\"past-due-notice\"");
         page.ShouldContain("data-testid=\"update-card\"");
-        (await EventuallyAsync(() => MailTo(email))).Count.ShouldBe(1);
+        (await EventuallyAsync(() => DunningMailTo(email))).Count.ShouldBe(1);
     }
 
     [Fact]
@@ -179,7 +181,7 @@ public sealed class DunningTests : IDisposable
         (await app.QueryAsync<long>("SELECT count(*) FROM billing_notices WHERE user_id = @userId AND sent_at IS NULL", new { userId })).ShouldBe(1);
         _smtp = SimpleSmtpServer.Start(_smtpPort);
 
-        (await EventuallyAsync(() => MailTo(email), timeoutSeconds: 60)).ShouldHaveSingleItem();
+        (await EventuallyAsync(() => DunningMailTo(email), timeoutSeconds: 60)).ShouldHaveSingleItem();
         await BillingTestApp.EventuallyAsync(async () =>
             await app.QueryAsync<long>("SELECT count(*) FROM billing_notices WHERE user_id = @userId AND sent_at IS NOT NULL", new { userId }) == 1, "the notice marked sent");
     }

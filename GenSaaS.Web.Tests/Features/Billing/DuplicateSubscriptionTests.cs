@@ -116,6 +116,11 @@ public sealed class DuplicateSubscriptionTests : IDisposable
         (await subscriptions.GetAsync(all[0].Id)).Status.ShouldBe("active");
         MailTo(email).Count(m => (m.Subject ?? "").Contains("subscribed twice")).ShouldBe(1);
         (await app.QueryAsync<long>("SELECT count(*) FROM billing_notices WHERE user_id = @id", new { id = user.Id })).ShouldBe(1);
+        // The kept subscription is announced as started once; the duplicate, canceled at once, is announced neither started nor ended.
+        await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email).Count(m => (m.Subject ?? "").Contains("subscription has started")) == 1), "one started email");
+        (await app.ListAsync<string>("SELECT kind || ':' || reference FROM sent_emails WHERE user_id = @id AND sent_at IS NOT NULL ORDER BY kind", new { id = user.Id }))
+            .ShouldBe([$"SubscriptionStarted:{all[0].Id}"]);
+        MailTo(email).Count(m => (m.Subject ?? "").Contains("has ended")).ShouldBe(0);
 
         // The subscriber keeps the plan: the ledger is untouched, generation works, /billing marks the plan once.
         (await app.QueryAsync<long>("SELECT count(*) FROM credit_ledger WHERE user_id = @id AND reason LIKE 'Refund%'", new { id = user.Id })).ShouldBe(0);

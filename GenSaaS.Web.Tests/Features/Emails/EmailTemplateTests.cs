@@ -103,4 +103,18 @@ public sealed class EmailTemplateTests
     {
         Should.Throw<InvalidOperationException>(() => Templates.Render(new ConfirmEmail(null!), To)).Message.ShouldContain("{{Link}}");
     }
+
+    [Fact]
+    public void AnOptionalLinkThatIsNotKnown_LeavesItsSectionOut_InBothParts()
+    {
+        var without = Templates.Render(new PurchaseReceipt("10 credits", "5.00 USD", 10, null, "https://gensaas.test/billing"), To);
+        var with = Templates.Render(new PurchaseReceipt("10 credits", "5.00 USD", 10, "https://pay.stripe.com/receipts/r_1", "https://gensaas.test/billing"), To);
+
+        without.Text.ShouldNotContain("Receipt:");
+        without.Html.ShouldNotContain("View your receipt");
+        without.Text.ShouldNotContain("\n\n\n");
+        with.Text.ShouldContain("Receipt: https://pay.stripe.com/receipts/r_1");
+        with.Html.ShouldContain("<a href=\"https://pay.stripe.com/receipts/r_1\">View your receipt</a>");
+        without.Text.ShouldBe(with.Text.Replace("Receipt: https://pay.stripe.com/receipts/r_1\n", ""));
+    }
 }

@@ -54,6 +54,8 @@ public static class BillingSetup
         services.AddSingleton<Payments>();
         services.AddSingleton<BillingNotices>();
         services.AddScoped<BillingNoticeJob>();
+        services.AddSingleton<LifecycleEmails>();
+        services.AddScoped<LifecycleEmailJob>();
         services.AddScoped<LowBalanceNoticeJob>();
         services.AddScoped<StripeEventApplier>();
         services.AddScoped<StripeWebhooks>();

@@ -49,3 +49,15 @@ public sealed record FairUseWarning(long Used, string PeriodStart, int SoftLimit
 
 /// <summary>A subscriber reached the plan's fair-use level this period.</summary>
 public sealed record FairUseReached(long Used, string PeriodStart, int SoftLimit, int HardCap, string PeriodEnd) : Email;
+
+/// <summary>A bundle was paid and its credits granted; <paramref name="ReceiptUrl"/> is Stripe's receipt when it could be read.</summary>
+public sealed record PurchaseReceipt(string PlanName, string Amount, long Credits, string? ReceiptUrl, string BillingLink) : Email;
+
+/// <summary>A subscription's first invoice was paid: the plan is live.</summary>
+public sealed record SubscriptionStarted(string PlanName, string Amount, string? PeriodEnd, string? InvoiceUrl, string BillingLink) : Email;
+
+/// <summary>A renewal invoice (a new billing cycle) was paid.</summary>
+public sealed record SubscriptionRenewed(string PlanName, string Amount, string? PeriodEnd, string? InvoiceUrl, string BillingLink) : Email;
+
+/// <summary>A subscription that had started has ended (canceled by the customer, or after failed renewals).</summary>
+public sealed record SubscriptionCanceled(string PlanName, string BillingLink) : Email;

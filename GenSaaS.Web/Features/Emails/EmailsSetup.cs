@@ -19,6 +19,7 @@ public static class EmailsSetup
         services.AddSingleton<EmailTemplates>();
         services.AddSingleton<EmailLinks>();
         services.AddScoped<Mailer>();
+        services.AddSingleton<SentEmails>();
         return builder;
     }
 }

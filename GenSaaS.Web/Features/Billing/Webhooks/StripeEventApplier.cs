@@ -25,6 +25,7 @@ public sealed class StripeEventApplier(
     Payments payments,
     BillingNotices notices,
     AutoTopUpCharges autoTopUps,
+    LifecycleEmails lifecycle,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -163,6 +164,7 @@ public sealed class StripeEventApplier(
         var grant = await ledger.GrantAsync(userId, CreditBucket.Prepaid, plan.Credits, $"Bought {plan.Name}", session.Id, CreditLedger.SystemActor, ct);
         await payments.RecordAsync(Payment.PaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
             session.Currency ?? plan.Currency, plan.Credits, grant.EntryId), ct);
+        await lifecycle.BundlePaidAsync(session.Id, ct);
         if (grant.Applied)
             logger.LogInformation(BillingLogEvents.CreditsGranted, "Checkout session {SessionId} granted {Credits} credits to {UserId}", session.Id, plan.Credits, userId);
     }
@@ -242,7 +244,10 @@ public sealed class StripeEventApplier(
             return;
         var userId = await SyncSubscriptionAsync(subscriptionId, eventCreated, ct);
         if (invoice.Status == "paid" && invoice.Id is { } invoiceId)
+        {
             await payments.RecordAsync(Payment.SubscriptionInvoice(userId, invoiceId, subscriptionId, invoice.AmountPaid, invoice.Currency), ct);
+            await lifecycle.InvoicePaidAsync(invoiceId, subscriptionId, invoice.BillingReason, ct);
+        }
     }
 
     private const string UpsertSubscriptionSql = """
@@ -277,6 +282,8 @@ public sealed class StripeEventApplier(
         if (subscription.Status is "past_due" or "unpaid" && subscription.LatestInvoiceId is { } invoiceId)
             await notices.NotifyOnceAsync(BillingNotices.PaymentFailed, invoiceId, userId, ct);
         await KeepOneLiveSubscriptionAsync(subscription, userId, ct);
+        if (subscription.Status == "canceled" && subscription.CancellationDetails?.Comment?.StartsWith(DuplicateOf, StringComparison.Ordinal) != true)
+            await lifecycle.SubscriptionEndedAsync(subscription.Id, ct);
         return userId;
     }
 
