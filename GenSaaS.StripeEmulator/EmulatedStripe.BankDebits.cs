@@ -194,7 +194,7 @@ public sealed partial class EmulatedStripe
         {
             charge["captured"] = true;
             charge["amount_captured"] = amount;
-            charge["balance_transaction"] = Ids.New("txn_");
+            await RecordChargeBalanceAsync(tx, charge, amount, at);
             await tx.PutAsync(charge, piId);
             pi["status"] = "succeeded";
             pi["amount_received"] = amount;

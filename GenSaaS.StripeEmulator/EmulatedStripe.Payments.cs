@@ -331,15 +331,16 @@ public sealed partial class EmulatedStripe
         else
         {
             card["amount_authorized"] = amount;
-            charge["balance_transaction"] = Ids.New("txn_");
             charge["receipt_url"] = $"https://pay.stripe.com/receipts/emulated/{charge["id"]}";
             if (manual)
                 // Merchant-initiated Visa authorisations last about 4 days 18 hours, customer-initiated ones 7 days.
+                // No balance transaction until the capture: an authorisation moves no money.
                 card["capture_before"] = tx.Now + (long)(offSession ? TimeSpan.FromHours(4 * 24 + 18) : TimeSpan.FromDays(7)).TotalSeconds;
             else
             {
                 charge["captured"] = true;
                 charge["amount_captured"] = amount;
+                await RecordChargeBalanceAsync(tx, charge, amount);
             }
         }
         await tx.PutAsync(charge, paymentIntentId);
@@ -364,6 +365,7 @@ public sealed partial class EmulatedStripe
         // Stripe releases the uncaptured remainder and shows it on the charge as refunded.
         charge["amount_refunded"] = charge["amount"]!.GetValue<long>() - amount;
         charge["refunded"] = false;
+        await RecordChargeBalanceAsync(tx, charge, amount);
         await tx.PutAsync(charge, id);
 
         pi["status"] = "succeeded";
@@ -462,7 +464,7 @@ public sealed partial class EmulatedStripe
         refund["payment_intent"] = Ref(charge["payment_intent"]);
         refund["customer"] = Ref(charge["customer"]);
         refund["payment_method"] = Ref(charge["payment_method"]);
-        refund["balance_transaction"] = Ids.New("txn_");
+        await RecordRefundBalanceAsync(tx, refund);
         refund["reason"] = p.Str("reason") is { Length: > 0 } reason ? reason : null;
         FormParams.MergeMetadata(refund, p.Obj("metadata"));
         await tx.PutAsync(refund, charge["id"]!.GetValue<string>());

@@ -221,7 +221,7 @@ public sealed partial class EmulatedStripe
 
     /// <summary>Runs every billing step the emulated clock has reached: period ends, renewal charges, retries, bank debit settlements, expired holds.</summary>
     public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) =>
-        WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx), ct);
+        WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx) + await MakeFundsAvailableAsync(tx), ct);
 
     private static string? Ref(JsonNode? node) => node switch
     {
@@ -422,4 +422,6 @@ public enum DeliveryFaults
     Delay = 2,
     /// <summary>Events are held for <c>ShuffleWindowMilliseconds</c> and sent out of order.</summary>
     Shuffle = 4,
+    /// <summary>Events are recorded (listed by <c>GET /v1/events</c>) but never delivered, as when the endpoint was unreachable for longer than Stripe retries.</summary>
+    Drop = 8,
 }

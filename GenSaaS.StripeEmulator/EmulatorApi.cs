@@ -103,7 +103,10 @@ internal static class EmulatorApi
         Route(v1, "POST", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.UpdateSubscriptionAsync(tx, c.Id, p));
         Route(v1, "DELETE", "/subscriptions/{id}", (_, tx, p, c) => EmulatedStripe.CancelSubscriptionAsync(tx, c.Id, p));
 
-        Route(v1, "GET", "/invoice_payments", async (_, tx, p, c) => List(await EmulatedStripe.InvoicePaymentsAsync(tx, p.Str("invoice")), p, c));
+        Route(v1, "GET", "/invoice_payments", async (_, tx, p, c) =>
+            List(Filter(await EmulatedStripe.InvoicePaymentsAsync(tx, p.Str("invoice")), o =>
+                (FormParams.Str(p.Obj("payment"), "type") is not { Length: > 0 } type || o["payment"]!["type"]!.GetValue<string>() == type)
+                && (FormParams.Str(p.Obj("payment"), "payment_intent") is not { Length: > 0 } pi || o["payment"]!["payment_intent"]?.GetValue<string>() == pi)), p, c));
         Route(v1, "GET", "/invoices/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "invoice"));
         Route(v1, "GET", "/invoices", async (_, tx, p, c) =>
             List(Filter(await tx.ListAsync("invoice", p.Str("customer"), p.Str("subscription")), o =>
@@ -126,6 +129,9 @@ internal static class EmulatorApi
         Route(v1, "GET", "/tax/settings", async (_, tx, _, _) => await EmulatedStripe.GetTaxSettingsAsync(tx));
         Route(v1, "POST", "/tax/settings", (_, tx, p, _) => EmulatedStripe.UpdateTaxSettingsAsync(tx, p));
 
+        Route(v1, "GET", "/balance_transactions", async (_, tx, p, c) => List(await EmulatedStripe.ListBalanceTransactionsAsync(tx, p), p, c));
+        Route(v1, "GET", "/balance_transactions/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "balance_transaction"));
+
         Route(v1, "GET", "/events/{id}", (_, tx, _, c) => EmulatedStripe.GetEventAsync(tx, c.Id));
         Route(v1, "GET", "/events", async (_, tx, p, c) => List(await EmulatedStripe.ListEventsAsync(tx, p), p, c));
 
@@ -141,9 +147,14 @@ internal static class EmulatorApi
 
     private static List<JsonObject> Filter(List<JsonObject> items, Func<JsonObject, bool> keep) => items.Where(keep).ToList();
 
-    /// <summary>A page of a list, newest first, with Stripe's <c>limit</c>, <c>starting_after</c> and <c>ending_before</c>.</summary>
+    /// <summary>
+    /// A page of a list, newest first, with Stripe's <c>limit</c>, <c>starting_after</c> and <c>ending_before</c>, and its
+    /// <c>created</c> filter (a time, or <c>created[gt|gte|lt|lte]</c>) on the lists whose options take it.
+    /// </summary>
     private static JsonObject List(List<JsonObject> items, FormParams p, ApiCall call)
     {
+        if (CreatedRange(p) is var (from, to) && (from != long.MinValue || to != long.MaxValue))
+            items = items.Where(o => o["created"]?.GetValue<long>() is { } created && created >= from && created <= to).ToList();
         var limit = (int)Math.Clamp(p.Long("limit") ?? 10, 1, 100);
         IEnumerable<JsonObject> page = items;
         if (p.Str("starting_after") is { Length: > 0 } after)
@@ -152,6 +163,22 @@ internal static class EmulatorApi
             page = items.TakeWhile(o => o["id"]!.GetValue<string>() != before).TakeLast(limit);
         var rest = page.ToList();
         return StripeShapes.List("/v1" + call.Path, rest.Take(limit), rest.Count > limit);
+    }
+
+    /// <summary>The inclusive range of <c>created</c> a list is filtered to: <c>created=T</c> or any of <c>created[gt|gte|lt|lte]</c>.</summary>
+    internal static (long From, long To) CreatedRange(FormParams p)
+    {
+        long from = long.MinValue, to = long.MaxValue;
+        if (p.Obj("created") is { } created)
+        {
+            if (FormParams.Long(created, "gte") is { } gte) from = Math.Max(from, gte);
+            if (FormParams.Long(created, "gt") is { } gt) from = Math.Max(from, gt + 1);
+            if (FormParams.Long(created, "lte") is { } lte) to = Math.Min(to, lte);
+            if (FormParams.Long(created, "lt") is { } lt) to = Math.Min(to, lt - 1);
+        }
+        else if (p.Long("created") is { } exact)
+            (from, to) = (exact, exact);
+        return (from, to);
     }
 
     private static void Route(RouteGroupBuilder group, string method, string pattern, Handler handler) =>

@@ -87,7 +87,7 @@ public enum SubscriptionStatusAfterRetries
 /// <c>/emulator/portal/{id}</c>, signed webhooks, and dev controls at <c>/emulator/dev</c>
 /// (<c>POST /emulator/dev/advance?days=31</c>, <c>POST /emulator/dev/faults?set=Duplicate,Shuffle</c>,
 /// <c>POST /emulator/dev/api-faults?serverError=30&amp;route=POST%20/payment_intents</c>,
-/// <c>POST /emulator/dev/api-version?set=2024-06-20</c>).
+/// <c>POST /emulator/dev/api-version?set=2024-06-20</c>, <c>POST /emulator/dev/discrepancy?kind=refund&amp;charge=ch_...</c>).
 /// </summary>
 public static class EmulatorSetup
 {
@@ -150,7 +150,7 @@ public static class EmulatorSetup
             if (!string.IsNullOrWhiteSpace(set) && !string.Equals(set, "configured", StringComparison.OrdinalIgnoreCase))
             {
                 if (!Enum.TryParse<DeliveryFaults>(set, ignoreCase: true, out var parsed))
-                    return Results.BadRequest(new { error = "set is a comma-separated list of None, Duplicate, Delay, Shuffle, or 'configured'." });
+                    return Results.BadRequest(new { error = "set is a comma-separated list of None, Duplicate, Delay, Shuffle, Drop, or 'configured'." });
                 faults = parsed;
             }
             await emulator.SetFaultsAsync(faults);
@@ -177,6 +177,19 @@ public static class EmulatorSetup
                 return Results.BadRequest(new { error = faults.Problem() ?? "limit is 0 (no limit) or more." });
             emulator.SetApiFaults(faults);
             return Results.Json(new { faults = emulator.ApiFaultsInForce.ToString() });
+        });
+        dev.MapPost("/discrepancy", async (EmulatedStripe emulator, string? kind, string? customer, string? charge, long? amount, string? currency) =>
+        {
+            if (!Enum.TryParse<Discrepancy>(kind, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed) || int.TryParse(kind, out _))
+                return Results.BadRequest(new { error = "kind is charge (customer, amount, currency), refund (charge, amount) or amount (charge, amount)." });
+            try
+            {
+                return Results.Text(await emulator.InjectDiscrepancyAsync(parsed, customer, charge, amount, currency), "application/json");
+            }
+            catch (StripeApiException refused)
+            {
+                return Results.Text(refused.ToJson().ToJsonString(), "application/json", statusCode: refused.Status);
+            }
         });
         dev.MapPost("/api-version", async (EmulatedStripe emulator, string? set) =>
         {

@@ -239,6 +239,11 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
         INSERT INTO deliveries (event_id, endpoint_id, due_at_ms, shuffled, updated_at_ms) VALUES (@eventId, @endpointId, @dueAtMs, @shuffled, @nowMs);
         """;
 
+    private const string InsertDroppedDelivery = """
+        INSERT INTO deliveries (event_id, endpoint_id, due_at_ms, status, last_error, updated_at_ms)
+        VALUES (@eventId, @endpointId, @nowMs, 'failed', 'Dropped by the Drop delivery fault', @nowMs);
+        """;
+
     /// <summary>
     /// Records the event Stripe would send for this change and queues its webhook deliveries: one to each registered endpoint
     /// that wants its type, or, while none is registered, one to the configured endpoint.
@@ -263,8 +268,16 @@ internal sealed class EmulatorTx(SqliteConnection connection, SqliteTransaction 
             ? new List<string?> { null }
             : endpoints.Where(e => EmulatedStripe.Wants(e, type)).Select(e => (string?)e["id"]!.GetValue<string>()).Reverse().ToList();
         foreach (var endpointId in targets)
+        {
+            if (faults.HasFlag(DeliveryFaults.Drop))
+            {
+                // Recorded as given up, never sent: the app can only learn of it by listing events.
+                await connection.ExecuteAsync(InsertDroppedDelivery, new { eventId = evt["id"]!.GetValue<string>(), endpointId, nowMs }, transaction);
+                continue;
+            }
             for (var i = 0; i < copies; i++)
                 await connection.ExecuteAsync(InsertDelivery, new { eventId = evt["id"]!.GetValue<string>(), endpointId, dueAtMs, shuffled = faults.HasFlag(DeliveryFaults.Shuffle) ? 1 : 0, nowMs }, transaction);
+        }
         return evt;
     }
 

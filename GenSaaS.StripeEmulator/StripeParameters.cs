@@ -74,6 +74,8 @@ internal static class StripeParameters
         ["DELETE /webhook_endpoints/{id}"] = typeof(WebhookEndpointDeleteOptions),
         ["GET /tax/settings"] = typeof(Stripe.Tax.SettingsGetOptions),
         ["POST /tax/settings"] = typeof(Stripe.Tax.SettingsUpdateOptions),
+        ["GET /balance_transactions"] = typeof(BalanceTransactionListOptions),
+        ["GET /balance_transactions/{id}"] = typeof(BalanceTransactionGetOptions),
         ["GET /events/{id}"] = typeof(EventGetOptions),
         ["GET /events"] = typeof(EventListOptions),
     }.ToFrozenDictionary();

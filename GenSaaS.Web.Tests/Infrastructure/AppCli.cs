@@ -7,7 +7,11 @@ public sealed record CliResult(int ExitCode, string Output, string Error);
 /// <summary>Runs an operator command as an operator would: the built app binary in its own process, on a data folder.</summary>
 public static class AppCli
 {
-    public static async Task<CliResult> RunAsync(string dataDir, params string[] args)
+    public static Task<CliResult> RunAsync(string dataDir, params string[] args) =>
+        RunAsync(dataDir, new Dictionary<string, string>(), args);
+
+    /// <summary>Runs the command with extra environment variables (configuration as <c>Section__Key</c>).</summary>
+    public static async Task<CliResult> RunAsync(string dataDir, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -21,6 +25,8 @@ public static class AppCli
             start.ArgumentList.Add(arg);
         start.Environment["App__DataDir"] = dataDir;
         start.Environment["DOTNET_ENVIRONMENT"] = "Development";
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();

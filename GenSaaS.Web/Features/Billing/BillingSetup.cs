@@ -73,6 +73,12 @@ public static class BillingSetup
         services.AddScoped<ICliCommand, StripeSyncCommand>();
         services.AddScoped<ICliCommand, StripeDoctorCommand>();
         services.AddScoped<ICliCommand, RefundCommand>();
+        services.AddOptions<ReconciliationOptions>().BindConfiguration("Billing:Reconciliation").ValidateDataAnnotations().ValidateOnStart();
+        services.AddScoped<MissedEvents>();
+        services.AddSingleton<ReconciliationRuns>();
+        services.AddScoped<Reconciler>();
+        services.AddScoped<ReconciliationJob>();
+        services.AddScoped<ICliCommand, ReconcileCommand>();
         return builder;
     }
 
@@ -103,6 +109,8 @@ public static class BillingSetup
             recurring.AddOrUpdate<PayPerUseSweepJob>(PayPerUseSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
             recurring.AddOrUpdate<HoldWatchdogJob>(HoldWatchdog.RecurringId, job => job.RunAsync(CancellationToken.None), "*/15 * * * *");
             recurring.AddOrUpdate<AutoTopUpSweepJob>(AutoTopUpSweepJob.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
+            recurring.AddOrUpdate<ReconciliationJob>(ReconciliationJob.RecurringId, job => job.RunDailyAsync(CancellationToken.None),
+                app.Services.GetRequiredService<IOptions<ReconciliationOptions>>().Value.Cron);
         }
         return app;
     }

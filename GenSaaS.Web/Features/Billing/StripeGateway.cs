@@ -333,6 +333,53 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
         return refund;
     }
 
+    private static DateRangeOptions Period(DateTime from, DateTime to) => new() { GreaterThanOrEqual = from, LessThan = to };
+
+    private static async Task<List<T>> AllAsync<T>(IAsyncEnumerable<T> pages, CancellationToken ct)
+    {
+        var all = new List<T>();
+        await foreach (var item in pages.WithCancellation(ct))
+            all.Add(item);
+        return all;
+    }
+
+    /// <summary>Every charge created in [from, to), read 100 at a time (reconciliation).</summary>
+    public Task<List<Charge>> ListChargesAsync(DateTime from, DateTime to, CancellationToken ct) =>
+        AllAsync(new ChargeService(Client).ListAutoPagingAsync(new ChargeListOptions { Created = Period(from, to), Limit = 100 }, cancellationToken: ct), ct);
+
+    /// <summary>Every refund created in [from, to).</summary>
+    public Task<List<Refund>> ListRefundsCreatedAsync(DateTime from, DateTime to, CancellationToken ct) =>
+        AllAsync(new RefundService(Client).ListAutoPagingAsync(new RefundListOptions { Created = Period(from, to), Limit = 100 }, cancellationToken: ct), ct);
+
+    /// <summary>Every paid invoice created in [from, to).</summary>
+    public Task<List<Invoice>> ListPaidInvoicesAsync(DateTime from, DateTime to, CancellationToken ct) =>
+        AllAsync(new InvoiceService(Client).ListAutoPagingAsync(new InvoiceListOptions { Created = Period(from, to), Status = "paid", Limit = 100 }, cancellationToken: ct), ct);
+
+    /// <summary>Every balance transaction created in [from, to): Stripe's own account of gross, fees and net.</summary>
+    public Task<List<BalanceTransaction>> ListBalanceTransactionsAsync(DateTime from, DateTime to, CancellationToken ct) =>
+        AllAsync(new BalanceTransactionService(Client).ListAutoPagingAsync(new BalanceTransactionListOptions { Created = Period(from, to), Limit = 100 }, cancellationToken: ct), ct);
+
+    /// <summary>The events of these types created after <paramref name="after"/> (missed-webhook catch-up).</summary>
+    public Task<List<Event>> ListEventsSinceAsync(DateTime after, IReadOnlyList<string> types, CancellationToken ct) =>
+        AllAsync(new EventService(Client).ListAutoPagingAsync(new EventListOptions
+        {
+            Created = new DateRangeOptions { GreaterThan = after },
+            Types = [.. types],
+            Limit = 100,
+        }, cancellationToken: ct), ct);
+
+    /// <summary>The invoice payment made by this PaymentIntent, or null when it paid no invoice.</summary>
+    public async Task<InvoicePayment?> FindInvoicePaymentAsync(string paymentIntentId, CancellationToken ct) =>
+        (await new InvoicePaymentService(Client).ListAsync(new InvoicePaymentListOptions
+        {
+            Payment = new InvoicePaymentPaymentOptions { Type = "payment_intent", PaymentIntent = paymentIntentId },
+            Limit = 1,
+        }, cancellationToken: ct)).Data.FirstOrDefault();
+
+    public Task<Invoice> GetInvoiceAsync(string id, CancellationToken ct) => new InvoiceService(Client).GetAsync(id, cancellationToken: ct);
+
+    public Task<Refund> GetRefundAsync(string id, CancellationToken ct) => new RefundService(Client).GetAsync(id, cancellationToken: ct);
+
     public Task<StripeList<Refund>> ListRefundsAsync(string chargeId, CancellationToken ct) =>
         new RefundService(Client).ListAsync(new RefundListOptions { Charge = chargeId, Limit = 100 }, cancellationToken: ct);
 }
@@ -359,4 +406,8 @@ public static class BillingLogEvents
     public static readonly EventId CheckoutFailed = new(2017, "CheckoutFailed");
     public static readonly EventId DuplicateSubscriptionCanceled = new(2018, "DuplicateSubscriptionCanceled");
     public static readonly EventId AutoTopUpFailed = new(2019, "AutoTopUpFailed");
+    public static readonly EventId ReconciliationMatched = new(2020, "ReconciliationMatched");
+    public static readonly EventId ReconciliationDifferences = new(2021, "ReconciliationDifferences");
+    public static readonly EventId ReconciliationFailed = new(2022, "ReconciliationFailed");
+    public static readonly EventId MissedEventApplied = new(2023, "MissedEventApplied");
 }

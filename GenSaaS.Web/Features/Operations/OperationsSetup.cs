@@ -24,7 +24,9 @@ public static class OperationsSetup
             .MinimumLevel.Override("Hangfire", LogEventLevel.Warning)
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
-            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}")
+            // An operator command's logs go to stderr, so its stdout is only its answer (e.g. `reconcile --json`).
+            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
+                standardErrorFromLevel: cli ? LogEventLevel.Verbose : null)
             .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14,
                 outputTemplate: "{Timestamp:o} [{Level:u3}] {SourceContext} {Message:lj} {Properties:j}{NewLine}{Exception}"),
             // Each app writes through its own logger, never the process-wide Log.Logger: otherwise a second app in the process

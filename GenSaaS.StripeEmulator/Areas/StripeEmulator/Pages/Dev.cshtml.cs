@@ -49,10 +49,10 @@ public sealed class Dev(IServiceProvider services) : PageModel
         return RedirectToPage();
     }
 
-    public async Task<IActionResult> OnPostFaultsAsync(bool duplicate, bool delay, bool shuffle)
+    public async Task<IActionResult> OnPostFaultsAsync(bool duplicate, bool delay, bool shuffle, bool drop)
     {
         if (!Allowed()) return NotFound();
-        var faults = (duplicate ? DeliveryFaults.Duplicate : 0) | (delay ? DeliveryFaults.Delay : 0) | (shuffle ? DeliveryFaults.Shuffle : 0);
+        var faults = (duplicate ? DeliveryFaults.Duplicate : 0) | (delay ? DeliveryFaults.Delay : 0) | (shuffle ? DeliveryFaults.Shuffle : 0) | (drop ? DeliveryFaults.Drop : 0);
         await Emulator!.SetFaultsAsync(faults);
         StatusMessage = $"Delivery faults: {faults}.";
         return RedirectToPage();

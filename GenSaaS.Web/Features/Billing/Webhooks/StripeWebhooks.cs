@@ -403,6 +403,46 @@ public sealed class StripeWebhooks(
         return (true, attempts);
     }
 
+    /// <summary>
+    /// Applies an event read from Stripe's event list that this app never stored (its webhook did not arrive), through the
+    /// same steps as a delivery: read (re-fetched when in another API version), applied, stored once by id, a failure put on
+    /// the retry schedule. False when the event is already stored (applied, ignored, or on its own retry schedule).
+    /// </summary>
+    public async Task<bool> ApplyMissedAsync(Event listed, CancellationToken ct)
+    {
+        if (await StatusAsync(listed.Id, ct) is not null)
+            return false;
+        var payload = RawJson(listed);
+        Event stripeEvent;
+        try
+        {
+            stripeEvent = await ReadEventAsync(payload, ct);
+        }
+        catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
+        {
+            await StoreUnreadableAsync(payload, ex, ct);
+            return true;
+        }
+        var (applied, attempts) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        if (!applied && attempts == 1)
+            StripeEventRetryJob.Schedule(jobs, stripeEvent.Id, retry: 0);
+        return true;
+    }
+
+    /// <summary>The event as Stripe sent it when Stripe.net kept the raw JSON, else Stripe.net's serialization of it.</summary>
+    private static string RawJson(Event listed)
+    {
+        try
+        {
+            if (listed.RawJsonElement is { ValueKind: JsonValueKind.Object } raw)
+                return raw.GetRawText();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        return listed.ToJson();
+    }
+
     private const string LoadSql = """
         SELECT payload FROM stripe_events WHERE id = @id AND status <> 'applied';
         """;
