@@ -49,4 +49,26 @@ public sealed class MailPartsTests
         text.ShouldContain(WebUtility.HtmlEncode(FirstLink(html)).Replace("&#x2B;", "+"));
         text[..text.IndexOf("</pre>", StringComparison.Ordinal)].ShouldNotContain("<a ");
     }
+
+    [Fact]
+    public async Task AnAddressWithAScriptTag_AskedForByAUser_ArrivesAsText_InTheMailAndTheMailbox()
+    {
+        using var app = new AccountsApp();
+        var email = NewEmail();
+        await app.CreateUserAsync(email);
+        using var client = await app.SignInAsync(email);
+        const string hostile = "<script>alert(1)</script>@example.com";
+
+        var changed = await TestApp.PostFormAsync(client, "/Identity/Account/Manage/Email?handler=ChangeEmail", new() { ["Input.NewEmail"] = hostile });
+        changed.StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        var kept = (await app.WaitForOutboxAsync(hostile)).ShouldHaveSingleItem();
+
+        kept.Subject.ShouldBe("Confirm your email");
+        kept.HtmlBody.ShouldNotContain("<script");
+        kept.HtmlBody.ShouldContain("You asked to use &lt;script&gt;alert(1)&lt;/script&gt;@example.com for your GenSaaS account");
+        kept.TextBody.ShouldNotBeNull().ShouldContain($"You asked to use {hostile} for your GenSaaS account");
+        var page = await client.GetStringAsync($"/dev/mailbox/{kept.Id}");
+        page.ShouldNotContain("<script>alert(1)");
+        page.ShouldContain("&lt;script&gt;alert(1)&lt;/script&gt;@example.com");
+    }
 }
