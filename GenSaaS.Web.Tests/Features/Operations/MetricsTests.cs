@@ -138,7 +138,20 @@ public sealed class MetricsTests
         Sample(text, "gensaas_stripe_requests_total", ("endpoint", "POST /v1/checkout/sessions"), ("status", "200")).ShouldBe(1);
         Sample(text, "gensaas_stripe_request_duration_seconds_count", ("endpoint", "POST /v1/checkout/sessions")).ShouldBe(1);
         Sample(text, "gensaas_webhook_events_total", ("result", "failed")).ShouldBe(0);
+
         Sample(text, "gensaas_webhook_events_failed").ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task EmailsSent_AreCountedByTemplate()
+    {
+        using var app = new TestApp(WithToken());
+        var user = await app.CreateUserAsync("metrics-mail@example.com");
+        var client = app.NewClient();
+        (await TestApp.PostFormAsync(client, "/account/magic-link", new() { ["Input.Email"] = user.Email! })).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        await BillingTestApp.EventuallyAsync(async () =>
+            Sample(await ScrapeAsync(app), "gensaas_emails_total", ("template", "SignInLink"), ("result", "sent")) == 1, "the sign-in link counted");
+        Sample(await ScrapeAsync(app), "gensaas_emails_total", ("result", "failed")).ShouldBe(0);
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using GenSaaS.Web.Data;
+using GenSaaS.Web.Features.Operations;
 using Microsoft.AspNetCore.Identity;
 
 namespace GenSaaS.Web.Features.Emails;
@@ -8,7 +9,7 @@ namespace GenSaaS.Web.Features.Emails;
 /// event (a payment, a subscription change): one row of <c>sent_emails</c> per (kind, reference) makes it go out once however
 /// often the webhook is replayed or the job runs. Call it from a Hangfire job, never inside a write transaction.
 /// </summary>
-public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, UserManager<IdentityUser> users, TimeProvider clock, ILogger<Mailer> logger)
+public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, UserManager<IdentityUser> users, TimeProvider clock, AppMetrics metrics, ILogger<Mailer> logger)
 {
     /// <summary>
     /// How long a claim holds without the mail being marked sent before another run may take it: a run that died mid-send
@@ -19,7 +20,16 @@ public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, 
     /// <summary>Sends <paramref name="email"/> to <paramref name="to"/> now, whether or not the same one went out before.</summary>
     public async Task SendAsync(string to, Email email, CancellationToken ct = default)
     {
-        await sender.SendAsync(templates.Render(email, to), ct);
+        try
+        {
+            await sender.SendAsync(templates.Render(email, to), ct);
+            metrics.EmailsSent.WithLabels(email.TemplateName, "sent").Inc();
+        }
+        catch
+        {
+            metrics.EmailsSent.WithLabels(email.TemplateName, "failed").Inc();
+            throw;
+        }
     }
 
     private const string ClaimSql = """

@@ -45,7 +45,7 @@ public sealed partial class AppMetrics
                 Buckets = Histogram.ExponentialBuckets(0.005, 2, 12),
             });
         RateLimited = factory.CreateCounter("gensaas_rate_limit_rejections_total", "Requests refused by a rate limit, by limiter.", "limiter");
-        EmailsSent = factory.CreateCounter("gensaas_emails_total", "Emails handed to the mail relay (or the outbox), by result (sent, failed).", "result");
+        EmailsSent = factory.CreateCounter("gensaas_emails_total", "Emails handed to the mail relay (or the outbox), by template and result (sent, failed).", "template", "result");
         _writeQueueDepth = factory.CreateGauge("gensaas_write_queue_depth", "Writes waiting for the write queue when scraped.");
         _writeQueueBatches = factory.CreateCounter("gensaas_write_queue_batches_total", "Transactions the write queue committed since start.");
         _writeQueueItems = factory.CreateCounter("gensaas_write_queue_items_total",
