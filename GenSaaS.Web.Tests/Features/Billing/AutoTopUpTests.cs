@@ -348,6 +348,31 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
 
         (await app.ListAsync<string>("SELECT status FROM auto_top_ups WHERE user_id = @id", new { id = user.Id })).ShouldBe(["pending"]);
         (await app.PrepaidAsync(user.Id)).ShouldBe(6);
+
+        // Credits cannot pay 7 units: a caller that waits is told a top-up is on its way; one that does not is charged per use.
+        var ledger = app.Services.GetRequiredService<CreditLedger>();
+        var pendingId = await app.QueryAsync<long>("SELECT id FROM auto_top_ups WHERE user_id = @id", new { id = user.Id });
+        var waiting = await ledger.ReserveAsync(user.Id, "seven-units", "h", units: 7, awaitTopUp: true);
+        waiting.Status.ShouldBe(ReserveStatus.Denied);
+        waiting.Denial!.Reason.ShouldBe(DenialReason.TopUpPending);
+        waiting.Denial.TopUpId.ShouldBe(pendingId);
+        waiting.AutoTopUpId.ShouldBeNull("the pending one was recorded before");
+        var after = await ledger.ReserveAsync(user.Id, "seven-units", "h", units: 7, awaitTopUp: false);
+        after.Status.ShouldBe(ReserveStatus.Reserved);
+        after.Usage!.Source.ShouldBe(FundingSource.PayPerUse);
+        (await ledger.ReleaseAsync(after.Usage.Id, "generation_failed", "test")).ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Crossing_WhenTheBundleNoLongerSellsInTheCapsCurrency_RecordsNothing()
+    {
+        var (user, client) = await CustomerAsync(prepaid: 10);
+        await TurnOnAsync(client);
+        await App.ExecuteAsync("UPDATE auto_top_up_settings SET currency = 'eur' WHERE user_id = @id", new { id = user.Id });
+
+        await GenerateOkAsync(client);
+
+        (await TopUpsAsync(user.Id)).ShouldBeEmpty("a cap in eur cannot bound a bundle sold in usd");
     }
 
     // ---- declines ----
@@ -390,6 +415,12 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         await GenerateOkAsync(client);
         (await TopUpsAsync(user.Id)).Count.ShouldBe(1);
         MailTo(email, AutoTopUpEmailJob.FailedSubject).Count.ShouldBe(1);
+
+        // A purchase that lifts the balance back to the threshold re-arms it: the next crossing tries again.
+        await App.Services.GetRequiredService<CreditLedger>().GrantAsync(user.Id, CreditBucket.Prepaid, 2, "Bought", $"test:{Guid.NewGuid():N}", "test");
+        (await App.PrepaidAsync(user.Id)).ShouldBe(10);
+        await GenerateOkAsync(client);
+        await WhenSettledAsync(user.Id, 2);
     }
 
     [Fact]
