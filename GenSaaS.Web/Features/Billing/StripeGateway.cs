@@ -376,8 +376,6 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             Limit = 1,
         }, cancellationToken: ct)).Data.FirstOrDefault();
 
-    public Task<Invoice> GetInvoiceAsync(string id, CancellationToken ct) => new InvoiceService(Client).GetAsync(id, cancellationToken: ct);
-
     public Task<Refund> GetRefundAsync(string id, CancellationToken ct) => new RefundService(Client).GetAsync(id, cancellationToken: ct);
 
     public Task<StripeList<Refund>> ListRefundsAsync(string chargeId, CancellationToken ct) =>
