@@ -108,6 +108,8 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
 
     public Task<Charge> GetChargeAsync(string id, CancellationToken ct) => new ChargeService(Client).GetAsync(id, cancellationToken: ct);
 
+    public Task<Invoice> GetInvoiceAsync(string id, CancellationToken ct) => new InvoiceService(Client).GetAsync(id, cancellationToken: ct);
+
     /// <summary>
     /// The object an event is about, read now at the API version Stripe.net pins, by its <c>object</c> name; null for a kind
     /// this app never reads. Used for events rendered in another API version, whose own copy Stripe.net may misread.
