@@ -137,4 +137,32 @@ public sealed class EmulatorBalanceTests(EmulatorApp app) : IClassFixture<Emulat
         missing.StatusCode.ShouldBe(HttpStatusCode.NotFound);
         (await missing.Content.ReadAsStringAsync()).ShouldContain("resource_missing");
     }
+
+    [Fact]
+    public async Task PartialCapture_ChargesTheAuthorisation_AndReversesTheUncapturedPart_AndFundsBecomeAvailableTwoDaysLater()
+    {
+        using var own = new EmulatorApp();
+        var (customer, pm) = await own.CustomerWithCardAsync("4242424242424242");
+        var hold = await new PaymentIntentService(own.Stripe).CreateAsync(new PaymentIntentCreateOptions
+        {
+            Amount = 1000, Currency = "usd", Customer = customer.Id, PaymentMethod = pm, CaptureMethod = "manual",
+            AllowedPaymentMethodTypes = ["card"], Confirm = true, OffSession = true,
+        });
+        await new PaymentIntentService(own.Stripe).CaptureAsync(hold.Id, new PaymentIntentCaptureOptions { AmountToCapture = 600 });
+
+        var txns = (await new BalanceTransactionService(own.Stripe).ListAsync(new BalanceTransactionListOptions { Source = hold.LatestChargeId })).Data;
+        txns.Count.ShouldBe(2);
+        var charge = txns.Single(t => t.ReportingCategory == "charge");
+        charge.Amount.ShouldBe(1000);
+        charge.Fee.ShouldBe(47); // Stripe's fee on what was captured: 2.9 % of 6.00 is 0.174, rounded to 0.17, plus 0.30
+        var reversal = txns.Single(t => t.ReportingCategory == "partial_capture_reversal");
+        reversal.Amount.ShouldBe(-400);
+        reversal.Fee.ShouldBe(0);
+        txns.Sum(t => t.Amount).ShouldBe(600);
+        txns.ShouldAllBe(t => t.Status == "pending");
+
+        await own.AdvanceDaysAsync(3);
+        (await new BalanceTransactionService(own.Stripe).ListAsync(new BalanceTransactionListOptions { Source = hold.LatestChargeId })).Data
+            .ShouldAllBe(t => t.Status == "available");
+    }
 }
