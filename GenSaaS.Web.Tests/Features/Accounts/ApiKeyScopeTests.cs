@@ -109,7 +109,7 @@ public sealed class ApiKeyScopeTests(AccountsApp app) : IClassFixture<AccountsAp
         {
             (new[] { "generate", "read", "admin" }, "Only administrators can create a key with the admin scope."),
             (Array.Empty<string>(), "Choose at least one scope."),
-            (new[] { "read", "billing" }, "Unknown scope: billing"),
+            (new[] { "read", "payments" }, "Unknown scope: payments"),
         })
         {
             var response = await PostCreateAsync(browser, "sneaky", scopes);

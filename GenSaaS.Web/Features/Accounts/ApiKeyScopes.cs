@@ -17,7 +17,10 @@ public static class ApiKeyScopes
     /// <summary>Deletes the owner's images. Not a default: a key that only makes or reads images cannot destroy them.</summary>
     public const string Delete = "delete";
 
-    public static readonly IReadOnlyList<string> All = [Generate, Read, Admin, Delete];
+    /// <summary>Changes the owner's plan (cancel at period end, resume). Not a default: a key that makes images cannot end the plan.</summary>
+    public const string Billing = "billing";
+
+    public static readonly IReadOnlyList<string> All = [Generate, Read, Admin, Delete, Billing];
 
     public static readonly IReadOnlyList<string> Default = [Generate, Read];
 

@@ -39,6 +39,20 @@ public static class BillingApi
             .Produces<ListDto<PaymentDto>>()
             .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown);
         AutoTopUpApi.Map(app);
+        // A browser's POST proves it is same-site (CsrfProtection); a key needs the billing scope.
+        var billing = ApiKeyScopes.Policy(ApiKeyScopes.Billing);
+        app.MapPost("/api/v1/billing/subscription/cancel", (HttpContext http, PlanChanges changes, BillingModeInfo mode, CancellationToken ct) =>
+                ChangeAsync(http, changes, mode, cancel: true, ct))
+            .RequireAuthorization(billing).WithTags("Billing")
+            .WithSummary("End the monthly plan at the end of its period")
+            .WithDescription("Sets Stripe's cancel_at_period_end: the plan keeps paying until its period ends, is not charged again, nothing is refunded. No body.")
+            .PlanChangeDocs();
+        app.MapPost("/api/v1/billing/subscription/resume", (HttpContext http, PlanChanges changes, BillingModeInfo mode, CancellationToken ct) =>
+                ChangeAsync(http, changes, mode, cancel: false, ct))
+            .RequireAuthorization(billing).WithTags("Billing")
+            .WithSummary("Keep a monthly plan that was set to end")
+            .WithDescription("Clears cancel_at_period_end before the period ends: the plan renews as before; nothing is charged now. No body.")
+            .PlanChangeDocs();
     }
 
     private static string UserId(ClaimsPrincipal user) =>
@@ -86,9 +100,13 @@ public static class BillingApi
         """;
 
     private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
+        AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct) =>
+        Results.Ok(await ReadBillingAsync(UserId(user), summaries, db, spendCaps, lowBalance, autoTopUps, plans, ct));
+
+    /// <summary>The answer of <c>GET /api/v1/billing</c>, also answered by the plan changes once they are made.</summary>
+    public static async Task<BillingDto> ReadBillingAsync(string userId, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
         AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
     {
-        var userId = UserId(user);
         var s = await summaries.GetAsync(userId, ct);
         var (spendCap, low) = await LimitsAsync(userId, spendCaps, lowBalance, plans, ct);
         var payPerUse = await db.ReadAsync(c => c.ExecuteScalar<long?>(PayPerUseSql, new { userId }), ct) == 1;
@@ -106,7 +124,70 @@ public static class BillingApi
             card = new CardDto(s.CardBrand, s.CardLast4, month, year);
         }
         var autoTopUp = AutoTopUpApi.Dto(await autoTopUps.ReadAsync(userId, ct), plans);
-        return Results.Ok(new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low, autoTopUp));
+        return new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low, autoTopUp);
+    }
+
+    // ---- POST /api/v1/billing/subscription/cancel and /resume ----
+
+    /// <summary>What both plan changes take and answer, for <c>/openapi/v1.json</c>.</summary>
+    private static RouteHandlerBuilder PlanChangeDocs(this RouteHandlerBuilder builder) => builder
+        .Accepts<NoBody>(isOptional: true, "application/json")
+        .Produces<BillingDto>()
+        .Header("Idempotency-Key", "Optional, up to 255 characters: names the change at Stripe, so a retry makes one change.")
+        .Problems(StatusCodes.Status404NotFound, ProblemCodes.NoSubscription)
+        .Problems(StatusCodes.Status409Conflict, ProblemCodes.AlreadyCanceling, ProblemCodes.NotCanceling, ProblemCodes.SubscriptionEnded)
+        .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, ProblemCodes.BillingDisabled)
+        .Problems(StatusCodes.Status400BadRequest, ProblemCodes.AntiforgeryFailed);
+
+    /// <summary>The plan changes take no fields; a body, if sent, is not read.</summary>
+    public sealed record NoBody;
+
+    /// <summary>The longest <c>Idempotency-Key</c> taken (as for generations).</summary>
+    private const int MaxIdempotencyKeyLength = 255;
+
+    /// <summary>
+    /// Cancels the plan at the end of its period, or resumes it. The <c>Idempotency-Key</c> header, when sent, names the
+    /// change at Stripe, so a client's retry makes one change; without it each request is its own. Answers what
+    /// <c>GET /api/v1/billing</c> answers, read after the change.
+    /// </summary>
+    private static async Task<IResult> ChangeAsync(HttpContext http, PlanChanges changes, BillingModeInfo mode, bool cancel, CancellationToken ct)
+    {
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+        var key = http.Request.Headers["Idempotency-Key"];
+        if (key.Count > 1 || (key.Count == 1 && (string.IsNullOrWhiteSpace(key[0]) || key[0]!.Length > MaxIdempotencyKeyLength)))
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The request is not valid.",
+                $"Send one Idempotency-Key of 1 to {MaxIdempotencyKeyLength} characters, or none.",
+                new Dictionary<string, string[]> { ["Idempotency-Key"] = ["Must be 1 to 255 characters, sent once."] });
+        var userId = UserId(http.User);
+        var requestId = key.Count == 1 ? "key:" + key[0] : "request:" + http.TraceIdentifier;
+        PlanChanges.Outcome outcome;
+        try
+        {
+            outcome = await changes.SetCancelAtPeriodEndAsync(userId, cancel, requestId, ct);
+        }
+        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
+        {
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PlanChanges))
+                .LogWarning(BillingLogEvents.StripeUnavailable, ex, "Plan change for {UserId} not made: Stripe did not answer", userId);
+            http.Response.Headers.RetryAfter = "5";
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, "Stripe could not be reached.",
+                "Your plan was not changed. Try again in a moment.");
+        }
+        return outcome switch
+        {
+            PlanChanges.Outcome.NoSubscription => Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NoSubscription, "You have no subscription.",
+                "There is no monthly plan to cancel or resume; subscribe on the billing page."),
+            PlanChanges.Outcome.AlreadyCanceling => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.AlreadyCanceling, "Your plan is already set to end.",
+                "It ends at the end of the current period; nothing changed. Resume it to keep it."),
+            PlanChanges.Outcome.NotCanceling => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.NotCanceling, "Your plan is not set to end.",
+                "It renews at the end of the current period; nothing changed."),
+            PlanChanges.Outcome.SubscriptionEnded => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.SubscriptionEnded, "Your subscription has ended.",
+                "An ended plan cannot be canceled or resumed; subscribe again on the billing page."),
+            _ => Results.Ok(await ReadBillingAsync(userId, http.RequestServices.GetRequiredService<AccountSummaries>(), http.RequestServices.GetRequiredService<Db>(),
+                http.RequestServices.GetRequiredService<SpendCaps>(), http.RequestServices.GetRequiredService<LowBalance>(),
+                http.RequestServices.GetRequiredService<AutoTopUps>(), http.RequestServices.GetRequiredService<PlanCatalog>(), ct)),
+        };
     }
 
     // ---- the list contract ----

@@ -61,6 +61,7 @@ public static class BillingSetup
         services.AddScoped<StripeWebhooks>();
         services.AddScoped<StripeEventRetryJob>();
         services.AddScoped<PayPerUse>();
+        services.AddScoped<PlanChanges>();
         services.AddScoped<PayPerUseCaptureJob>();
         services.AddScoped<PayPerUseCancelJob>();
         services.AddScoped<PayPerUseSweepJob>();

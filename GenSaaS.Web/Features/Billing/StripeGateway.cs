@@ -97,6 +97,23 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
             CancellationDetails = new SubscriptionCancellationDetailsOptions { Comment = comment },
         }, Idempotent($"cancel-subscription:{id}"), ct);
 
+    /// <summary>
+    /// Sets or clears <c>cancel_at_period_end</c>: the plan ends when its paid period does, or goes on renewing. No proration and
+    /// no refund either way (Stripe changes nothing else). <paramref name="requestId"/> names the customer's one confirmation
+    /// (a form's nonce, an API caller's Idempotency-Key), so a double submit and Stripe.net's retries make one change.
+    /// </summary>
+    public Task<Subscription> SetCancelAtPeriodEndAsync(string id, bool cancel, string requestId, CancellationToken ct) =>
+        new SubscriptionService(Client).UpdateAsync(id, new SubscriptionUpdateOptions { CancelAtPeriodEnd = cancel },
+            Idempotent(CancelAtPeriodEndKey(id, cancel, requestId)), ct);
+
+    public static string CancelAtPeriodEndKey(string subscriptionId, bool cancel, string requestId) =>
+        $"subscription:{subscriptionId}:{(cancel ? "cancel" : "resume")}:{requestId}";
+
+    /// <summary>True when Stripe answered from its idempotency store (<c>Idempotent-Replayed: true</c>) instead of doing the call now.</summary>
+    public static bool WasReplayed(IStripeEntity entity) =>
+        entity.StripeResponse?.Headers is { } headers
+        && headers.TryGetValues("Idempotent-Replayed", out var values) && values.Contains("true", StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The payments of an invoice (an invoice no longer names its charge; this maps it to the PaymentIntent).</summary>
     public Task<StripeList<InvoicePayment>> ListInvoicePaymentsAsync(string invoiceId, CancellationToken ct) =>
         new InvoicePaymentService(Client).ListAsync(new InvoicePaymentListOptions { Invoice = invoiceId, Limit = 100 }, cancellationToken: ct);
@@ -408,4 +425,5 @@ public static class BillingLogEvents
     public static readonly EventId ReconciliationDifferences = new(2021, "ReconciliationDifferences");
     public static readonly EventId ReconciliationFailed = new(2022, "ReconciliationFailed");
     public static readonly EventId MissedEventApplied = new(2023, "MissedEventApplied");
+    public static readonly EventId PlanChanged = new(2050, "PlanChanged");
 }

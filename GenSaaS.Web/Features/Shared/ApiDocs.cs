@@ -107,7 +107,7 @@ public static class ApiDocs
             Type = SecuritySchemeType.Http,
             Scheme = "bearer",
             BearerFormat = "gsk_…",
-            Description = "A personal API key. Its scopes (generate, read, delete, admin) decide which routes it may call; a "
+            Description = "A personal API key. Its scopes (generate, read, delete, billing, admin) decide which routes it may call; a "
                 + "signed-in browser session may call every route and needs the page's antiforgery token or X-Requested-With on POST and DELETE.",
         };
         document.Components.Schemas ??= new Dictionary<string, IOpenApiSchema>();

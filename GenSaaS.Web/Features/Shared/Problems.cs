@@ -44,6 +44,14 @@ public static class ProblemCodes
     public const string AlreadySubscribed = "already_subscribed";
     /// <summary>Auto top-up needs a saved card to charge; save one on /billing first.</summary>
     public const string NoSavedCard = "no_saved_card";
+    /// <summary>The customer has no subscription to cancel or resume (never had one, or only ever checked out without paying).</summary>
+    public const string NoSubscription = "no_subscription";
+    /// <summary>The plan is already set to end at the end of its period: nothing changed.</summary>
+    public const string AlreadyCanceling = "already_canceling";
+    /// <summary>The plan is not set to end, so there is nothing to resume: nothing changed.</summary>
+    public const string NotCanceling = "not_canceling";
+    /// <summary>The subscription has already ended (canceled or expired at Stripe): it cannot be canceled or resumed; subscribe again.</summary>
+    public const string SubscriptionEnded = "subscription_ended";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

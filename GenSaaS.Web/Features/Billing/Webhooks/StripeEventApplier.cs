@@ -287,6 +287,14 @@ public sealed class StripeEventApplier(
         return userId;
     }
 
+    /// <summary>
+    /// Stores a subscription the app just read from Stripe itself (the answer to its own change) as if an event of
+    /// <paramref name="stripeTime"/> (Stripe's clock when it answered) had brought it: it shows at once, an event Stripe created
+    /// earlier cannot overwrite it, and the change's own <c>customer.subscription.updated</c> follows as usual.
+    /// </summary>
+    public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, CancellationToken ct) =>
+        StoreSubscriptionAsync(subscription, userId, stripeTime, ct);
+
     private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct)
     {
         var item = subscription.Items?.Data?.FirstOrDefault();

@@ -1,0 +1,92 @@
+using Dapper;
+using GenSaaS.Web.Data;
+using Stripe;
+
+namespace GenSaaS.Web.Features.Billing;
+
+/// <summary>
+/// The customer's own changes to their monthly plan, made in the app rather than in Stripe's portal: cancel at the end of the
+/// paid period, and resume before it ends. Each reads the subscription from Stripe first (so a second tab or a change made
+/// in the portal is seen), changes it with an idempotency key named for the customer's one confirmation, and stores Stripe's
+/// answer at once; the <c>customer.subscription.updated</c> webhook confirms it. Nothing is written when Stripe does not answer.
+/// </summary>
+public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEventApplier subscriptions, ILogger<PlanChanges> logger)
+{
+    public enum Outcome
+    {
+        Changed,
+        /// <summary>The customer has no subscription at all.</summary>
+        NoSubscription,
+        /// <summary>Cancel asked, but the plan already ends at the end of its period.</summary>
+        AlreadyCanceling,
+        /// <summary>Resume asked, but the plan is not set to end.</summary>
+        NotCanceling,
+        /// <summary>The subscription is over at Stripe (canceled or incomplete_expired).</summary>
+        SubscriptionEnded,
+    }
+
+    private const string StampSql = """
+        SELECT last_event_created FROM subscriptions WHERE stripe_subscription_id = @id;
+        """;
+
+    /// <summary>
+    /// Sets (<paramref name="cancel"/>) or clears the plan's end at its period end. <paramref name="requestId"/> names the
+    /// confirmation, so the same one sent twice changes Stripe once. Throws what Stripe.net throws when Stripe cannot be
+    /// reached (see <see cref="StripeGateway.IsUnavailable"/>); nothing is stored then.
+    /// </summary>
+    public async Task<Outcome> SetCancelAtPeriodEndAsync(string userId, bool cancel, string requestId, CancellationToken ct)
+    {
+        var (subscriptionId, seen) = await db.ReadAsync(connection =>
+        {
+            var current = CustomerFacts.Read(connection, null, userId).Subscription;
+            return current is null ? (null, 0L) : (current.Id, connection.ExecuteScalar<long>(StampSql, new { id = current.Id }));
+        }, ct);
+        if (subscriptionId is null)
+            return Outcome.NoSubscription;
+
+        var before = await stripe.GetSubscriptionAsync(subscriptionId, ct);
+        if (HasEnded(before) || before.CancelAtPeriodEnd == cancel)
+        {
+            // Nothing to do at Stripe; what the page shows catches up with Stripe (a portal change whose webhook is late).
+            await subscriptions.StoreReadBackAsync(before, userId, Stamp(before, seen), ct);
+            return HasEnded(before) ? Outcome.SubscriptionEnded : cancel ? Outcome.AlreadyCanceling : Outcome.NotCanceling;
+        }
+
+        Subscription after;
+        try
+        {
+            after = await stripe.SetCancelAtPeriodEndAsync(subscriptionId, cancel, requestId, ct);
+            if (StripeGateway.WasReplayed(after))
+            {
+                // The same confirmation was sent before (a double submit, or a page resent after the plan changed back):
+                // Stripe answered the old result. Read what holds now; if the plan changed back since, this is a new wish.
+                after = await stripe.GetSubscriptionAsync(subscriptionId, ct);
+                if (!HasEnded(after) && after.CancelAtPeriodEnd != cancel)
+                    after = await stripe.SetCancelAtPeriodEndAsync(subscriptionId, cancel, $"{requestId}:{Guid.NewGuid():N}", ct);
+            }
+        }
+        catch (StripeException ex) when (ex.StripeError?.Type == "invalid_request_error")
+        {
+            // Stripe refuses to change a subscription that ended meanwhile (its period ran out, or it was canceled elsewhere).
+            var now = await stripe.GetSubscriptionAsync(subscriptionId, ct);
+            if (!HasEnded(now))
+                throw;
+            await subscriptions.StoreReadBackAsync(now, userId, Stamp(now, seen), ct);
+            return Outcome.SubscriptionEnded;
+        }
+        await subscriptions.StoreReadBackAsync(after, userId, Stamp(after, seen), ct);
+        logger.LogInformation(BillingLogEvents.PlanChanged, "Subscription {SubscriptionId} of {UserId}: cancel at period end {CancelAtPeriodEnd} (request {RequestId})",
+            subscriptionId, userId, after.CancelAtPeriodEnd, requestId);
+        return Outcome.Changed;
+    }
+
+    /// <summary>
+    /// The event time a read-back is stored with: Stripe's own clock when it answered (its <c>Date</c> header), so an event
+    /// Stripe created before the change (a webhook still on its way) cannot overwrite it and every later one can; never less
+    /// than what the row had (<paramref name="seen"/>), so it never moves the row's clock back.
+    /// </summary>
+    private static long Stamp(Subscription read, long seen) =>
+        read.StripeResponse?.Date is { } answered ? Math.Max(seen, answered.ToUnixTimeSeconds()) : seen;
+
+    private static bool HasEnded(Subscription subscription) => subscription.Status is "canceled" or "incomplete_expired";
+}
