@@ -61,3 +61,9 @@ public sealed record SubscriptionRenewed(string PlanName, string Amount, string?
 
 /// <summary>A subscription that had started has ended (canceled by the customer, or after failed renewals).</summary>
 public sealed record SubscriptionCanceled(string PlanName, string BillingLink) : Email;
+
+/// <summary>To each admin: an operator alert opened (<c>Features/Operations/Alerts.cs</c>).</summary>
+public sealed record AlertOpened(string Title, string Detail, string OpenedAt, string Link) : Email;
+
+/// <summary>To each admin: the condition of an alert no longer holds.</summary>
+public sealed record AlertResolved(string Title, string OpenedAt, string ResolvedAt, string Link) : Email;

@@ -55,6 +55,11 @@ public static class OperationsSetup
             });
 
         builder.Services.AddSingleton<AppMetrics>();
+        builder.Services.AddSingleton<ErrorRateWindow>();
+        builder.Services.AddOptions<AlertOptions>().BindConfiguration("Operations:Alerts").ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHttpClient();
+        builder.Services.AddScoped<Alerts>();
+        builder.Services.AddScoped<AlertsJob>();
         builder.Services.AddOptions<MetricsOptions>().BindConfiguration("Operations:Metrics");
         builder.Services.AddOptions<BackupOptions>().BindConfiguration("Operations:Backup").ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddScoped<Backups>();
@@ -82,6 +87,20 @@ public static class OperationsSetup
     {
         var metrics = app.Services.GetRequiredService<AppMetrics>();
         app.UseHttpMetrics(options => options.SetMetricFactory(Prometheus.Metrics.WithCustomRegistry(metrics.Registry)));
+        var errorRate = app.Services.GetRequiredService<ErrorRateWindow>();
+        app.Use(async (http, next) =>
+        {
+            try
+            {
+                await next(http);
+            }
+            catch
+            {
+                errorRate.Record(StatusCodes.Status500InternalServerError);
+                throw;
+            }
+            errorRate.Record(http.Response.StatusCode);
+        });
         return app;
     }
 
@@ -114,7 +133,11 @@ public static class OperationsSetup
             AppPath = "/admin",
         }).RequireAuthorization(Accounts.Roles.Admin);
         if (app.Configuration.GetValue("Jobs:RunServer", true))
+        {
             BackupJob.Schedule(app);
+            app.Services.GetRequiredService<IRecurringJobManager>()
+                .AddOrUpdate<AlertsJob>(Alerts.RecurringId, job => job.RunAsync(CancellationToken.None), Cron.Minutely());
+        }
         return app;
     }
 }
