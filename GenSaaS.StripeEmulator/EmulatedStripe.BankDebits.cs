@@ -195,6 +195,7 @@ public sealed partial class EmulatedStripe
             charge["captured"] = true;
             charge["amount_captured"] = amount;
             await RecordChargeBalanceAsync(tx, charge, amount, at);
+            charge["receipt_url"] = $"https://pay.stripe.com/receipts/emulated/{charge["id"]}";
             await tx.PutAsync(charge, piId);
             pi["status"] = "succeeded";
             pi["amount_received"] = amount;

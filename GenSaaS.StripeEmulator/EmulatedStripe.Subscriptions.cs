@@ -147,7 +147,9 @@ public sealed partial class EmulatedStripe
         invoice["status"] = "open";
         invoice["status_transitions"]!["finalized_at"] = at;
         invoice["automatically_finalizes_at"] = null;
+        // Stripe fills both links when the invoice is finalized (null while it is a draft), not when it is paid.
         invoice["hosted_invoice_url"] = $"https://invoice.stripe.com/i/emulated/{invoice["id"]}";
+        invoice["invoice_pdf"] = $"https://pay.stripe.com/invoice/emulated/{invoice["id"]}/pdf";
         await tx.PutAsync(invoice, subId);
         await tx.EmitAsync("invoice.finalized", invoice, draft);
     }

@@ -66,6 +66,7 @@ app.MapOperations();
 app.MapGeneration();
 app.MapCredits();
 app.MapBilling();
+app.MapDashboard();
 app.MapAdmin();
 app.MapApiDocs();
 app.MapRazorPages();

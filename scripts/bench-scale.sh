@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # History scale benchmark — not a test. Prints figures; compare them with the target in the README (Scale).
-# Seeds one customer with 10,000 generations and one with 1,000,000 (each with the usage row that paid for it), straight
-# into SQLite in the app's schema, then times every customer page and the API's list pages (first page, and a deep page
+# Seeds one customer with 10,000 generations and one with 1,000,000 (each with the usage row that paid for it and its
+# ledger line, and one bundle payment per 100 images), straight into SQLite in the app's schema (its triggers keep the
+# dashboard's per-day tables as they go), then times every customer page and the API's list pages (first page, and a deep page
 # by cursor) for both over loopback, and prints the large customer's time over the small one's (target: at most 1.5x).
 # Usage: scripts/bench-scale.sh [requests per URL and customer, default 200] [large customer's generations, default 1000000]
 set -euo pipefail
@@ -31,7 +32,7 @@ cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -
 trap cleanup EXIT
 
 password="bench-$(date +%s)-Pw1"
-declare -A count=([small]="$small_count" [large]="$large_count") user key cursor
+declare -A count=([small]="$small_count" [large]="$large_count") user key cursor line payment
 for who in small large; do
   dotnet "$app" users add --email "$who@example.com" --password "$password" --confirmed >/dev/null
   key[$who]=$(dotnet "$app" apikeys create --email "$who@example.com" --name bench | grep -oE 'gsk_[A-Za-z0-9_-]+' | head -n1)
@@ -54,6 +55,13 @@ FROM n;
 INSERT INTO usage (id, user_id, idempotency_key, request_hash, state, funding_source, units, period_key, generation_id, created_at, updated_at)
 SELECT 'u' || substr(id, 2), user_id, 'seed-' || id, 'seed', 'succeeded', 'prepaid', 1, 'month:' || substr(created_at, 1, 7), id, created_at, created_at
 FROM generations WHERE user_id = '${user[$who]}';
+INSERT INTO credit_ledger (user_id, bucket, kind, amount, balance_after, reason, reference, actor, created_at)
+SELECT user_id, 'prepaid', 'debit', -1, 0, 'Generation', id, 'system', created_at
+FROM usage WHERE user_id = '${user[$who]}' ORDER BY created_at;
+INSERT INTO payments (user_id, kind, stripe_id, payment_intent_id, plan_key, amount_minor, currency, status, credits, receipt_url, created_at, updated_at)
+SELECT user_id, 'bundle', 'cs_seed_' || id, 'pi_seed_' || id, 'bundle_10', 500, 'usd', 'paid', 100,
+       'https://pay.stripe.com/receipts/seed/' || id, created_at, created_at
+FROM generations WHERE user_id = '${user[$who]}' AND seed % 100 = 0;
 COMMIT;
 ANALYZE;
 SQL
@@ -64,6 +72,8 @@ seed large "$large_count" l
 for who in small large; do
   # The deep page: the one after the tenth-oldest generation (the last page). Found with OFFSET here, never by the app.
   cursor[$who]=$(sqlite3 "$db" "SELECT id FROM generations WHERE user_id = '${user[$who]}' ORDER BY created_at, id LIMIT 1 OFFSET 10;")
+  line[$who]=cl_$(sqlite3 "$db" "SELECT id FROM credit_ledger WHERE user_id = '${user[$who]}' ORDER BY id LIMIT 1 OFFSET 10;")
+  payment[$who]=pay_$(sqlite3 "$db" "SELECT id FROM payments WHERE user_id = '${user[$who]}' ORDER BY created_at, id LIMIT 1 OFFSET 3;")
 done
 echo "database: $(du -h "$db" | cut -f1)"
 
@@ -103,13 +113,15 @@ percentiles() { sort -n "$1" | awk '{t[NR]=$1} END {printf "%.2f %.2f", t[int(NR
 rounds=$(( (requests + 9) / 10 ))
 printf '%-50s %15s %15s %7s\n' "median / p90 ms ($((rounds * 10)) requests each)" "10k customer" "1M customer" "ratio"
 worst=0
-measure() { # label, auth, path template ({cursor} is replaced by the customer's deep cursor)
+measure() { # label, auth, path template ({cursor}, {line}, {payment}: the customer's deep generation, ledger line, payment)
   local label=$1 auth=$2 template=$3 who path sm sp lm lp ratio
   grep -qE -- "$only" <<<"$label" || return 0
   rm -f "$data/small.times" "$data/large.times"
   for round in $(seq 1 $rounds); do
     for who in small large; do
       path=${template//\{cursor\}/${cursor[$who]}}
+      path=${path//\{line\}/${line[$who]}}
+      path=${path//\{payment\}/${payment[$who]}}
       # The first round warms up the page; later ones skip only their new connection's first request.
       time_url "$who" "$path" "$auth" 10 "$data/$who.times" $([ "$round" = 1 ] && echo "$warmup" || echo 1)
     done
@@ -121,6 +133,11 @@ measure() { # label, auth, path template ({cursor} is replaced by the customer's
   printf '%-50s %6s / %-6s %6s / %-6s %6sx\n' "$label" "$sm" "$sp" "$lm" "$lp" "$ratio"
 }
 measure "GET /dashboard" cookie "/dashboard"
+measure "GET /dashboard/credits (newest)" cookie "/dashboard/credits"
+measure "GET /dashboard/credits?starting_after= (deep)" cookie "/dashboard/credits?starting_after={line}"
+measure "GET /dashboard/payments (newest)" cookie "/dashboard/payments"
+measure "GET /dashboard/payments?starting_after= (deep)" cookie "/dashboard/payments?starting_after={payment}"
+measure "GET /generate/{id}/receipt (an old image)" cookie "/generate/{cursor}/receipt"
 measure "GET /generate (newest)" cookie "/generate"
 measure "GET /generate?starting_after= (deep)" cookie "/generate?starting_after={cursor}"
 measure "GET /billing" cookie "/billing"
@@ -132,3 +149,12 @@ measure "GET /api/v1/generations?limit=100" key "/api/v1/generations?limit=100"
 measure "GET /api/v1/generations?starting_after= (deep)" key "/api/v1/generations?starting_after={cursor}&limit=100"
 measure "GET /api/v1/generations/{id}" key "/api/v1/generations/{cursor}"
 echo "worst ratio: ${worst}x (target: at most 1.5x)"
+# The CSV exports read every line, so they grow with the history by design: one streamed download each, for scale.
+if grep -qE -- "$only" <<<"csv"; then
+  for who in small large; do
+    for export in credits payments; do
+      read -r seconds bytes <<<"$(curl -s -o /dev/null -b "$data/$who.cookies" -w '%{time_total} %{size_download}' "$base/dashboard/$export.csv")"
+      printf '%-50s %8.2f s %10s bytes (%s)\n' "GET /dashboard/$export.csv" "$seconds" "$bytes" "$who"
+    done
+  done
+fi

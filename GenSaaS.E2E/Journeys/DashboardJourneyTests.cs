@@ -48,6 +48,13 @@ public sealed class DashboardJourneyTests(E2EFixture fixture, ITestOutputHelper 
             await Expect(page.GetByTestId("credit-line").Filter(new() { HasText = "Welcome pack" })).ToHaveCountAsync(1);
             await journey.ShotAsync("credit-history");
 
+            // Each image's line leads to its receipt: the image, its usage, the ledger line that took its credit.
+            await page.GetByTestId("credit-receipt-link").First.ClickAsync();
+            await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Receipt for an image" })).ToBeVisibleAsync();
+            await Expect(page.GetByTestId("receipt-funding")).ToHaveTextAsync(new Regex("^(free trial|prepaid) credits$"));
+            await Expect(page.GetByTestId("receipt-ledger-line")).ToHaveCountAsync(1);
+            await journey.ShotAsync("image-receipt");
+
             // Two lines a page: the Older link swaps the next page in (htmx) and the address follows.
             await journey.GotoAsync("/dashboard/credits?limit=2");
             await Expect(page.GetByTestId("credit-line")).ToHaveCountAsync(2);

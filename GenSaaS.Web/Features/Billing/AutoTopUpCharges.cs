@@ -99,7 +99,7 @@ public sealed class AutoTopUpCharges(
                 var plan = plans.Find(topUp.PlanKey);
                 var grant = await ledger.GrantTopUpAsync(topUpId, intent.Id, $"Auto top-up: {plan?.Name ?? topUp.PlanKey}", ct);
                 await payments.RecordAsync(Payment.AutoTopUp(topUp.UserId, intent.Id, intent.LatestChargeId, topUp.PlanKey, intent.AmountReceived,
-                    intent.Currency, "paid", topUp.Credits, grant?.EntryId), ct);
+                    intent.Currency, "paid", topUp.Credits, grant?.EntryId) with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
                 if (grant is { Applied: true })
                     logger.LogInformation(BillingLogEvents.CreditsGranted, "Auto top-up {TopUpId} ({PaymentIntentId}) granted {Credits} credits to {UserId}",
                         topUpId, intent.Id, topUp.Credits, topUp.UserId);

@@ -276,10 +276,11 @@ public static class BillingApi
     // ---- GET /api/v1/payments ----
 
     public sealed record PaymentDto(string Id, string Object, string Kind, long Amount, string Currency, string Status, string? Plan,
-        long? Credits, string StripeId, string? UsageId, string? LedgerLineId, DateTime CreatedAt);
+        long? Credits, string StripeId, string? UsageId, string? LedgerLineId, DateTime CreatedAt, string? ReceiptUrl, string? HostedInvoiceUrl,
+        string? InvoicePdf);
 
     private sealed record PaymentRow(long Id, string Kind, long AmountMinor, string Currency, string Status, string? PlanKey, long? Credits,
-        string StripeId, string? UsageId, long? LedgerEntryId, DateTime CreatedAt);
+        string StripeId, string? UsageId, long? LedgerEntryId, DateTime CreatedAt, string? ReceiptUrl, string? HostedInvoiceUrl, string? InvoicePdf);
 
     private const string PaymentCursorSql = """
         SELECT created_at FROM payments WHERE id = @id AND user_id = @userId;
@@ -290,7 +291,8 @@ public static class BillingApi
     // created_at is set when the row is first recorded and never updated, so a payment never moves between pages.
     private const string PaymentsFirstPageSql = """
         SELECT id, kind, amount_minor AS AmountMinor, currency, status, plan_key AS PlanKey, credits, stripe_id AS StripeId,
-               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt
+               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt, receipt_url AS ReceiptUrl,
+               hosted_invoice_url AS HostedInvoiceUrl, invoice_pdf AS InvoicePdf
         FROM payments
         WHERE user_id = @userId
         ORDER BY created_at DESC, id DESC
@@ -299,7 +301,8 @@ public static class BillingApi
 
     private const string PaymentsNextPageSql = """
         SELECT id, kind, amount_minor AS AmountMinor, currency, status, plan_key AS PlanKey, credits, stripe_id AS StripeId,
-               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt
+               usage_id AS UsageId, ledger_entry_id AS LedgerEntryId, created_at AS CreatedAt, receipt_url AS ReceiptUrl,
+               hosted_invoice_url AS HostedInvoiceUrl, invoice_pdf AS InvoicePdf
         FROM payments
         WHERE user_id = @userId AND (created_at, id) < (@createdAt, @id)
         ORDER BY created_at DESC, id DESC
@@ -329,7 +332,8 @@ public static class BillingApi
         var hasMore = CursorPage.TrimLookAhead(rows, limit);
         var data = rows.Select(r => new PaymentDto(PaymentIdPrefix + r.Id.ToString(CultureInfo.InvariantCulture), "payment", r.Kind, r.AmountMinor,
             r.Currency, r.Status, r.PlanKey, r.Credits, r.StripeId, r.UsageId,
-            r.LedgerEntryId is { } l ? LedgerIdPrefix + l.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt)).ToList();
+            r.LedgerEntryId is { } l ? LedgerIdPrefix + l.ToString(CultureInfo.InvariantCulture) : null, r.CreatedAt, r.ReceiptUrl, r.HostedInvoiceUrl,
+            r.InvoicePdf)).ToList();
         return Results.Ok(new ListDto<PaymentDto>("list", "/api/v1/payments", data, hasMore));
     }
 }

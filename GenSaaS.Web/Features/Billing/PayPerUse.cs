@@ -121,7 +121,8 @@ public sealed class PayPerUse(
         }
 
         await db.ExecuteAsync(MarkAuthorizedSql, new { usageId, paymentIntentId = intent.Id, captureBefore = CaptureBefore(intent), now = Now }, ct);
-        await payments.RecordAsync(Payment.Authorisation(userId, intent.Id, intent.LatestChargeId, intent.Amount, intent.Currency, usageId), ct);
+        await payments.RecordAsync(Payment.Authorisation(userId, intent.Id, intent.LatestChargeId, intent.Amount, intent.Currency, usageId)
+            with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
         logger.LogInformation(BillingLogEvents.PaymentAuthorized, "Usage {UsageId} authorised {Amount} {Currency} as {PaymentIntentId}", usageId, intent.Amount, intent.Currency, intent.Id);
         return new AuthorizationResult(true, intent.Id, null);
     }
@@ -220,7 +221,8 @@ public sealed class PayPerUse(
         {
             case "succeeded":
                 await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = "captured", error = (string?)null, now = Now }, ct);
-                await payments.RecordAsync(Payment.Capture(userId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId), ct);
+                await payments.RecordAsync(Payment.Capture(userId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId)
+                    with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
                 logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId})",
                     usageId, intent.AmountReceived, intent.Currency, intent.Id);
                 break;

@@ -23,6 +23,15 @@ public sealed record Payment
     public string? UsageId { get; }
     public string? SubscriptionId { get; }
 
+    /// <summary>The charge's receipt at Stripe (<c>charge.receipt_url</c>), when the Stripe object at hand carried it.</summary>
+    public string? ReceiptUrl { get; init; }
+
+    /// <summary>An invoice's page at Stripe (<c>invoice.hosted_invoice_url</c>).</summary>
+    public string? HostedInvoiceUrl { get; init; }
+
+    /// <summary>An invoice's PDF at Stripe (<c>invoice.invoice_pdf</c>).</summary>
+    public string? InvoicePdf { get; init; }
+
     private Payment(string? userId, string kind, string stripeId, string? paymentIntentId, string? chargeId, string? planKey, long amountMinor,
         string currency, string status, int? credits = null, long? ledgerEntryId = null, string? usageId = null, string? subscriptionId = null)
     {
@@ -92,9 +101,9 @@ public sealed class Payments(Db db, TimeProvider clock)
 {
     private const string RecordSql = """
         INSERT INTO payments (user_id, kind, stripe_id, payment_intent_id, charge_id, plan_key, amount_minor, currency, status,
-                              credits, ledger_entry_id, usage_id, subscription_id, created_at, updated_at)
+                              credits, ledger_entry_id, usage_id, subscription_id, receipt_url, hosted_invoice_url, invoice_pdf, created_at, updated_at)
         VALUES (@UserId, @Kind, @StripeId, @PaymentIntentId, @ChargeId, @PlanKey, @AmountMinor, @Currency, @Status,
-                @Credits, @LedgerEntryId, @UsageId, @SubscriptionId, @Now, @Now)
+                @Credits, @LedgerEntryId, @UsageId, @SubscriptionId, @ReceiptUrl, @HostedInvoiceUrl, @InvoicePdf, @Now, @Now)
         ON CONFLICT (kind, stripe_id) DO UPDATE SET
             status = CASE WHEN payments.status IN ('paid', 'succeeded', 'captured') THEN payments.status
                           -- A bundle whose delayed payment failed stays failed when a late checkout.session.completed says unpaid.
@@ -104,6 +113,9 @@ public sealed class Payments(Db db, TimeProvider clock)
             charge_id = coalesce(payments.charge_id, excluded.charge_id),
             credits = coalesce(payments.credits, excluded.credits),
             ledger_entry_id = coalesce(payments.ledger_entry_id, excluded.ledger_entry_id),
+            receipt_url = coalesce(excluded.receipt_url, payments.receipt_url),
+            hosted_invoice_url = coalesce(excluded.hosted_invoice_url, payments.hosted_invoice_url),
+            invoice_pdf = coalesce(excluded.invoice_pdf, payments.invoice_pdf),
             updated_at = excluded.updated_at;
         """;
 
@@ -114,7 +126,26 @@ public sealed class Payments(Db db, TimeProvider clock)
         {
             payment.UserId, payment.Kind, payment.StripeId, payment.PaymentIntentId, payment.ChargeId, payment.PlanKey, payment.AmountMinor,
             payment.Currency, payment.Status, payment.Credits, payment.LedgerEntryId, payment.UsageId, payment.SubscriptionId,
+            payment.ReceiptUrl, payment.HostedInvoiceUrl, payment.InvoicePdf,
             Now = clock.GetUtcNow().UtcDateTime,
         }, ct);
+    }
+
+    private const string ReceiptSql = """
+        UPDATE payments SET receipt_url = @receiptUrl, updated_at = @now
+        WHERE (charge_id = @chargeId OR (@paymentIntentId IS NOT NULL AND payment_intent_id = @paymentIntentId))
+          AND kind IN ('bundle', 'authorisation', 'capture', 'refund')
+          AND receipt_url IS NOT @receiptUrl;
+        """;
+
+    /// <summary>
+    /// Stores the charge's receipt link on every row of that charge (its purchase or hold and capture, its refunds): Stripe keeps
+    /// one receipt per charge, updated with later refunds. Rows recorded before the link was seen get it from any later event.
+    /// </summary>
+    public async Task RecordReceiptAsync(string chargeId, string? paymentIntentId, string? receiptUrl, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(receiptUrl))
+            return;
+        await db.ExecuteAsync(ReceiptSql, new { chargeId, paymentIntentId, receiptUrl, now = clock.GetUtcNow().UtcDateTime }, ct);
     }
 }

@@ -272,7 +272,8 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     /// attempt after a failure takes <c>capture:{usageId}:{attempt}</c>, since Stripe replays a saved error for the old key.
     /// </summary>
     public Task<PaymentIntent> CaptureAsync(string usageId, int attempt, string paymentIntentId, CancellationToken ct) =>
-        new PaymentIntentService(Client).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions(),
+        // The charge comes back with the answer: its receipt link is what the customer's payments page shows.
+        new PaymentIntentService(Client).CaptureAsync(paymentIntentId, new PaymentIntentCaptureOptions { Expand = ["latest_charge"] },
             Idempotent(attempt <= 1 ? $"capture:{usageId}" : $"capture:{usageId}:{attempt}"), ct);
 
     /// <summary>The pay-per-use hold placed for this usage (found by <c>metadata.usage_id</c> among the customer's newest payment intents), or null.</summary>
@@ -337,6 +338,10 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
         new PaymentIntentService(Client).CancelAsync(paymentIntentId, new PaymentIntentCancelOptions { CancellationReason = "abandoned" }, Idempotent($"cancel:{usageId}"), ct);
 
     public Task<PaymentIntent> GetPaymentIntentAsync(string id, CancellationToken ct) => new PaymentIntentService(Client).GetAsync(id, cancellationToken: ct);
+
+    /// <summary>The payment intent with its latest charge expanded (the charge's receipt link).</summary>
+    public Task<PaymentIntent> GetPaymentIntentWithChargeAsync(string id, CancellationToken ct) =>
+        new PaymentIntentService(Client).GetAsync(id, new PaymentIntentGetOptions { Expand = ["latest_charge"] }, cancellationToken: ct);
 
     /// <summary>The idempotency key of a refund: the same charge, amount and request id refund once, however often they are sent.</summary>
     public static string RefundKey(string chargeId, long? amountMinor, string requestId) =>

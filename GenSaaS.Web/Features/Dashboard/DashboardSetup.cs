@@ -7,6 +7,14 @@ public static class DashboardSetup
     {
         builder.Services.AddSingleton<ActivityReader>();
         builder.Services.AddSingleton<CreditHistory>();
+        builder.Services.AddSingleton<PaymentHistory>();
+        builder.Services.AddSingleton<GenerationReceipts>();
         return builder;
+    }
+
+    public static WebApplication MapDashboard(this WebApplication app)
+    {
+        DashboardExports.Map(app);
+        return app;
     }
 }

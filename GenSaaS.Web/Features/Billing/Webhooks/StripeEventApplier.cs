@@ -162,11 +162,31 @@ public sealed class StripeEventApplier(
         }
 
         var grant = await ledger.GrantAsync(userId, CreditBucket.Prepaid, plan.Credits, $"Bought {plan.Name}", session.Id, CreditLedger.SystemActor, ct);
+        var charge = await BundleChargeAsync(session, ct);
         await payments.RecordAsync(Payment.PaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
-            session.Currency ?? plan.Currency, plan.Credits, grant.EntryId), ct);
+            session.Currency ?? plan.Currency, plan.Credits, grant.EntryId) with { ReceiptUrl = charge?.ReceiptUrl }, ct);
         await lifecycle.BundlePaidAsync(session.Id, ct);
         if (grant.Applied)
             logger.LogInformation(BillingLogEvents.CreditsGranted, "Checkout session {SessionId} granted {Credits} credits to {UserId}", session.Id, plan.Credits, userId);
+    }
+
+    /// <summary>
+    /// The charge that paid a bundle, for its receipt link: a Checkout Session names only its payment intent. Best effort — the
+    /// credits are granted already and must not wait on this; a receipt missed here is filled by any later event of the charge.
+    /// </summary>
+    private async Task<Charge?> BundleChargeAsync(Session session, CancellationToken ct)
+    {
+        if (session.PaymentIntentId is not { } paymentIntentId)
+            return null;
+        try
+        {
+            return (await stripe.GetPaymentIntentWithChargeAsync(paymentIntentId, ct)).LatestCharge;
+        }
+        catch (Exception ex) when (ex is StripeException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("No receipt link for checkout session {SessionId} ({PaymentIntentId}): {Error}", session.Id, paymentIntentId, ex.Message);
+            return null;
+        }
     }
 
     private async Task SaveCardAsync(string userId, string? customerId, string setupIntentId, long eventCreated, string source, CancellationToken ct)
@@ -245,7 +265,8 @@ public sealed class StripeEventApplier(
         var userId = await SyncSubscriptionAsync(subscriptionId, eventCreated, ct);
         if (invoice.Status == "paid" && invoice.Id is { } invoiceId)
         {
-            await payments.RecordAsync(Payment.SubscriptionInvoice(userId, invoiceId, subscriptionId, invoice.AmountPaid, invoice.Currency), ct);
+            await payments.RecordAsync(Payment.SubscriptionInvoice(userId, invoiceId, subscriptionId, invoice.AmountPaid, invoice.Currency)
+                with { HostedInvoiceUrl = invoice.HostedInvoiceUrl, InvoicePdf = invoice.InvoicePdf }, ct);
             await lifecycle.InvoicePaidAsync(invoiceId, subscriptionId, invoice.BillingReason, ct);
         }
     }
@@ -381,7 +402,7 @@ public sealed class StripeEventApplier(
                 else
                     continue;
                 await payments.RecordAsync(Payment.Refund(userId, refund.Id, paymentIntentId, chargeId, PlanCatalog.SubscriptionUnlimited, refund.Amount,
-                    refund.Currency ?? charge.Currency, refund.Status, null, null), ct);
+                    refund.Currency ?? charge.Currency, refund.Status, null, null) with { ReceiptUrl = charge.ReceiptUrl }, ct);
             }
         }
         await notices.NotifyOnceAsync(BillingNotices.DuplicateSubscriptionRefunded, duplicate.Id, userId, ct);
@@ -438,7 +459,7 @@ public sealed class StripeEventApplier(
             await db.ExecuteAsync(UsageChargeSql, new { usageId, state, error, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
             if (state == "captured")
                 await payments.RecordAsync(Payment.Capture(intent.Metadata.GetValueOrDefault("user_id"), intent.Id, intent.LatestChargeId,
-                    intent.AmountReceived, intent.Currency, usageId), ct);
+                    intent.AmountReceived, intent.Currency, usageId) with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
             return;
         }
 
@@ -498,8 +519,10 @@ public sealed class StripeEventApplier(
                 }
             }
             await payments.RecordAsync(Payment.Refund(userId, refund.Id, charge.PaymentIntentId, charge.Id, funding?.PlanKey, refund.Amount,
-                refund.Currency ?? charge.Currency, refund.Status, credits, entryId), ct);
+                refund.Currency ?? charge.Currency, refund.Status, credits, entryId) with { ReceiptUrl = charge.ReceiptUrl }, ct);
         }
+        // The charge's receipt now lists its refunds; the purchase or capture it paid for links to the same page.
+        await payments.RecordReceiptAsync(charge.Id, charge.PaymentIntentId, charge.ReceiptUrl, ct);
     }
 
     private const string AdvanceObjectSql = """
