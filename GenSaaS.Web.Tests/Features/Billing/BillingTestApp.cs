@@ -78,6 +78,44 @@ public class BillingTestApp : TestApp
     }
 
     /// <summary>Chooses the plan and pays; returns the checkout session id.</summary>
+    /// <summary>A <c>checkout.session.completed</c> event of a paid 10-credit bundle for <paramref name="customerId"/>, as Stripe sends it.</summary>
+    public static string PaidBundleEvent(string customerId) => new System.Text.Json.Nodes.JsonObject
+    {
+        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
+        ["object"] = "event",
+        ["api_version"] = StripeConfiguration.ApiVersion,
+        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+        ["livemode"] = false,
+        ["pending_webhooks"] = 1,
+        ["request"] = new System.Text.Json.Nodes.JsonObject { ["id"] = null, ["idempotency_key"] = null },
+        ["type"] = "checkout.session.completed",
+        ["data"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["object"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
+                ["object"] = "checkout.session",
+                ["mode"] = "payment",
+                ["status"] = "complete",
+                ["payment_status"] = "paid",
+                ["customer"] = customerId,
+                ["amount_total"] = 400,
+                ["currency"] = "usd",
+                ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["plan_key"] = "bundle_10" },
+            },
+        },
+    }.ToJsonString();
+
+    /// <summary>Delivers <paramref name="payload"/> to the webhook endpoint signed with the emulator's secret; expects 200.</summary>
+    public async Task DeliverSignedAsync(string payload)
+    {
+        using var client = NewClient();
+        var header = EventUtility.GenerateSignatureHeader(payload, Emulator.WebhookSecret, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/billing/webhook") { Content = new StringContent(payload, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
+        (await client.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
     public async Task<string> BuyAsync(HttpClient client, string planKey, string card = TestCard.Visa)
     {
         var url = await ChooseAsync(client, planKey);

@@ -24,41 +24,9 @@ public sealed class WebhookRetryScheduleTests() : IDisposable
     private static readonly int[] Schedule = [2, 10, 60, 300, 1800, 3600, 14400, 43200];
 
     /// <summary>A paid bundle for a customer this app never hears of: it fails to apply every time.</summary>
-    private static string NeverApplyingEvent() => new JsonObject
-    {
-        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = "checkout.session.completed",
-        ["data"] = new JsonObject
-        {
-            ["object"] = new JsonObject
-            {
-                ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
-                ["object"] = "checkout.session",
-                ["mode"] = "payment",
-                ["status"] = "complete",
-                ["payment_status"] = "paid",
-                ["customer"] = "cus_unknown_" + Guid.NewGuid().ToString("N")[..12],
-                ["amount_total"] = 400,
-                ["currency"] = "usd",
-                ["metadata"] = new JsonObject { ["plan_key"] = "bundle_10" },
-            },
-        },
-    }.ToJsonString();
+    private static string NeverApplyingEvent() => BillingTestApp.PaidBundleEvent("cus_unknown_" + Guid.NewGuid().ToString("N")[..12]);
 
-    private async Task DeliverAsync(string payload)
-    {
-        using var client = _app.NewClient();
-        var header = EventUtility.GenerateSignatureHeader(payload, _app.Emulator.WebhookSecret, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/billing/webhook") { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
-        (await client.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.OK);
-    }
+    private Task DeliverAsync(string payload) => _app.DeliverSignedAsync(payload);
 
     private List<KeyValuePair<string, ScheduledJobDto>> ScheduledRetries(string eventId) =>
         _app.Services.GetRequiredService<JobStorage>().GetMonitoringApi().ScheduledJobs(0, 1000)

@@ -47,42 +47,6 @@ public sealed class AlertsTests : IDisposable
         return await scope.ServiceProvider.GetRequiredService<Alerts>().RunAsync(CancellationToken.None);
     }
 
-    private static string PaidSessionEvent(string customerId) => new JsonObject
-    {
-        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = "checkout.session.completed",
-        ["data"] = new JsonObject
-        {
-            ["object"] = new JsonObject
-            {
-                ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
-                ["object"] = "checkout.session",
-                ["mode"] = "payment",
-                ["status"] = "complete",
-                ["payment_status"] = "paid",
-                ["customer"] = customerId,
-                ["amount_total"] = 400,
-                ["currency"] = "usd",
-                ["metadata"] = new JsonObject { ["plan_key"] = "bundle_10" },
-            },
-        },
-    }.ToJsonString();
-
-    private static async Task DeliverAsync(BillingTestApp app, string payload)
-    {
-        using var client = app.NewClient();
-        var header = EventUtility.GenerateSignatureHeader(payload, app.Emulator.WebhookSecret, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/billing/webhook") { Content = new StringContent(payload, Encoding.UTF8, "application/json") };
-        request.Headers.TryAddWithoutValidation("Stripe-Signature", header);
-        (await client.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.OK);
-    }
-
     private List<string> Subjects(string email) => _smtp.To(email).Select(m => m.Subject ?? "").ToList();
 
     [Fact]
@@ -93,10 +57,10 @@ public sealed class AlertsTests : IDisposable
         await app.CreateUserAsync("ops-two@example.com", admin: true);
         var customer = await app.CreateUserAsync("customer@example.com");
         var customerId = "cus_unknown" + Guid.NewGuid().ToString("N")[..12];
-        var payload = PaidSessionEvent(customerId);
+        var payload = BillingTestApp.PaidBundleEvent(customerId);
         var eventId = JsonNode.Parse(payload)!["id"]!.GetValue<string>();
 
-        await DeliverAsync(app, payload);
+        await app.DeliverSignedAsync(payload);
         (await app.QueryAsync<string>("SELECT status FROM stripe_events WHERE id = @eventId", new { eventId })).ShouldBe("failed");
 
         for (var run = 0; run < 3; run++)
