@@ -60,7 +60,7 @@ public sealed class AutoTopUpCharges(
             return;
         }
 
-        await topUps.AttemptAsync(topUpId, null, ct);
+        await topUps.AttemptAsync(topUpId, ct);
         PaymentIntent intent;
         try
         {
@@ -71,7 +71,7 @@ public sealed class AutoTopUpCharges(
         {
             // The payment may exist at Stripe with its answer lost: the top-up stays pending and the same key asks again.
             logger.LogWarning(BillingLogEvents.StripeUnavailable, ex, "Auto top-up {TopUpId} got no answer from Stripe: {Reason}", topUpId, ex.Message);
-            await topUps.AttemptAsync(topUpId, "Stripe did not answer: " + ex.Message, ct);
+            await topUps.NoteErrorAsync(topUpId, "Stripe did not answer: " + ex.Message, CancellationToken.None);
             throw;
         }
         catch (StripeException ex) when (ex.StripeError?.Type == "card_error")

@@ -206,12 +206,20 @@ public sealed class AutoTopUps(Db db, PlanCatalog plans, TimeProvider clock)
         await db.ExecuteAsync(CancelSql, new { id, code, message, now = Db.FormatTime(clock.GetUtcNow().UtcDateTime) }, ct) == 1;
 
     private const string AttemptSql = """
-        UPDATE auto_top_ups SET attempts = attempts + 1, error = coalesce(@error, error), updated_at = @now WHERE id = @id AND status = 'pending';
+        UPDATE auto_top_ups SET attempts = attempts + 1, updated_at = @now WHERE id = @id AND status = 'pending';
         """;
 
-    /// <summary>Counts one charge attempt of a pending top-up, with what went wrong when Stripe gave no answer.</summary>
-    public Task AttemptAsync(long id, string? error, CancellationToken ct = default) =>
-        db.ExecuteAsync(AttemptSql, new { id, error, now = Db.FormatTime(clock.GetUtcNow().UtcDateTime) }, ct);
+    /// <summary>Counts one charge attempt of a pending top-up.</summary>
+    public Task AttemptAsync(long id, CancellationToken ct = default) =>
+        db.ExecuteAsync(AttemptSql, new { id, now = Db.FormatTime(clock.GetUtcNow().UtcDateTime) }, ct);
+
+    private const string NoteErrorSql = """
+        UPDATE auto_top_ups SET error = @error, updated_at = @now WHERE id = @id AND status = 'pending';
+        """;
+
+    /// <summary>Records why the last attempt of a pending top-up got no answer from Stripe.</summary>
+    public Task NoteErrorAsync(long id, string error, CancellationToken ct = default) =>
+        db.ExecuteAsync(NoteErrorSql, new { id, error, now = Db.FormatTime(clock.GetUtcNow().UtcDateTime) }, ct);
 
     private const string StalePendingSql = """
         SELECT id FROM auto_top_ups WHERE status = 'pending' AND updated_at < @before ORDER BY created_at LIMIT 100;
