@@ -137,7 +137,7 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
     }
 
     [Fact]
-    public async Task Settings_AreAnsweredAndShownInGetBilling_NeedTheGenerateScope_AndTurningOffKeepsTheRest()
+    public async Task Settings_AreAnsweredAndShownInGetBilling_NeedTheBillingScope_AndTurningOffKeepsTheRest()
     {
         var (user, client) = await CustomerAsync();
         var before = await AutoTopUpAsync(client);
@@ -164,13 +164,14 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
 
         var store = App.Services.GetRequiredService<ApiKeyStore>();
         using var readOnly = App.NewClient();
-        readOnly.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await store.CreateAsync(user.Id, "read", [ApiKeyScopes.Read], CancellationToken.None))!.Value.Key);
+        readOnly.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer",
+            (await store.CreateAsync(user.Id, "default", [ApiKeyScopes.Generate, ApiKeyScopes.Read], CancellationToken.None))!.Value.Key);
         var refused = await PutAsync(readOnly, new { enabled = true });
         refused.StatusCode.ShouldBe(HttpStatusCode.Forbidden);
         (await BillingTestApp.ProblemCodeAsync(refused)).ShouldBe("insufficient_scope");
-        using var generate = App.NewClient();
-        generate.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await store.CreateAsync(user.Id, "gen", [ApiKeyScopes.Generate], CancellationToken.None))!.Value.Key);
-        (await PutAsync(generate, new { enabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        using var billing = App.NewClient();
+        billing.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await store.CreateAsync(user.Id, "billing", [ApiKeyScopes.Billing], CancellationToken.None))!.Value.Key);
+        (await PutAsync(billing, new { enabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await AutoTopUpAsync(client)).GetProperty("enabled").GetBoolean().ShouldBeTrue();
         using var anonymous = App.NewClient();
         (await PutAsync(anonymous, new { enabled = true })).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);

@@ -40,7 +40,7 @@ public static class AutoTopUpApi
     }
 
     public static void Map(WebApplication app) =>
-        app.MapPut(Path, PutAsync).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Generate)).WithTags("Billing")
+        app.MapPut(Path, PutAsync).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Billing)).WithTags("Billing")
             .WithSummary("Turn auto top-up on or off, with its threshold, bundle and monthly cap")
             .WithDescription("When prepaid credits fall below `threshold`, the saved card buys `bundle` off session, at most `monthlyCapMinor` "
                 + "(minor units of the bundle's currency) per calendar month (UTC). `enabled` is required; fields left out keep what was saved.")
