@@ -256,4 +256,20 @@ public sealed class PlanChangeTests(BillingTestApp app) : IClassFixture<BillingT
         await ShouldBeProblemAsync(await client.SendAsync(tooLong), HttpStatusCode.BadRequest, "validation_failed");
         (await StripeCancelAtPeriodEndAsync(subscriptionId)).ShouldBeTrue();
     }
+
+    [Fact]
+    public async Task BundleBoughtWhileSubscribed_IsGranted_AndStaysUntouchedWhileThePlanIsWithinItsCap()
+    {
+        var (user, client, _) = await SubscriberAsync();
+        (await client.GetStringAsync("/billing")).ShouldContain("data-testid=\"bundle-after-cap\"");
+        await app.BuyAsync(client, "bundle_10");
+        await BillingTestApp.EventuallyAsync(async () => await app.PrepaidAsync(user.Id) == 10, "the bundle's credits granted");
+
+        for (var i = 0; i < 3; i++)
+            (await app.GenerateAsync(client, $"a kite {i}")).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await app.PrepaidAsync(user.Id)).ShouldBe(10, "the plan pays while it is within its cap");
+        var balance = (await OkJsonAsync(await client.GetAsync("/api/v1/billing"))).GetProperty("balance");
+        balance.GetProperty("prepaidCredits").GetInt64().ShouldBe(10);
+        balance.GetProperty("planUsage").GetProperty("used").GetInt64().ShouldBe(3);
+    }
 }
