@@ -28,6 +28,25 @@ public static class AdminApi
             .Produces<BillingApi.ListDto<AuditEntryDto>>()
             .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown)
             .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden);
+        admin.MapGet("/customers", ListCustomers).WithTags("Admin")
+            .WithSummary("Customers, newest sign-up first; search by email, name or Stripe customer id")
+            .WithDescription("query: a prefix of the email or user name (any case), of a Stripe customer id, or a user id; plan and status filter. Cursor-paged by customer id.")
+            .CursorPaged("customer")
+            .Produces<BillingApi.ListDto<CustomerDto>>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden);
+        admin.MapGet("/customers/{userId}", GetCustomer).WithTags("Admin")
+            .WithSummary("One customer: balances, plan, card, API keys, recent ledger lines and the newest page of the timeline")
+            .Produces<CustomerDetailDto>()
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden)
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound);
+        admin.MapGet("/customers/{userId}/timeline", GetTimeline).WithTags("Admin")
+            .WithSummary("A customer's timeline, newest first: sign-up, ledger lines, payments, generations, webhook events, admin actions")
+            .CursorPaged("timeline page's cursor (timeline.next)")
+            .Produces<TimelineDto>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden)
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound);
         admin.MapPost("/customers/{userId}/credits", AdjustCredits).WithTags("Admin")
             .WithSummary("Grant or take back a customer's credits, with a reason")
             .WithDescription("A positive amount grants, a negative one takes back (never below zero). One ledger line of kind adjustment and one audit entry.")
@@ -108,6 +127,103 @@ public static class AdminApi
         var (entries, hasMore) = await audit.PageAsync(filter, Limit(request), before, ct);
         await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, null, null, null, ReadRecord(request), ct);
         return Results.Ok(new BillingApi.ListDto<AuditEntryDto>("list", "/api/v1/admin/audit", entries.Select(ToDto).ToList(), hasMore));
+    }
+
+    // ---- customers ----
+
+    public sealed record CustomerDto(string Id, string Object, string? Email, string? Name, DateTime CreatedAt, string Status, bool EmailConfirmed,
+        string Plan, long TrialCredits, long PrepaidCredits, string? StripeCustomerId);
+
+    public static CustomerDto ToDto(CustomerRow c, DateTime now) =>
+        new(c.Id, "customer", c.Email, c.UserName, c.CreatedAt, c.StatusAt(now), c.EmailConfirmed, c.Plan, c.TrialCredits, c.PrepaidCredits, c.StripeCustomerId);
+
+    private static readonly string[] CustomerListParameters = ["query", "plan", "status", "limit", "starting_after"];
+
+    private static async Task<IResult> ListCustomers(HttpRequest request, ClaimsPrincipal user, CustomerDirectory directory, AuditLog audit,
+        TimeProvider clock, CancellationToken ct)
+    {
+        if (RefuseUnknown(request, CustomerListParameters) is { } unknown)
+            return unknown;
+        var plan = Text(request, "plan");
+        if (plan is not null && !CustomerQuery.Plans.Contains(plan))
+            return Problems.Validation("plan", $"'plan' must be one of {string.Join(", ", CustomerQuery.Plans)}.");
+        var status = Text(request, "status");
+        if (status is not null && !CustomerQuery.Statuses.Contains(status))
+            return Problems.Validation("status", $"'status' must be one of {string.Join(", ", CustomerQuery.Statuses)}.");
+        var query = Text(request, "query");
+        if (query is { Length: > 320 })
+            return Problems.Validation("query", "'query' must be at most 320 characters.");
+        string? afterCreatedAt = null;
+        var startingAfter = Text(request, "starting_after");
+        if (startingAfter is not null && (afterCreatedAt = await directory.CursorAsync(startingAfter, ct)) is null)
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+                $"No such customer: '{startingAfter}'. Pass the id of the last customer of the previous page.",
+                new Dictionary<string, string[]> { ["starting_after"] = ["No such customer."] });
+        var (rows, hasMore) = await directory.PageAsync(new CustomerQuery(query, plan, status), Limit(request), afterCreatedAt, startingAfter, ct);
+        await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, null, null, null, ReadRecord(request), ct);
+        var now = clock.GetUtcNow().UtcDateTime;
+        return Results.Ok(new BillingApi.ListDto<CustomerDto>("list", "/api/v1/admin/customers", rows.Select(r => ToDto(r, now)).ToList(), hasMore));
+    }
+
+    public sealed record SubscriptionDto(string Id, string Plan, string Status, DateTime? CurrentPeriodEnd, bool CancelAtPeriodEnd);
+
+    public sealed record CardDto(string? Brand, string? Last4, string? Expires);
+
+    public sealed record ApiKeyDto(string Id, string Name, string Prefix, string Scopes, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
+
+    public sealed record LedgerLineDto(string Id, DateTime CreatedAt, string Kind, string Bucket, long Amount, long BalanceAfter, string Reason, string? Reference, string Actor);
+
+    public sealed record TimelineItemDto(string Id, string Object, string Kind, DateTime At, string Title, string? Detail);
+
+    public sealed record TimelineDto(string Object, IReadOnlyList<TimelineItemDto> Data, [property: System.Text.Json.Serialization.JsonPropertyName("has_more")] bool HasMore, string? Next);
+
+    public sealed record CustomerDetailDto(string Id, string Object, string? Email, string? Name, DateTime CreatedAt, string Status, bool EmailConfirmed,
+        IReadOnlyList<string> Roles, string Plan, long TrialCredits, long PrepaidCredits, string? StripeCustomerId, SubscriptionDto? Subscription,
+        CardDto? Card, IReadOnlyList<ApiKeyDto> ApiKeys, IReadOnlyList<LedgerLineDto> RecentLedger, TimelineDto Timeline);
+
+    public static TimelineDto ToDto(TimelinePage page) =>
+        new("list", page.Items.Select(i => new TimelineItemDto(i.Id, "timeline_item", i.Kind, i.At, i.Title, i.Detail)).ToList(), page.HasMore, page.Next);
+
+    private static IResult NoSuchCustomer(string userId) =>
+        Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such customer.", $"No customer has the id '{userId}'.");
+
+    private static async Task<IResult> GetCustomer(string userId, HttpRequest request, ClaimsPrincipal user, CustomerDetails details, CustomerTimeline timeline,
+        AuditLog audit, TimeProvider clock, CancellationToken ct)
+    {
+        if (RefuseUnknown(request, []) is { } unknown)
+            return unknown;
+        if (await details.GetAsync(userId, ct) is not { } d)
+            return NoSuchCustomer(userId);
+        var page = await timeline.PageAsync(userId, DefaultLimit, null, ct);
+        await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, userId, null, null, ReadRecord(request), ct);
+        var c = d.Customer;
+        var s = d.Standing;
+        return Results.Ok(new CustomerDetailDto(c.Id, "customer", c.Email, c.UserName, c.CreatedAt, c.StatusAt(clock.GetUtcNow().UtcDateTime), c.EmailConfirmed,
+            d.Roles, c.Plan, c.TrialCredits, c.PrepaidCredits, c.StripeCustomerId,
+            s.Subscription is { } sub ? new SubscriptionDto(sub.Id, sub.PlanKey, sub.Status, sub.PeriodEnd, sub.CancelAtPeriodEnd) : null,
+            s.CardLast4 is not null ? new CardDto(s.CardBrand, s.CardLast4, s.CardExpires) : null,
+            d.ApiKeys.Select(k => new ApiKeyDto(k.Id, k.Name, k.Prefix, k.Scopes, k.CreatedAt, k.LastUsedAt, k.RevokedAt)).ToList(),
+            d.RecentLedger.Select(l => new LedgerLineDto(BillingApi.LedgerIdPrefix + l.Id.ToString(CultureInfo.InvariantCulture), l.CreatedAt, l.Kind, l.Bucket,
+                l.Amount, l.BalanceAfter, l.Reason, l.Reference, l.Actor)).ToList(),
+            ToDto(page!)));
+    }
+
+    private static readonly string[] TimelineParameters = ["limit", "starting_after"];
+
+    private static async Task<IResult> GetTimeline(string userId, HttpRequest request, ClaimsPrincipal user, CustomerDirectory directory,
+        CustomerTimeline timeline, AuditLog audit, CancellationToken ct)
+    {
+        if (RefuseUnknown(request, TimelineParameters) is { } unknown)
+            return unknown;
+        if (await directory.FindAsync(userId, ct) is null)
+            return NoSuchCustomer(userId);
+        var page = await timeline.PageAsync(userId, Limit(request), Text(request, "starting_after"), ct);
+        if (page is null)
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+                "That is not a timeline cursor. Pass the 'next' of the previous page.",
+                new Dictionary<string, string[]> { ["starting_after"] = ["Not a timeline cursor."] });
+        await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, userId, null, null, ReadRecord(request), ct);
+        return Results.Ok(ToDto(page));
     }
 
     // ---- POST /api/v1/admin/customers/{userId}/credits ----

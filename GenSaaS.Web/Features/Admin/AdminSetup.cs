@@ -9,6 +9,9 @@ public static class AdminSetup
         var services = builder.Services;
         services.AddSingleton<AuditLog>();
         services.AddSingleton<CreditAdjustments>();
+        services.AddSingleton<CustomerDirectory>();
+        services.AddSingleton<CustomerDetails>();
+        services.AddSingleton<CustomerTimeline>();
         services.AddScoped<ICliCommand, CreditsAdjustCommand>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         services.AddScoped<ICliCommand, AuditTailCommand>();
