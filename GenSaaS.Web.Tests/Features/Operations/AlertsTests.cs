@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -21,7 +19,8 @@ namespace GenSaaS.Web.Tests.Features.Operations;
 public sealed class AlertsTests : IDisposable
 {
     private readonly SmtpCatcher _smtp = new();
-    private readonly WebhookReceiver _receiver = new();
+    private const string HookPath = "/hooks/alerts/";
+    private readonly HttpReceiver _receiver = new();
 
     public void Dispose()
     {
@@ -34,12 +33,14 @@ public sealed class AlertsTests : IDisposable
         var settings = _smtp.Settings(new()
         {
             ["Jobs:RunServer"] = "false",
-            ["Operations:Alerts:WebhookUrl"] = _receiver.Url,
+            ["Operations:Alerts:WebhookUrl"] = _receiver.Url(HookPath),
         });
         foreach (var (key, value) in more ?? [])
             settings[key] = value;
         return new BillingTestApp(settings);
     }
+
+    private List<string> Posts => _receiver.Bodies(HookPath);
 
     private static async Task<IReadOnlyList<AlertRow>> RunRulesAsync(TestApp app)
     {
@@ -72,8 +73,8 @@ public sealed class AlertsTests : IDisposable
         foreach (var admin in new[] { "ops-one@example.com", "ops-two@example.com" })
             Subjects(admin).Count(s => s.StartsWith("[GenSaaS alert]", StringComparison.Ordinal)).ShouldBe(1, admin);
         _smtp.To("customer@example.com").ShouldBeEmpty();
-        _receiver.Posts.Count.ShouldBe(1);
-        var posted = JsonDocument.Parse(_receiver.Posts.Single()).RootElement;
+        Posts.Count.ShouldBe(1);
+        var posted = JsonDocument.Parse(Posts.Single()).RootElement;
         posted.GetProperty("text").GetString()!.ShouldContain("checkout.session.completed failed to apply");
         posted.GetProperty("alert").GetProperty("state").GetString().ShouldBe("opened");
         posted.GetProperty("alert").GetProperty("subject").GetString().ShouldBe(eventId);
@@ -94,8 +95,8 @@ public sealed class AlertsTests : IDisposable
             Subjects(admin).Count(s => s.StartsWith("[GenSaaS alert]", StringComparison.Ordinal)).ShouldBe(1, admin);
             Subjects(admin).Count(s => s.StartsWith("[GenSaaS resolved]", StringComparison.Ordinal)).ShouldBe(1, admin);
         }
-        _receiver.Posts.Count.ShouldBe(2);
-        JsonDocument.Parse(_receiver.Posts.Last()).RootElement.GetProperty("alert").GetProperty("state").GetString().ShouldBe("resolved");
+        Posts.Count.ShouldBe(2);
+        JsonDocument.Parse(Posts.Last()).RootElement.GetProperty("alert").GetProperty("state").GetString().ShouldBe("resolved");
         (await adminClient.GetStringAsync("/admin")).ShouldNotContain("data-rule=\"webhook_failed\"");
 
         // A customer never sees the alerts.
@@ -111,12 +112,12 @@ public sealed class AlertsTests : IDisposable
         _receiver.Failing = true;
 
         (await RunRulesAsync(app)).ShouldContain(a => a.Rule == "disk_space");
-        _receiver.Posts.ShouldBeEmpty();
+        Posts.ShouldBeEmpty();
         _receiver.Failing = false;
         await RunRulesAsync(app);
         await RunRulesAsync(app);
 
-        _receiver.Posts.Count.ShouldBe(1);
+        Posts.Count.ShouldBe(1);
         Subjects("ops@example.com").Count(s => s.Contains("disk is almost full", StringComparison.Ordinal)).ShouldBe(1);
     }
 
@@ -156,61 +157,6 @@ public sealed class AlertsTests : IDisposable
 
         await app.ExecuteAsync(run, new { status = "matched", differences = 0 });
         (await RunRulesAsync(app)).ShouldNotContain(a => a.Rule == "reconciliation");
-        _receiver.Posts.Count.ShouldBe(2);
-    }
-
-    /// <summary>A Slack-compatible incoming webhook on a free local port: keeps each JSON body it is sent.</summary>
-    private sealed class WebhookReceiver : IDisposable
-    {
-        private readonly HttpListener _listener = new();
-
-        public WebhookReceiver()
-        {
-            int port;
-            using (var probe = new TcpListener(IPAddress.Loopback, 0))
-            {
-                probe.Start();
-                port = ((IPEndPoint)probe.LocalEndpoint).Port;
-            }
-            Url = $"http://127.0.0.1:{port}/hooks/alerts/";
-            _listener.Prefixes.Add(Url);
-            _listener.Start();
-            _ = Task.Run(LoopAsync);
-        }
-
-        public string Url { get; }
-
-        public volatile bool Failing;
-
-        public ConcurrentQueue<string> Posts { get; } = new();
-
-        private async Task LoopAsync()
-        {
-            while (_listener.IsListening)
-            {
-                HttpListenerContext context;
-                try
-                {
-                    context = await _listener.GetContextAsync();
-                }
-                catch (Exception)
-                {
-                    return;
-                }
-                using var reader = new StreamReader(context.Request.InputStream);
-                var body = await reader.ReadToEndAsync();
-                if (Failing)
-                    context.Response.StatusCode = 500;
-                else
-                    Posts.Enqueue(body);
-                context.Response.Close();
-            }
-        }
-
-        public void Dispose()
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
+        Posts.Count.ShouldBe(2);
     }
 }

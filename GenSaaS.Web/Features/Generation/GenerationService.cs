@@ -48,6 +48,7 @@ public sealed class GenerationService(
     IOptions<CreditsOptions> creditsOptions,
     TimeProvider clock,
     AppMetrics metrics,
+    Serilog.IDiagnosticContext requestLog,
     ILogger<GenerationService> logger)
 {
     public const int MaxIdempotencyKeyLength = 255;
@@ -97,6 +98,8 @@ public sealed class GenerationService(
             reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: false);
             StartTopUp(reservation);
         }
+        if (reservation.Usage is { } reserved)
+            requestLog.Set("UsageId", reserved.Id);
         return (reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),

@@ -15,6 +15,9 @@ public static class OperationsSetup
     public static WebApplicationBuilder AddOperations(this WebApplicationBuilder builder, bool cli)
     {
         var paths = AppPaths.FromConfiguration(builder.Configuration, builder.Environment.ContentRootPath);
+        // The log folder is bounded: files roll daily and at this size, and only the newest RetainedFiles are kept.
+        var logFileBytes = Math.Max(16 * 1024, builder.Configuration.GetValue<long>("Operations:Logs:FileSizeLimitBytes", 50L * 1024 * 1024));
+        var logFiles = Math.Max(1, builder.Configuration.GetValue("Operations:Logs:RetainedFiles", 14));
 
         // Code sets the defaults; a Serilog section in configuration (e.g. Serilog__MinimumLevel__Default=Warning) overrides them.
         builder.Services.AddSerilog((services, log) => log
@@ -27,7 +30,8 @@ public static class OperationsSetup
             // An operator command's logs go to stderr, so its stdout is only its answer (e.g. `reconcile --json`).
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
                 standardErrorFromLevel: cli ? LogEventLevel.Verbose : null)
-            .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: 14,
+            .WriteTo.File(Path.Combine(paths.Logs, "gensaas-.log"), rollingInterval: RollingInterval.Day, retainedFileCountLimit: logFiles,
+                fileSizeLimitBytes: logFileBytes, rollOnFileSizeLimit: true,
                 outputTemplate: "{Timestamp:o} [{Level:u3}] {SourceContext} {Message:lj} {Properties:j}{NewLine}{Exception}"),
             // Each app writes through its own logger, never the process-wide Log.Logger: otherwise a second app in the process
             // (the CLI next to the server, the tests) takes over the first one's log file, and disposing either closes both.
@@ -66,6 +70,11 @@ public static class OperationsSetup
         builder.Services.AddScoped<BackupJob>();
         builder.Services.AddScoped<ICliCommand, BackupCommand>();
 
+        // Optional error reporting: with Sentry:Dsn set, unhandled exceptions and error logs go to Sentry (the Sentry section
+        // configures the rest, e.g. Sentry__Environment); without it nothing is sent anywhere.
+        if (!cli && !string.IsNullOrWhiteSpace(builder.Configuration["Sentry:Dsn"]))
+            builder.WebHost.UseSentry();
+
         builder.Services.AddHealthChecks()
             .AddCheck<DatabaseHealthCheck>("database")
             .AddCheck<HangfireHealthCheck>("hangfire");
@@ -75,10 +84,21 @@ public static class OperationsSetup
 
     public static WebApplication UseOperations(this WebApplication app)
     {
-        app.UseSerilogRequestLogging(options => options.GetLevel = (http, _, ex) =>
-            ex is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
-            : http.Request.Path.StartsWithSegments("/healthz") ? LogEventLevel.Verbose
-            : LogEventLevel.Information);
+        app.UseSerilogRequestLogging(options =>
+        {
+            // This app's logger: the default is Serilog's static Log.Logger, which this app leaves silent (see AddOperations).
+            options.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
+            options.GetLevel = (http, _, ex) =>
+                ex is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Error
+                : http.Request.Path.StartsWithSegments("/healthz") ? LogEventLevel.Verbose
+                : LogEventLevel.Information;
+            // Each request's line names who made it; a generation adds its usage id (GenerationService sets it).
+            options.EnrichDiagnosticContext = (diagnostics, http) =>
+            {
+                if (http.User.FindFirst(System.Security.Claims.ClaimTypes.NameIdentifier)?.Value is { } userId)
+                    diagnostics.Set("UserId", userId);
+            };
+        });
         return app;
     }
 

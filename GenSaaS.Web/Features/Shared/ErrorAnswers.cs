@@ -50,6 +50,13 @@ public static class ErrorAnswers
             return;
         if (Problems.IsApiRequest(http.Request))
         {
+            // Routing refuses a body that is not JSON on a route that takes JSON (415) before the handler runs; the API
+            // answers it as it answers any unreadable body: 400 validation_failed naming the body.
+            if (status == StatusCodes.Status415UnsupportedMediaType)
+            {
+                await Problems.Validation("body", "The body must be a JSON object sent with Content-Type: application/json.").ExecuteAsync(http);
+                return;
+            }
             var (code, title) = ProblemFor(status);
             await Problems.WriteAsync(http, status, code, title);
             return;
