@@ -63,9 +63,12 @@ public sealed class PlanChangeTests(BillingTestApp app) : IClassFixture<BillingT
         (await BillingTestApp.ProblemCodeAsync(response)).ShouldBe(code);
     }
 
-    private static async Task<HttpResponseMessage> ConfirmAsync(HttpClient client, string page, string? requestId = null)
+    private static async Task<HttpResponseMessage> ConfirmAsync(HttpClient client, string page, string? requestId = null) =>
+        await SubmitAsync(client, page, await client.GetStringAsync(page), requestId);
+
+    /// <summary>Sends the confirm form of <paramref name="html"/> (a confirm page already shown in a tab).</summary>
+    private static async Task<HttpResponseMessage> SubmitAsync(HttpClient client, string page, string html, string? requestId = null)
     {
-        var html = await client.GetStringAsync(page);
         var form = new Dictionary<string, string> { ["__RequestVerificationToken"] = BillingTestApp.AntiforgeryToken(html) };
         var nonce = System.Text.RegularExpressions.Regex.Match(html, "name=\"RequestId\" value=\"([0-9a-f]{32})\"");
         nonce.Success.ShouldBeTrue("the confirm page carries its nonce");
@@ -222,13 +225,13 @@ public sealed class PlanChangeTests(BillingTestApp app) : IClassFixture<BillingT
     public async Task DoubleSubmit_AndTwoTabs_MakeOneChange()
     {
         var (_, client, subscriptionId) = await SubscriberAsync();
-        // Two tabs, each with its own confirm page, pressed at once; and the same form sent twice.
-        var html = await client.GetStringAsync("/billing/plan/cancel");
-        var nonce = System.Text.RegularExpressions.Regex.Match(html, "name=\"RequestId\" value=\"([0-9a-f]{32})\"").Groups[1].Value;
+        // Two tabs, each showing its own confirm page, pressed at once with the API; and one tab's form sent twice.
+        var firstTab = await client.GetStringAsync("/billing/plan/cancel");
+        var secondTab = await client.GetStringAsync("/billing/plan/cancel");
         var answers = await Task.WhenAll(
-            ConfirmAsync(client, "/billing/plan/cancel"),
-            ConfirmAsync(client, "/billing/plan/cancel", nonce),
-            ConfirmAsync(client, "/billing/plan/cancel", nonce),
+            SubmitAsync(client, "/billing/plan/cancel", firstTab),
+            SubmitAsync(client, "/billing/plan/cancel", secondTab),
+            SubmitAsync(client, "/billing/plan/cancel", secondTab),
             client.PostAsync(CancelUrl, null));
         answers.Take(3).ShouldAllBe(a => a.StatusCode == HttpStatusCode.Redirect);
         answers[3].StatusCode.ShouldBeOneOf(HttpStatusCode.OK, HttpStatusCode.Conflict);
@@ -238,7 +241,7 @@ public sealed class PlanChangeTests(BillingTestApp app) : IClassFixture<BillingT
 
         // The same confirmation resent after the plan was resumed is a new wish, not the old answer replayed.
         await OkJsonAsync(await client.PostAsync(ResumeUrl, null));
-        var resent = await ConfirmAsync(client, "/billing/plan/cancel", nonce);
+        var resent = await SubmitAsync(client, "/billing/plan/cancel", secondTab);
         resent.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         (await StripeCancelAtPeriodEndAsync(subscriptionId)).ShouldBeTrue();
         (await StoredCancelAtPeriodEndAsync(subscriptionId)).ShouldBe(1);
