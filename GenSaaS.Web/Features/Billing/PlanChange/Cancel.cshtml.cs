@@ -9,33 +9,12 @@ public sealed class Cancel(PlanChanges changes, AccountSummaries summaries, Plan
 {
     public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
 
-    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
-    {
-        if (!Mode.IsEnabled)
-            return Redirect("/billing");
-        if (!IsNonce(RequestId))
-            RequestId = Guid.NewGuid().ToString("N");
-        PlanChanges.Outcome outcome;
-        try
-        {
-            outcome = await changes.SetCancelAtPeriodEndAsync(UserId, cancel: true, RequestId!, ct);
-        }
-        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
-        {
-            logger.LogWarning(BillingLogEvents.StripeUnavailable, ex, "Cancel for {UserId} not made: Stripe did not answer", UserId);
-            StripeUnavailable = true;
-            await LoadAsync(ct);
-            Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            return Page();
-        }
-        await LoadAsync(ct);
-        Tell(outcome switch
+    public Task<IActionResult> OnPostAsync(CancellationToken ct) =>
+        ConfirmAsync(changes, cancel: true, logger, outcome => outcome switch
         {
             PlanChanges.Outcome.Changed => $"Your plan is canceled at the end of this period: it keeps working until {Date(PeriodEnd)} and is not charged again.",
             PlanChanges.Outcome.AlreadyCanceling => $"Your plan was already set to end on {Date(PeriodEnd)}; nothing changed.",
             PlanChanges.Outcome.SubscriptionEnded => "Your plan has already ended; nothing changed.",
             _ => "You have no monthly plan to cancel.",
-        });
-        return Redirect("/billing");
-    }
+        }, ct);
 }

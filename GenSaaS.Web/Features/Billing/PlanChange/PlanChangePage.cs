@@ -54,6 +54,34 @@ public abstract class PlanChangePage(AccountSummaries summaries, PlanCatalog pla
     /// <summary>The short note <c>/billing</c> shows after the redirect.</summary>
     protected void Tell(string message) => TempData["StatusMessage"] = message;
 
+    /// <summary>
+    /// The confirm button of both pages: sets or clears cancel-at-period-end once per confirmation (its nonce is the request
+    /// id), answers 503 with the page when Stripe does not answer, else tells the outcome on <c>/billing</c>.
+    /// </summary>
+    protected async Task<IActionResult> ConfirmAsync(PlanChanges changes, bool cancel, ILogger logger, Func<PlanChanges.Outcome, string> told, CancellationToken ct)
+    {
+        if (!Mode.IsEnabled)
+            return Redirect("/billing");
+        if (!IsNonce(RequestId))
+            RequestId = Guid.NewGuid().ToString("N");
+        PlanChanges.Outcome outcome;
+        try
+        {
+            outcome = await changes.SetCancelAtPeriodEndAsync(UserId, cancel, RequestId!, ct);
+        }
+        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
+        {
+            logger.LogWarning(BillingLogEvents.StripeUnavailable, ex, "{PlanChange} for {UserId} not made: Stripe did not answer", cancel ? "Cancel" : "Resume", UserId);
+            StripeUnavailable = true;
+            await LoadAsync(ct);
+            Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return Page();
+        }
+        await LoadAsync(ct);
+        Tell(told(outcome));
+        return Redirect("/billing");
+    }
+
     /// <summary>The day the current period ends (UTC), as the pages print it.</summary>
     public string PeriodEndDate => Date(PeriodEnd);
 

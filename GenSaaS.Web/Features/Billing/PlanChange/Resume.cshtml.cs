@@ -9,33 +9,12 @@ public sealed class Resume(PlanChanges changes, AccountSummaries summaries, Plan
 {
     public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
 
-    public async Task<IActionResult> OnPostAsync(CancellationToken ct)
-    {
-        if (!Mode.IsEnabled)
-            return Redirect("/billing");
-        if (!IsNonce(RequestId))
-            RequestId = Guid.NewGuid().ToString("N");
-        PlanChanges.Outcome outcome;
-        try
-        {
-            outcome = await changes.SetCancelAtPeriodEndAsync(UserId, cancel: false, RequestId!, ct);
-        }
-        catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
-        {
-            logger.LogWarning(BillingLogEvents.StripeUnavailable, ex, "Resume for {UserId} not made: Stripe did not answer", UserId);
-            StripeUnavailable = true;
-            await LoadAsync(ct);
-            Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            return Page();
-        }
-        await LoadAsync(ct);
-        Tell(outcome switch
+    public Task<IActionResult> OnPostAsync(CancellationToken ct) =>
+        ConfirmAsync(changes, cancel: false, logger, outcome => outcome switch
         {
             PlanChanges.Outcome.Changed => $"Your plan continues: it renews on {Date(PeriodEnd)} for {PlanPrice}.",
             PlanChanges.Outcome.NotCanceling => $"Your plan was not set to end; it renews on {Date(PeriodEnd)}. Nothing changed.",
             PlanChanges.Outcome.SubscriptionEnded => "Your plan has already ended, so it cannot be resumed; subscribe again below.",
             _ => "You have no monthly plan to resume.",
-        });
-        return Redirect("/billing");
-    }
+        }, ct);
 }
