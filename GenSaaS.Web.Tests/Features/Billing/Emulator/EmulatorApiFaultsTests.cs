@@ -103,7 +103,9 @@ public sealed class EmulatorApiFaultsTests
         });
         app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 30, Route = "POST /payment_intents", Limit = 1 });
 
-        var captured = await new PaymentIntentService(Client(app, retries: 2, timeoutSeconds: 1))
+        // The client's timeout must be far below the hold (30 s) yet long enough that the retry, which gets the saved
+        // answer, never times out itself on a busy machine: with 1 s a slow retry timed out too and a third request went out.
+        var captured = await new PaymentIntentService(Client(app, retries: 2, timeoutSeconds: 5))
             .CaptureAsync(intent.Id, new PaymentIntentCaptureOptions(), new RequestOptions { IdempotencyKey = "capture:once" });
         captured.Status.ShouldBe("succeeded");
         captured.StripeResponse.Headers.Contains("Idempotent-Replayed").ShouldBeTrue();
