@@ -1,0 +1,79 @@
+using System.Text.RegularExpressions;
+using GenSaaS.E2E.Infrastructure;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace GenSaaS.E2E.Journeys;
+
+/// <summary>
+/// An operator runs the business from /admin: finds a customer who bought a bundle, reads their timeline and grants them
+/// credits with a reason; every step is in the audit log.
+/// </summary>
+public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper output) : IClassFixture<E2EFixture>
+{
+    [Fact]
+    public Task Admin_FindsACustomer_ReadsTheTimeline_AndGrantsCreditsWithAReason() =>
+        Journey.RunAsync(fixture, output, nameof(Admin_FindsACustomer_ReadsTheTimeline_AndGrantsCreditsWithAReason), async journey =>
+        {
+            var page = journey.Page;
+
+            // A customer signs in and buys ten credits through Stripe's hosted page.
+            var customer = AccountSteps.NewEmail("customer");
+            await fixture.App.RunCliAsync("users", "add", "--email", customer, "--password", AccountSteps.Password, "--confirmed");
+            await journey.GotoAsync("/Identity/Account/Login");
+            await AccountSteps.SignInOnLoginPageAsync(journey, customer);
+            await Expect(page.GetByRole(AriaRole.Link, new() { Name = customer })).ToBeVisibleAsync();
+            await journey.GotoAsync("/billing");
+            await page.GetByTestId("choose-bundle_10").ClickAsync();
+            await page.GetByLabel("Card number").FillAsync("4242 4242 4242 4242");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Pay", Exact = true }).ClickAsync();
+            await Expect(page.GetByTestId("purchase-confirmed")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+            await journey.ShotAsync("customer-bought-bundle");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+
+            // The operator signs in and finds the customer by the start of their email.
+            var admin = AccountSteps.NewEmail("operator");
+            await fixture.App.RunCliAsync("users", "add", "--email", admin, "--password", AccountSteps.Password, "--admin", "--confirmed");
+            await journey.GotoAsync("/Identity/Account/Login");
+            await AccountSteps.SignInOnLoginPageAsync(journey, admin);
+            await Expect(page.GetByRole(AriaRole.Link, new() { Name = admin })).ToBeVisibleAsync();
+            await journey.GotoAsync("/admin/customers");
+            await page.GetByLabel("Email, name or Stripe customer id").FillAsync(customer[..12]);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();
+            var row = page.GetByTestId("customers").GetByRole(AriaRole.Link, new() { Name = customer });
+            await Expect(row).ToBeVisibleAsync();
+            await journey.ShotAsync("customer-found");
+            await row.ClickAsync();
+
+            // The timeline tells the story: the sign-up, the purchase and its credits.
+            await Expect(page.GetByTestId("customer-email")).ToHaveTextAsync(customer);
+            var prepaid = page.GetByTestId("prepaid-credits");
+            await Expect(prepaid).ToHaveTextAsync("10");
+            var timeline = page.GetByTestId("customer-timeline");
+            await Expect(timeline.Locator("tr[data-kind='signup']")).ToHaveCountAsync(1);
+            await Expect(timeline.Locator("tr[data-kind='payment']").First).ToBeVisibleAsync();
+            await Expect(timeline.Locator("tr[data-kind='ledger_line']").Filter(new() { HasText = "+10" }).First).ToBeVisibleAsync();
+            await journey.ShotAsync("customer-timeline");
+
+            // Grant five credits with a reason: the form shows what will happen, Confirm does it once.
+            var adjust = page.GetByTestId("adjust-credits");
+            await adjust.GetByLabel("Credits (negative takes back)").FillAsync("5");
+            await adjust.GetByLabel("Reason").FillAsync("Goodwill for a slow week");
+            await adjust.GetByTestId("adjust-review").ClickAsync();
+            await Expect(page.GetByTestId("adjust-confirmation")).ToContainTextAsync("Goodwill for a slow week");
+            await journey.ShotAsync("grant-confirmation");
+            await page.GetByTestId("adjust-confirm").ClickAsync();
+            await Expect(page.GetByTestId("status-message")).ToBeVisibleAsync();
+            await Expect(prepaid).ToHaveTextAsync("15");
+            await Expect(timeline.Locator("tr[data-kind='ledger_line']").Filter(new() { HasText = "Goodwill for a slow week" }).First).ToBeVisibleAsync();
+            await journey.ShotAsync("credits-granted");
+
+            // The audit log names the operator, the action and the reason.
+            await journey.GotoAsync("/admin/audit");
+            var entry = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Goodwill for a slow week" });
+            await Expect(entry).ToHaveCountAsync(1);
+            await Expect(entry).ToContainTextAsync("credits.adjust");
+            await journey.ShotAsync("audit-log");
+        });
+}
