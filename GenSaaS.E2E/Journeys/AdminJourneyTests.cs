@@ -19,11 +19,7 @@ public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper outp
             var page = journey.Page;
 
             // A customer signs in and buys ten credits through Stripe's hosted page.
-            var customer = AccountSteps.NewEmail("customer");
-            await fixture.App.RunCliAsync("users", "add", "--email", customer, "--password", AccountSteps.Password, "--confirmed");
-            await journey.GotoAsync("/Identity/Account/Login");
-            await AccountSteps.SignInOnLoginPageAsync(journey, customer);
-            await Expect(page.GetByRole(AriaRole.Link, new() { Name = customer })).ToBeVisibleAsync();
+            var customer = await AccountSteps.SignInAsNewAccountAsync(fixture, journey, "customer");
             await journey.GotoAsync("/billing");
             await page.GetByTestId("choose-bundle_10").ClickAsync();
             await page.GetByLabel("Card number").FillAsync("4242 4242 4242 4242");
@@ -33,11 +29,7 @@ public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper outp
             await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
 
             // The operator signs in and finds the customer by the start of their email.
-            var admin = AccountSteps.NewEmail("operator");
-            await fixture.App.RunCliAsync("users", "add", "--email", admin, "--password", AccountSteps.Password, "--admin", "--confirmed");
-            await journey.GotoAsync("/Identity/Account/Login");
-            await AccountSteps.SignInOnLoginPageAsync(journey, admin);
-            await Expect(page.GetByRole(AriaRole.Link, new() { Name = admin })).ToBeVisibleAsync();
+            await AccountSteps.SignInAsNewAccountAsync(fixture, journey, "operator", admin: true);
             await journey.GotoAsync("/admin/customers");
             await page.GetByLabel("Email, name or Stripe customer id").FillAsync(customer[..12]);
             await page.GetByRole(AriaRole.Button, new() { Name = "Search" }).ClickAsync();

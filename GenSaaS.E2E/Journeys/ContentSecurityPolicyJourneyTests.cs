@@ -89,12 +89,8 @@ public sealed class ContentSecurityPolicyJourneyTests(E2EFixture fixture, ITestO
             await VisitAsync("/account/api-keys", "api-keys");
             await VisitAsync("/Identity/Account/Manage", "manage-account");
 
-            var admin = AccountSteps.NewEmail("csp-admin");
-            await fixture.App.RunCliAsync("users", "add", "--email", admin, "--password", AccountSteps.Password, "--admin", "--confirmed");
             await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
-            await journey.GotoAsync("/Identity/Account/Login");
-            await AccountSteps.SignInOnLoginPageAsync(journey, admin);
-            await Expect(page.GetByRole(AriaRole.Link, new() { Name = admin })).ToBeVisibleAsync();
+            await AccountSteps.SignInAsNewAccountAsync(fixture, journey, "csp-admin", admin: true);
 
             await VisitAsync("/admin", "admin");
             await VisitAsync("/admin/billing/events", "admin-events");
