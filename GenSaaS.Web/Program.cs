@@ -7,6 +7,7 @@ using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Features.Emails;
 using GenSaaS.Web.Features.Dashboard;
 using GenSaaS.Web.Features.Generation;
+using GenSaaS.Web.Features.Legal;
 using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
 
@@ -36,6 +37,7 @@ builder.AddCredits();
 builder.AddBilling();
 builder.AddAdmin();
 builder.AddDashboard();
+builder.AddLegal();
 builder.AddTransportSecurity();
 builder.AddSecurityHeaders();
 builder.AddCsrfProtection();

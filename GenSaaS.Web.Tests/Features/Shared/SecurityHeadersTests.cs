@@ -12,7 +12,7 @@ public sealed class SecurityHeadersTests(TestApp app) : IClassFixture<TestApp>
     private static readonly string[] SignedOutPages =
     [
         "/", "/Identity/Account/Login", "/Identity/Account/Register", "/Identity/Account/ForgotPassword",
-        "/Identity/Account/ResendEmailConfirmation", "/account/magic-link", "/Identity/Account/AccessDenied",
+        "/Identity/Account/ResendEmailConfirmation", "/account/magic-link", "/Identity/Account/AccessDenied", "/terms", "/privacy",
     ];
 
     private static readonly string[] SignedInPages =

@@ -43,7 +43,7 @@ public sealed class Backups(AppPaths paths, TimeProvider clock, ILogger<Backups>
     /// <summary>The databases a backup holds, in the order they are copied; the emulator's only when present.</summary>
     private static readonly string[] _databases = ["gensaas.db", "hangfire.db", "stripe-emulator.db"];
 
-    private static readonly string[] _folders = ["images", "keys"];
+    private static readonly string[] _folders = ["images", "keys", "legal"];
 
     private static readonly JsonSerializerOptions _json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 

@@ -1,0 +1,11 @@
+namespace GenSaaS.Web.Features.Legal;
+
+/// <summary>The operator's terms of service and privacy policy (docs/operations.md, "Terms of service and privacy policy").</summary>
+public static class LegalSetup
+{
+    public static WebApplicationBuilder AddLegal(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<LegalDocuments>();
+        return builder;
+    }
+}
