@@ -12,6 +12,7 @@ public static class AdminSetup
         services.AddSingleton<CustomerDirectory>();
         services.AddSingleton<CustomerDetails>();
         services.AddSingleton<CustomerTimeline>();
+        services.AddSingleton<OverviewReader>();
         services.AddScoped<ICliCommand, CreditsAdjustCommand>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         services.AddScoped<ICliCommand, AuditTailCommand>();
