@@ -431,6 +431,22 @@ public sealed partial class EmulatedStripe
         return expired;
     }
 
+    /// <summary>
+    /// Stripe's refusal of a refund larger than the charge has left, in its words with the amounts in the charge's currency:
+    /// "Refund amount ($5.00) is greater than charge amount ($4.00)" before any refund, "… is greater than unrefunded amount on
+    /// charge ($2.00)" after one (<c>amount_too_large</c>, param <c>amount</c>).
+    /// </summary>
+    internal static StripeApiException RefundTooLarge(JsonObject charge, long amount)
+    {
+        var currency = charge["currency"]!.GetValue<string>();
+        var total = charge["amount"]!.GetValue<long>();
+        var refunded = charge["amount_refunded"]!.GetValue<long>();
+        var limit = refunded == 0
+            ? $"charge amount ({StripeCurrencies.Display(total, currency)})"
+            : $"unrefunded amount on charge ({StripeCurrencies.Display(total - refunded, currency)})";
+        return StripeApiException.Invalid($"Refund amount ({StripeCurrencies.Display(amount, currency)}) is greater than {limit}", "amount", "amount_too_large");
+    }
+
     internal static async Task<JsonObject> CreateRefundAsync(EmulatorTx tx, FormParams p)
     {
         JsonObject charge;
@@ -455,7 +471,7 @@ public sealed partial class EmulatedStripe
         if (amount <= 0)
             throw StripeApiException.Invalid("This value must be greater than or equal to 1.", "amount");
         if (amount > refundable)
-            throw StripeApiException.Invalid($"Refund amount ({amount}) is greater than unrefunded amount on charge ({refundable})", "amount", "amount_too_large");
+            throw RefundTooLarge(charge, amount);
 
         var refund = StripeShapes.Refund(Ids.New("re_"), tx.Now);
         refund["amount"] = amount;

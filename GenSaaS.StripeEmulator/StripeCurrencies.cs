@@ -55,6 +55,15 @@ internal static class StripeCurrencies
         return $"{symbol}{amount} {currency}";
     }
 
+    /// <summary>An amount as Stripe writes it in a refund error: "$25.00", "¥500"; a currency without a symbol gets its code, "25.00 chf".</summary>
+    public static string Display(long minor, string currency)
+    {
+        var amount = ZeroDecimal.Contains(currency)
+            ? minor.ToString(CultureInfo.InvariantCulture)
+            : (minor / 100m).ToString("0.00", CultureInfo.InvariantCulture);
+        return Symbols.TryGetValue(currency, out var symbol) ? $"{symbol}{amount}" : $"{amount} {currency}";
+    }
+
     /// <summary>Refuses a payment below the currency's minimum charge.</summary>
     public static void EnsureChargeable(long amount, string currency, string param = "amount")
     {

@@ -57,6 +57,17 @@ public static class AdminApi
             .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden)
             .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound)
             .Problems(StatusCodes.Status409Conflict, ProblemCodes.InsufficientCredits, ProblemCodes.IdempotencyConflict);
+        admin.MapPost("/payments/{paymentId}/refund", RefundPayment).WithTags("Admin")
+            .WithSummary("Refund a payment, fully or in part, with a reason")
+            .WithDescription("amount in minor units (omit: all that remains). Through Stripe with an idempotency key; a bundle's refunded share of credits is taken back. One audit entry payment.refund.")
+            .Accepts<RefundPaymentBody>("application/json")
+            .Header("Idempotency-Key", "Optional: a retry with the same key answers the first refund instead of making a second.")
+            .Produces<RefundDto>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden)
+            .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound)
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.RefundTooLarge, ProblemCodes.NotRefundable, ProblemCodes.IdempotencyConflict)
+            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, ProblemCodes.BillingDisabled);
     }
 
     // ---- query parameters ----
@@ -319,4 +330,99 @@ public static class AdminApi
                 outcome.Status == AdjustStatus.Replayed)),
         };
     }
+
+    // ---- POST /api/v1/admin/payments/{paymentId}/refund ----
+
+    public sealed record RefundDto(string Object, string Payment, string? Customer, string Refund, long Amount, string Currency, string Status,
+        long PaymentAmount, long RefundedTotal, long Remaining, int CreditsTakenBack, long TrialCredits, long PrepaidCredits, string? AuditId, bool Replayed);
+
+    /// <summary>The request body, as documented: <c>amount</c> (minor units; omitted: all that remains) and <c>reason</c>.</summary>
+    public sealed record RefundPaymentBody(long? Amount, string Reason);
+
+    /// <summary>Reads <c>{ "amount": N, "reason": "..." }</c> by hand, so a wrong type or a missing field names the field.</summary>
+    private static (RefundPaymentBody? Body, string? Field, string? Message) ReadRefundRequest(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            return (null, "body", "Send a JSON object: { \"amount\": 200, \"reason\": \"...\" } (amount optional).");
+        long? amount = null;
+        string? reason = null;
+        foreach (var property in root.EnumerateObject())
+        {
+            switch (property.Name)
+            {
+                case "amount":
+                    if (property.Value.ValueKind == JsonValueKind.Null)
+                        break;
+                    if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt64(out var whole) || whole <= 0)
+                        return (null, "amount", "'amount' must be a positive whole number of minor units (200 is 2.00), or left out to refund all that remains.");
+                    amount = whole;
+                    break;
+                case "reason":
+                    if (property.Value.ValueKind != JsonValueKind.String)
+                        return (null, "reason", "'reason' must be a string.");
+                    reason = property.Value.GetString();
+                    break;
+                default:
+                    return (null, property.Name, $"'{property.Name}' is not a field of this request; send 'reason' and optionally 'amount'.");
+            }
+        }
+        if (string.IsNullOrWhiteSpace(reason))
+            return (null, "reason", "'reason' is required: say why, for the audit log.");
+        if (reason.Trim().Length > PaymentRefunds.MaxReasonLength)
+            return (null, "reason", $"'reason' must be at most {PaymentRefunds.MaxReasonLength} characters.");
+        return (new RefundPaymentBody(amount, reason.Trim()), null, null);
+    }
+
+    private static async Task<IResult> RefundPayment(string paymentId, HttpRequest request, ClaimsPrincipal user, PaymentRefunds refunds, BillingModeInfo mode,
+        CancellationToken ct)
+    {
+        if (!request.HasJsonContentType())
+            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
+        RefundPaymentBody? body;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+            (body, var field, var message) = ReadRefundRequest(document.RootElement);
+            if (body is null)
+                return Problems.Validation(field!, message!);
+        }
+        catch (JsonException)
+        {
+            return Problems.Validation("body", "The body is not valid JSON. Send { \"amount\": 200, \"reason\": \"...\" }.");
+        }
+        var key = request.Headers["Idempotency-Key"].FirstOrDefault();
+        if (key is { Length: > 255 })
+            return Problems.Validation("Idempotency-Key", "The Idempotency-Key header must be at most 255 characters.");
+        if (PaymentRefunds.ParsePaymentId(paymentId) is not { } id)
+            return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such payment.", $"No payment has the id '{paymentId}'.");
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+
+        var actor = AuditActor.From(user);
+        // A key is the caller's own: the reference carries the actor, so two admins' keys never meet.
+        var reference = key is { Length: > 0 } ? $"admin-api:{actor.Id}:{key}" : $"admin-api:{Guid.CreateVersion7():N}";
+        var outcome = await refunds.RefundAsync(actor, id, body.Amount, body.Reason, reference, ct);
+        return outcome.Status switch
+        {
+            RefundStatus.NotFound => Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such payment.", outcome.Message),
+            RefundStatus.NotRefundable or RefundStatus.StripeRefused => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.NotRefundable,
+                "This payment cannot be refunded.", outcome.Message),
+            RefundStatus.TooLarge => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.RefundTooLarge,
+                "The refund is larger than what remains of the payment.", outcome.Message),
+            RefundStatus.Conflict => Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
+                "This Idempotency-Key was used for another request.", outcome.Message),
+            RefundStatus.StripeUnavailable => RetryLater(outcome.Message),
+            _ => Results.Ok(ToDto(outcome.Result!, outcome.Status == RefundStatus.Replayed)),
+        };
+
+        IResult RetryLater(string? message)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = "5";
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, "Stripe could not be reached.", message);
+        }
+    }
+
+    public static RefundDto ToDto(RefundResult r, bool replayed) =>
+        new("payment_refund", PaymentRefunds.PaymentId(r.PaymentId), r.UserId, r.RefundId, r.Amount, r.Currency, r.RefundState, r.PaymentAmount, r.RefundedTotal,
+            r.Remaining, r.CreditsTakenBack, r.Trial, r.Prepaid, r.AuditId is { } a ? AuditLog.IdPrefix + a.ToString(CultureInfo.InvariantCulture) : null, replayed);
 }

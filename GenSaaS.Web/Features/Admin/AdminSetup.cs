@@ -9,6 +9,7 @@ public static class AdminSetup
         var services = builder.Services;
         services.AddSingleton<AuditLog>();
         services.AddSingleton<CreditAdjustments>();
+        services.AddSingleton<PaymentRefunds>();
         services.AddSingleton<CustomerDirectory>();
         services.AddSingleton<CustomerDetails>();
         services.AddSingleton<CustomerTimeline>();

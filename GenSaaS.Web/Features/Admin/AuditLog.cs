@@ -43,6 +43,7 @@ public sealed record AuditFilter(string? Actor = null, string? Action = null, st
 public static class AuditActions
 {
     public const string CreditsAdjust = "credits.adjust";
+    public const string PaymentRefund = "payment.refund";
     public const string AuditExport = "audit.export";
     public const string ApiRead = "api.read";
 }

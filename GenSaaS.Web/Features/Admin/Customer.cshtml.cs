@@ -14,7 +14,7 @@ namespace GenSaaS.Web.Features.Admin;
 /// token is the adjustment's reference.
 /// </summary>
 [Authorize(Policy = Roles.Admin)]
-public sealed class Customer(CustomerDetails details, CustomerTimeline timeline, CreditAdjustments adjustments, TimeProvider clock) : PageModel
+public sealed class Customer(CustomerDetails details, CustomerTimeline timeline, CreditAdjustments adjustments, PaymentRefunds refunds, TimeProvider clock) : PageModel
 {
     public const int TimelinePageSize = 25;
 
@@ -51,6 +51,9 @@ public sealed class Customer(CustomerDetails details, CustomerTimeline timeline,
 
     public TimelinePage? Timeline { get; private set; }
 
+    /// <summary>The newest payments that took money, each with what was refunded of it and a Refund link.</summary>
+    public IReadOnlyList<RefundablePayment> Payments { get; private set; } = [];
+
     /// <summary>True on the confirmation step: the form's values are repeated with a Confirm button.</summary>
     public bool Confirming { get; private set; }
 
@@ -62,6 +65,7 @@ public sealed class Customer(CustomerDetails details, CustomerTimeline timeline,
         Detail = await details.GetAsync(Id, ct);
         if (Detail is null)
             return false;
+        Payments = await refunds.ListAsync(Id, ct);
         Timeline = await timeline.PageAsync(Id, TimelinePageSize, TimelineAfter, ct);
         if (Timeline is null)
         {

@@ -52,6 +52,7 @@ public static class BillingSetup
         services.AddScoped<Checkout>();
         services.AddSingleton<CheckoutSessions>();
         services.AddSingleton<Payments>();
+        services.AddSingleton<RefundRecorder>();
         services.AddSingleton<BillingNotices>();
         services.AddScoped<BillingNoticeJob>();
         services.AddSingleton<LifecycleEmails>();

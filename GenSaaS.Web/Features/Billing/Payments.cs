@@ -1,5 +1,7 @@
+using Dapper;
 using GenSaaS.Web.Features.Plans;
 using GenSaaS.Web.Data;
+using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Features.Billing;
 
@@ -122,14 +124,35 @@ public sealed class Payments(Db db, TimeProvider clock)
     /// <summary>One row per Stripe payment object; recording it again only fills what is missing, and a paid row stays paid.</summary>
     public async Task RecordAsync(Payment payment, CancellationToken ct)
     {
-        await db.ExecuteAsync(RecordSql, new
-        {
-            payment.UserId, payment.Kind, payment.StripeId, payment.PaymentIntentId, payment.ChargeId, payment.PlanKey, payment.AmountMinor,
-            payment.Currency, payment.Status, payment.Credits, payment.LedgerEntryId, payment.UsageId, payment.SubscriptionId,
-            payment.ReceiptUrl, payment.HostedInvoiceUrl, payment.InvoicePdf,
-            Now = clock.GetUtcNow().UtcDateTime,
-        }, ct);
+        await db.ExecuteAsync(RecordSql, Args(payment), ct);
     }
+
+    private const string RowIdSql = """
+        SELECT id FROM payments WHERE kind = @Kind AND stripe_id = @StripeId;
+        """;
+
+    /// <summary><see cref="RecordAsync"/> inside the caller's write transaction; returns the row's id.</summary>
+    public long Record(SqliteConnection connection, SqliteTransaction tx, Payment payment)
+    {
+        connection.Execute(RecordSql, Args(payment), tx);
+        return connection.ExecuteScalar<long>(RowIdSql, new { payment.Kind, payment.StripeId }, tx);
+    }
+
+    private const string LinkPaymentIntentSql = """
+        UPDATE payments SET payment_intent_id = @paymentIntentId WHERE id = @id AND payment_intent_id IS NULL;
+        """;
+
+    /// <summary>Names the PaymentIntent of a row recorded without it (a plan invoice, whose intent is found when it is refunded).</summary>
+    public static void LinkPaymentIntent(SqliteConnection connection, SqliteTransaction tx, long id, string paymentIntentId) =>
+        connection.Execute(LinkPaymentIntentSql, new { id, paymentIntentId }, tx);
+
+    private object Args(Payment payment) => new
+    {
+        payment.UserId, payment.Kind, payment.StripeId, payment.PaymentIntentId, payment.ChargeId, payment.PlanKey, payment.AmountMinor,
+        payment.Currency, payment.Status, payment.Credits, payment.LedgerEntryId, payment.UsageId, payment.SubscriptionId,
+        payment.ReceiptUrl, payment.HostedInvoiceUrl, payment.InvoicePdf,
+        Now = clock.GetUtcNow().UtcDateTime,
+    };
 
     private const string ReceiptSql = """
         UPDATE payments SET receipt_url = @receiptUrl, updated_at = @now

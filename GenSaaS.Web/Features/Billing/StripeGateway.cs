@@ -369,6 +369,21 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     public Task<List<Charge>> ListChargesAsync(DateTime from, DateTime to, CancellationToken ct) =>
         AllAsync(new ChargeService(Client).ListAutoPagingAsync(new ChargeListOptions { Created = Period(from, to), Limit = 100 }, cancellationToken: ct), ct);
 
+    /// <summary>
+    /// Refunds a payment intent's charge, fully (<paramref name="amountMinor"/> null: what remains) or in part, with the charge
+    /// expanded (its amount and receipt link). <paramref name="idempotencyKey"/> names the one intent (an admin's confirmation
+    /// or API key), so a double submit, a replay or Stripe.net's own retry refunds once; the same key with another amount is
+    /// refused by Stripe (<c>idempotency_error</c>).
+    /// </summary>
+    public async Task<Refund> RefundPaymentIntentAsync(string paymentIntentId, long? amountMinor, string idempotencyKey, CancellationToken ct)
+    {
+        var refund = await new RefundService(Client).CreateAsync(
+            new RefundCreateOptions { PaymentIntent = paymentIntentId, Amount = amountMinor, Expand = ["charge"] },
+            Idempotent(idempotencyKey), ct);
+        logger.LogInformation(BillingLogEvents.RefundCreated, "Refund {RefundId} of {Amount} on payment intent {PaymentIntentId}", refund.Id, refund.Amount, paymentIntentId);
+        return refund;
+    }
+
     /// <summary>Every refund created in [from, to).</summary>
     public Task<List<Refund>> ListRefundsCreatedAsync(DateTime from, DateTime to, CancellationToken ct) =>
         AllAsync(new RefundService(Client).ListAutoPagingAsync(new RefundListOptions { Created = Period(from, to), Limit = 100 }, cancellationToken: ct), ct);

@@ -316,6 +316,24 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         return ChangeAsync(userId, bucket, "refund_reversal", -amount, reason, reference, actor, clampToBalance: true, ct);
     }
 
+    /// <summary>
+    /// <see cref="TakeBackAsync"/> inside the caller's write transaction (a refund records its payment row in the same one).
+    /// Idempotent on <paramref name="reference"/>: a second call answers the first line with <see cref="LedgerResult.Applied"/> false.
+    /// The caller logs after the commit (<see cref="LogTakeBack"/>).
+    /// </summary>
+    public LedgerResult TakeBack(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, int amount, string reason, string reference, string actor)
+    {
+        if (amount <= 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "Take back at least one credit");
+        if (connection.QuerySingleOrDefault<LedgerEntryRef>(FindEntrySql, new { kind = "refund_reversal", reference }, tx) is { } done)
+            return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
+        return Change(connection, tx, userId, bucket, "refund_reversal", -amount, reason, reference, actor, clampToBalance: true);
+    }
+
+    /// <summary>Logs a committed <see cref="TakeBack"/> as every other credit change is logged.</summary>
+    public void LogTakeBack(string userId, CreditBucket bucket, int amount, string actor, string reason, string reference) =>
+        LogChange("refund_reversal", -amount, bucket, userId, actor, reason, reference);
+
     private const string FindEntrySql = """
         SELECT id, amount, balance_after AS BalanceAfter FROM credit_ledger WHERE kind = @kind AND reference = @reference;
         """;

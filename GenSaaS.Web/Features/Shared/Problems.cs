@@ -52,6 +52,10 @@ public static class ProblemCodes
     public const string NotCanceling = "not_canceling";
     /// <summary>The subscription has already ended (canceled or expired at Stripe): it cannot be canceled or resumed; subscribe again.</summary>
     public const string SubscriptionEnded = "subscription_ended";
+    /// <summary>An admin refund of more than remains of the payment (or of one already refunded in full): nothing was refunded.</summary>
+    public const string RefundTooLarge = "refund_too_large";
+    /// <summary>An admin refund of a payment that took no money (a hold, an unpaid bundle, a refund), or one Stripe refuses to refund: nothing was refunded.</summary>
+    public const string NotRefundable = "not_refundable";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

@@ -26,6 +26,7 @@ public sealed class StripeEventApplier(
     BillingNotices notices,
     AutoTopUpCharges autoTopUps,
     LifecycleEmails lifecycle,
+    RefundRecorder refundRecorder,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -466,22 +467,10 @@ public sealed class StripeEventApplier(
         // A bundle's PaymentIntent: fulfilment follows its Checkout Session; a refund finds the purchase by payment_intent_id.
     }
 
-    private const string PaymentForIntentSql = """
-        SELECT user_id AS UserId, kind, plan_key AS PlanKey, credits, amount_minor AS AmountMinor
-        FROM payments
-        WHERE payment_intent_id = @paymentIntentId AND kind IN ('bundle', 'capture')
-        ORDER BY CASE kind WHEN 'bundle' THEN 0 ELSE 1 END
-        LIMIT 1;
-        """;
-
-    private const string RefundedBeforeSql = """
-        SELECT (SELECT count(*) FROM payments WHERE kind = 'refund' AND stripe_id = @refundId) AS Known,
-               (SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE kind = 'refund' AND charge_id = @chargeId) AS Before;
-        """;
-
     /// <summary>
-    /// Records each refund of the charge once (by refund id) and, for a bundle, takes back the refunded share of its
-    /// credits — cumulatively rounded down, so any order of partial refunds takes back the same total, and never more than is unused.
+    /// Records each refund of the charge once (by refund id), each in its own write transaction, by the refund rules
+    /// (<see cref="RefundRecorder"/>): a bundle's refunded share of credits is taken back. A refund an admin made from the app
+    /// was recorded when Stripe answered; its event changes nothing again.
     /// </summary>
     private async Task ApplyChargeRefundedAsync(Charge charge, CancellationToken ct)
     {
@@ -489,8 +478,7 @@ public sealed class StripeEventApplier(
         PaymentFunding? funding = null;
         if (charge.PaymentIntentId is { } paymentIntentId)
         {
-            await using var connection = await db.OpenAsync(ct);
-            funding = await connection.QuerySingleOrDefaultAsync<PaymentFunding>(new CommandDefinition(PaymentForIntentSql, new { paymentIntentId }, cancellationToken: ct));
+            funding = await db.ReadAsync(connection => RefundRecorder.Funding(connection, null, paymentIntentId), ct);
             if (funding is null && (await stripe.GetPaymentIntentAsync(paymentIntentId, ct)).Metadata?.GetValueOrDefault("plan_key") is { } planKey
                 && plans.Find(planKey)?.Kind == PlanKind.Bundle)
                 throw new WebhookNotReadyException($"Charge {charge.Id} was refunded before its bundle purchase was recorded");
@@ -499,27 +487,10 @@ public sealed class StripeEventApplier(
 
         foreach (var refund in refunds.Where(r => r.Status is "succeeded" or "pending").OrderBy(r => r.Created))
         {
-            await using var connection = await db.OpenAsync(ct);
-            var (known, before) = await connection.QuerySingleAsync<(long Known, long Before)>(
-                new CommandDefinition(RefundedBeforeSql, new { refundId = refund.Id, chargeId = charge.Id }, cancellationToken: ct));
-            if (known > 0)
-                continue;
-            int? credits = null;
-            long? entryId = null;
-            if (funding is { Kind: "bundle", Credits: { } granted and > 0 } && userId is not null && charge.Amount > 0)
-            {
-                var after = Math.Min(charge.Amount, before + refund.Amount);
-                var share = (int)(granted * after / charge.Amount - granted * before / charge.Amount);
-                credits = share;
-                if (share > 0)
-                {
-                    var taken = await ledger.TakeBackAsync(userId, CreditBucket.Prepaid, share, $"Refund {refund.Id} of {funding.PlanKey}", refund.Id, CreditLedger.SystemActor, ct);
-                    entryId = taken.EntryId;
-                    logger.LogInformation(BillingLogEvents.CreditsTakenBack, "Refund {RefundId} took back {Taken} of {Share} credits from {UserId}", refund.Id, -taken.Amount, share, userId);
-                }
-            }
-            await payments.RecordAsync(Payment.Refund(userId, refund.Id, charge.PaymentIntentId, charge.Id, funding?.PlanKey, refund.Amount,
-                refund.Currency ?? charge.Currency, refund.Status, credits, entryId) with { ReceiptUrl = charge.ReceiptUrl }, ct);
+            var facts = new RefundFacts(refund.Id, charge.Id, charge.PaymentIntentId, refund.Amount, refund.Currency ?? charge.Currency, refund.Status,
+                charge.Amount, charge.ReceiptUrl);
+            var recorded = await db.WriteAsync((connection, tx) => refundRecorder.Record(connection, tx, facts, funding, userId), ct);
+            refundRecorder.Log(facts, recorded, userId);
         }
         // The charge's receipt now lists its refunds; the purchase or capture it paid for links to the same page.
         await payments.RecordReceiptAsync(charge.Id, charge.PaymentIntentId, charge.ReceiptUrl, ct);
@@ -539,5 +510,4 @@ public sealed class StripeEventApplier(
         return await db.ExecuteAsync(AdvanceObjectSql, new { objectId, created, eventId, now = clock.GetUtcNow().UtcDateTime }, ct) == 1;
     }
 
-    private sealed record PaymentFunding(string? UserId, string Kind, string? PlanKey, long? Credits, long AmountMinor);
 }
