@@ -24,9 +24,23 @@ public sealed record RefundResult(long PaymentId, string? UserId, string RefundI
 public sealed record RefundOutcome(RefundStatus Status, string? Message = null, RefundResult? Result = null);
 
 /// <summary>One of a customer's payments as the admin customer page lists it, with what has been refunded of it.</summary>
-public sealed record RefundablePayment(long Id, string? UserId, string Kind, string StripeId, string? PaymentIntentId, string? PlanKey, long AmountMinor,
-    string Currency, string Status, long? Credits, DateTime CreatedAt, long RefundedMinor)
+public sealed record RefundablePayment
 {
+    // Properties, not a positional record: the refunded sum is an expression, whose column type SQLite reports as BLOB when
+    // there is no row to look at, which Dapper's constructor matching refuses.
+    public long Id { get; init; }
+    public string? UserId { get; init; }
+    public string Kind { get; init; } = "";
+    public string StripeId { get; init; } = "";
+    public string? PaymentIntentId { get; init; }
+    public string? PlanKey { get; init; }
+    public long AmountMinor { get; init; }
+    public string Currency { get; init; } = "usd";
+    public string Status { get; init; } = "";
+    public long? Credits { get; init; }
+    public DateTime CreatedAt { get; init; }
+    public long RefundedMinor { get; init; }
+
     public string PublicId => PaymentRefunds.PaymentId(Id);
 
     public long RemainingMinor => Math.Max(0, AmountMinor - RefundedMinor);
