@@ -44,6 +44,18 @@ public class BillingTestApp : TestApp
     {
         var page = await client.GetStringAsync("/billing");
         page.ShouldContain($"data-testid=\"choose-{planKey}\"");
+        if (planKey == "subscription_unlimited")
+        {
+            // The monthly plan's button opens its preview; its confirm button starts Checkout.
+            var preview = await client.GetStringAsync("/billing/plan/subscribe");
+            preview.ShouldContain("data-testid=\"confirm-subscribe\"");
+            var confirmed = await client.PostAsync("/billing/plan/subscribe", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["__RequestVerificationToken"] = AntiforgeryToken(preview),
+            }));
+            confirmed.StatusCode.ShouldBe(HttpStatusCode.SeeOther, await confirmed.Content.ReadAsStringAsync());
+            return confirmed.Headers.Location!.ToString();
+        }
         var form = new Dictionary<string, string> { ["plan"] = planKey, ["__RequestVerificationToken"] = AntiforgeryToken(page) };
         var response = await client.PostAsync("/api/billing/checkout", new FormUrlEncodedContent(form));
         response.StatusCode.ShouldBe(HttpStatusCode.SeeOther, await response.Content.ReadAsStringAsync());
