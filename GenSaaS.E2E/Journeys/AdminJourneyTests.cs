@@ -8,13 +8,13 @@ namespace GenSaaS.E2E.Journeys;
 
 /// <summary>
 /// An operator runs the business from /admin: finds a customer who bought a bundle, reads their timeline and grants them
-/// credits with a reason; every step is in the audit log.
+/// credits with a reason, refunds the bundle; every step is in the audit log.
 /// </summary>
 public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper output) : IClassFixture<E2EFixture>
 {
     [Fact]
-    public Task Admin_FindsACustomer_ReadsTheTimeline_AndGrantsCreditsWithAReason() =>
-        Journey.RunAsync(fixture, output, nameof(Admin_FindsACustomer_ReadsTheTimeline_AndGrantsCreditsWithAReason), async journey =>
+    public Task Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_AndRefundsTheBundle() =>
+        Journey.RunAsync(fixture, output, nameof(Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_AndRefundsTheBundle), async journey =>
         {
             var page = journey.Page;
 
@@ -61,11 +61,29 @@ public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper outp
             await Expect(timeline.Locator("tr[data-kind='ledger_line']").Filter(new() { HasText = "Goodwill for a slow week" }).First).ToBeVisibleAsync();
             await journey.ShotAsync("credits-granted");
 
-            // The audit log names the operator, the action and the reason.
+            // Refund the bundle in full: the money goes back through Stripe and its ten credits are taken back.
+            var payment = page.GetByTestId("customer-payments").Locator("tr").Filter(new() { HasText = "bundle" });
+            await payment.GetByRole(AriaRole.Link, new() { Name = "Refund" }).ClickAsync();
+            await Expect(page.GetByTestId("payment-remaining")).ToHaveTextAsync(new Regex("4\\.00"));
+            await page.GetByLabel("Reason").FillAsync("Bought by mistake");
+            await page.GetByTestId("refund-review").ClickAsync();
+            await Expect(page.GetByTestId("refund-confirmation")).ToContainTextAsync("Bought by mistake");
+            await journey.ShotAsync("refund-confirmation");
+            await page.GetByTestId("refund-confirm").ClickAsync();
+            await Expect(page.GetByTestId("customer-email")).ToHaveTextAsync(customer);
+            await Expect(page.GetByTestId("status-message")).ToBeVisibleAsync();
+            await Expect(prepaid).ToHaveTextAsync("5");
+            await Expect(payment.GetByRole(AriaRole.Link, new() { Name = "Refund" })).ToHaveCountAsync(0);
+            await journey.ShotAsync("bundle-refunded");
+
+            // The audit log names the operator, the action and the reason of both.
             await journey.GotoAsync("/admin/audit");
-            var entry = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Goodwill for a slow week" });
-            await Expect(entry).ToHaveCountAsync(1);
-            await Expect(entry).ToContainTextAsync("credits.adjust");
+            var grant = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Goodwill for a slow week" });
+            await Expect(grant).ToHaveCountAsync(1);
+            await Expect(grant).ToContainTextAsync("credits.adjust");
+            var refund = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Bought by mistake" });
+            await Expect(refund).ToHaveCountAsync(1);
+            await Expect(refund).ToContainTextAsync("payment.refund");
             await journey.ShotAsync("audit-log");
         });
 }
