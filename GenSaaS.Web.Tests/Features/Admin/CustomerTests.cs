@@ -110,6 +110,117 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
     }
 
     [Fact]
+    public async Task Filters_WithoutASearch_FollowEachChangeOfPlanAndStatus_AndPageByCursor()
+    {
+        var tag = Guid.NewGuid().ToString("N")[..10];
+        var (_, key) = await app.AdminKeyAsync();
+        var subscriber = await app.CreateUserAsync($"f-sub1.{tag}@example.com");
+        var subscriber2 = await app.CreateUserAsync($"f-sub2.{tag}@example.com");
+        var card = await app.CreateUserAsync($"f-card.{tag}@example.com");
+        var prepaid = await app.CreateUserAsync($"f-prepaid.{tag}@example.com");
+        var unconfirmed = await app.CreateUserAsync($"f-unconfirmed.{tag}@example.com", confirmed: false);
+        var locked = await app.CreateUserAsync($"f-locked.{tag}@example.com");
+        var ours = new[] { subscriber.Id, subscriber2.Id, card.Id, prepaid.Id, unconfirmed.Id, locked.Id };
+        foreach (var (user, sub) in new[] { (subscriber, $"sub_a{tag}"), (subscriber2, $"sub_b{tag}") })
+            await ExecuteAsync("""
+                INSERT INTO subscriptions (stripe_subscription_id, user_id, plan_key, status, current_period_start, current_period_end, updated_at)
+                VALUES (@sub, @Id, 'subscription_unlimited', 'active', '2026-01-01 00:00:00.0000000', '2099-01-01 00:00:00.0000000', '2026-01-01 00:00:00.0000000')
+                """, new { sub, user.Id });
+        await ExecuteAsync("""
+            INSERT INTO billing_customers (user_id, stripe_customer_id, default_payment_method, card_brand, card_last4, pay_per_use_card, updated_at)
+            VALUES (@Id, @cus, 'pm_1', 'visa', '4242', 1, '2026-01-01 00:00:00.0000000')
+            """, new { card.Id, cus = $"cus_f{tag}" });
+        (await AdminTestApp.AdjustAsync(key, prepaid.Id, new { amount = 3, reason = "prepaid" })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<UserManager<IdentityUser>>();
+            (await users.SetLockoutEndDateAsync((await users.FindByIdAsync(locked.Id))!, DateTimeOffset.UtcNow.AddHours(1))).Succeeded.ShouldBeTrue();
+        }
+
+        // No search: the newest 100 accounts are this test's and the class's others; only ours are looked at.
+        async Task<List<string?>> Find(string filter) => Ids(await ListAsync(key, $"{filter}&limit=100")).Where(id => ours.Contains(id)).ToList();
+        (await Find("plan=subscription")).ShouldBe([subscriber2.Id, subscriber.Id]);
+        (await Find("plan=pay_per_use")).ShouldBe([card.Id]);
+        (await Find("plan=prepaid")).ShouldBe([prepaid.Id]);
+        (await Find("plan=none")).ShouldBe([locked.Id, unconfirmed.Id]);
+        (await Find("status=locked")).ShouldBe([locked.Id]);
+        (await Find("status=unconfirmed")).ShouldBe([unconfirmed.Id]);
+        (await Find("status=active")).ShouldBe([prepaid.Id, card.Id, subscriber2.Id, subscriber.Id]);
+        (await Find("plan=subscription&status=active")).ShouldBe([subscriber2.Id, subscriber.Id]);
+        (await Find("plan=none&status=locked")).ShouldBe([locked.Id]);
+        (await Find("plan=prepaid&status=locked")).ShouldBeEmpty();
+
+        // A filtered list pages by cursor one at a time, without repeats or gaps.
+        var seen = new List<string?>();
+        string? after = null;
+        do
+        {
+            var list = await AdminTestApp.JsonAsync(await key.GetAsync("/api/v1/admin/customers?plan=subscription&limit=1" + (after is null ? "" : $"&starting_after={after}")), HttpStatusCode.OK);
+            var data = list.GetProperty("data").EnumerateArray().ToList();
+            seen.AddRange(Ids(data));
+            after = list.GetProperty("has_more").GetBoolean() ? data[^1].GetProperty("id").GetString() : null;
+        } while (after is not null);
+        seen.Distinct().Count().ShouldBe(seen.Count);
+        seen.Where(id => ours.Contains(id)).ShouldBe([subscriber2.Id, subscriber.Id]);
+
+        // Each change moves the account to its new plan or status at once.
+        await ExecuteAsync("UPDATE subscriptions SET status = 'canceled' WHERE stripe_subscription_id = @sub", new { sub = $"sub_a{tag}" });
+        await ExecuteAsync("UPDATE billing_customers SET default_payment_method = NULL WHERE user_id = @Id", new { card.Id });
+        (await AdminTestApp.AdjustAsync(key, prepaid.Id, new { amount = -3, reason = "taken back" })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await ExecuteAsync("UPDATE AspNetUsers SET EmailConfirmed = 1 WHERE Id = @Id", new { unconfirmed.Id });
+        await ExecuteAsync("UPDATE AspNetUsers SET LockoutEnd = '2020-01-01 00:00:00+00:00' WHERE Id = @Id", new { locked.Id });
+        (await Find("plan=subscription")).ShouldBe([subscriber2.Id]);
+        (await Find("plan=pay_per_use")).ShouldBeEmpty();
+        (await Find("plan=prepaid")).ShouldBeEmpty();
+        (await Find("plan=none")).Where(id => id != prepaid.Id).ShouldBe([locked.Id, unconfirmed.Id, card.Id, subscriber.Id]);
+        // Without prepaid credits the account is on whatever pays next (trial credits, if taking back left any, else none).
+        var plan = (await AdminTestApp.JsonAsync(await key.GetAsync($"/api/v1/admin/customers/{prepaid.Id}"), HttpStatusCode.OK)).GetProperty("plan").GetString();
+        plan.ShouldBeOneOf("trial", "none");
+        (await Find($"plan={plan}")).ShouldContain(prepaid.Id);
+        (await Find("status=locked")).ShouldBeEmpty();
+        (await Find("status=unconfirmed")).ShouldBeEmpty();
+        (await Find("status=active")).Count.ShouldBe(6);
+        (await Find("plan=none&status=active")).Where(id => id != prepaid.Id).Count().ShouldBe(4);
+    }
+
+    [Fact]
+    public async Task Timeline_ShowsTheEventsOfEveryStripeObject_StoredBeforeOrAfterTheObjectIsRecorded_AndNoOneElses()
+    {
+        var (_, key) = await app.AdminKeyAsync();
+        var customer = await app.CreateUserAsync($"events-{Guid.NewGuid():N}@example.com");
+        var other = await app.CreateUserAsync($"events-other-{Guid.NewGuid():N}@example.com");
+        var tag = Guid.NewGuid().ToString("N")[..12];
+        var at = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.fffffff");
+        async Task EventAsync(string id, string objectId) => await ExecuteAsync(
+            "INSERT INTO stripe_events (id, type, object_id, created, payload, status, received_at) VALUES (@id, 'x.updated', @objectId, 1, '{}', 'applied', @at)",
+            new { id, objectId, at });
+        // Events that arrive before the app records their object: the payment intent, its charge, a subscription, a session.
+        await EventAsync($"evt_pi{tag}", $"pi_{tag}");
+        await EventAsync($"evt_ch{tag}", $"ch_{tag}");
+        await EventAsync($"evt_sub{tag}", $"sub_{tag}");
+        await EventAsync($"evt_cs{tag}", $"cs_{tag}");
+        await EventAsync($"evt_other{tag}", $"cus_other{tag}");
+        await ExecuteAsync("""
+            INSERT INTO payments (user_id, kind, stripe_id, payment_intent_id, amount_minor, currency, status, credits, created_at, updated_at)
+            VALUES (@Id, 'bundle', @session, @pi, 400, 'usd', 'paid', 10, @at, @at);
+            UPDATE payments SET charge_id = @charge WHERE payment_intent_id = @pi;
+            INSERT INTO subscriptions (stripe_subscription_id, user_id, plan_key, status, updated_at) VALUES (@sub, @Id, 'subscription_unlimited', 'active', @at);
+            INSERT INTO checkout_sessions (id, user_id, mode, plan_key, created_at, updated_at) VALUES (@session, @Id, 'payment', 'bundle_10', @at, @at);
+            INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@otherId, @otherCus, @at);
+            """, new { customer.Id, session = $"cs_{tag}", pi = $"pi_{tag}", charge = $"ch_{tag}", sub = $"sub_{tag}", at, otherId = other.Id, otherCus = $"cus_other{tag}" });
+        // And events that arrive after: about the customer, and about the session again.
+        await ExecuteAsync("INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@Id, @cus, @at)", new { customer.Id, cus = $"cus_{tag}", at });
+        await EventAsync($"evt_cus{tag}", $"cus_{tag}");
+        await EventAsync($"evt_cs2{tag}", $"cs_{tag}");
+
+        async Task<List<string?>> EventsOf(string userId) =>
+            (await AdminTestApp.JsonAsync(await key.GetAsync($"/api/v1/admin/customers/{userId}/timeline?limit=100"), HttpStatusCode.OK))
+            .GetProperty("data").EnumerateArray().Where(i => i.GetProperty("kind").GetString() == "webhook_event").Select(i => i.GetProperty("id").GetString()).ToList();
+        (await EventsOf(customer.Id)).ShouldBe([$"evt_pi{tag}", $"evt_ch{tag}", $"evt_sub{tag}", $"evt_cs{tag}", $"evt_cus{tag}", $"evt_cs2{tag}"], ignoreOrder: true);
+        (await EventsOf(other.Id)).ShouldBe([$"evt_other{tag}"]);
+    }
+
+    [Fact]
     public async Task List_PagesByCursor_NewestFirst_WithoutRepeatsOrGaps_WhileAccountsSignUp()
     {
         var tag = Guid.NewGuid().ToString("N")[..10];

@@ -45,21 +45,10 @@ public sealed record CustomerRow
 /// </summary>
 public sealed class CustomerDirectory(Db db, TimeProvider clock)
 {
-    // The plan as the account summary chooses it, from the rows that decide it (each a primary-key or indexed probe).
-    private const string PlanExpression = """
-        CASE
-            WHEN EXISTS (SELECT 1 FROM subscriptions AS s WHERE s.user_id = u.Id
-                         AND s.status IN ('active', 'trialing', 'past_due', 'unpaid', 'paused', 'incomplete')) THEN 'subscription'
-            WHEN coalesce(b.prepaid_balance, 0) > 0 THEN 'prepaid'
-            WHEN bc.pay_per_use_card = 1 AND bc.default_payment_method IS NOT NULL THEN 'pay_per_use'
-            WHEN coalesce(b.trial_balance, 0) > 0 THEN 'trial'
-            ELSE 'none'
-        END
-        """;
-
-    private const string RowColumns = $"""
+    // The plan is kept on the sign-up row (the view account_plans decides it; triggers keep it, migration 0056).
+    private const string RowColumns = """
         SELECT u.Id, u.Email, u.UserName, a.created_at AS CreatedAt, u.EmailConfirmed AS Confirmed, u.LockoutEnd, bc.stripe_customer_id AS StripeCustomerId,
-               {PlanExpression} AS Plan,
+               a.plan AS Plan,
                coalesce(b.trial_balance, 0) AS TrialCredits, coalesce(b.prepaid_balance, 0) AS PrepaidCredits
         """;
 
@@ -84,6 +73,13 @@ public sealed class CustomerDirectory(Db db, TimeProvider clock)
         )
         """;
 
+    // Locked accounts are few: without a search, the locked filter starts from them (ix_users_lockout_end).
+    private const string LockedCte = """
+        WITH matches (user_id) AS MATERIALIZED (
+            SELECT Id FROM AspNetUsers WHERE LockoutEnd IS NOT NULL AND LockoutEnd > @now
+        )
+        """;
+
     private const string CursorSql = """
         SELECT created_at FROM account_signups WHERE user_id = @userId;
         """;
@@ -94,23 +90,31 @@ public sealed class CustomerDirectory(Db db, TimeProvider clock)
 
     /// <summary>
     /// One page of customers newest first, after the customer whose sign-up time is <paramref name="afterCreatedAt"/> and id
-    /// <paramref name="afterId"/> (both null for the first page), and whether there are more.
+    /// <paramref name="afterId"/> (both null for the first page), and whether there are more. The page's keys are chosen first,
+    /// on the index that starts with the filter (the plan, the confirmed flag) or from the few candidates of a search or of the
+    /// locked filter; only the rows shown are then joined to what the list shows.
     /// </summary>
     public async Task<(List<CustomerRow> Rows, bool HasMore)> PageAsync(CustomerQuery query, int limit, string? afterCreatedAt, string? afterId, CancellationToken ct)
     {
         var args = new DynamicParameters(new { take = limit + 1, now = NowText() });
         var sql = new StringBuilder();
         var text = query.Text?.Trim();
+        var fromCandidates = true;
         if (!string.IsNullOrEmpty(text))
         {
-            sql.Append(SearchCte).Append('\n').Append(RowColumns).Append("\nFROM matches AS m\nJOIN account_signups AS a ON a.user_id = m.user_id\n").Append(RowJoins).Append('\n');
+            sql.Append(SearchCte);
             var upper = text.ToUpperInvariant();
             args.AddDynamicParams(new { upper, upperEnd = upper + char.ConvertFromUtf32(0x10FFFF), raw = text, rawEnd = text + char.ConvertFromUtf32(0x10FFFF) });
         }
+        else if (query.Status == "locked")
+            sql.Append(LockedCte);
         else
-        {
-            sql.Append(RowColumns).Append("\nFROM account_signups AS a\n").Append(RowJoins).Append('\n');
-        }
+            fromCandidates = false;
+        sql.Append(fromCandidates ? ",\npage AS MATERIALIZED (\n" : "WITH page AS MATERIALIZED (\n")
+            .Append("SELECT a.user_id, a.created_at\n")
+            .Append(fromCandidates ? "FROM matches AS m\nJOIN account_signups AS a ON a.user_id = m.user_id\n" : "FROM account_signups AS a\n");
+        if (query.Status is not null)
+            sql.Append("JOIN AspNetUsers AS u ON u.Id = a.user_id\n");
         var where = new List<string>();
         if (afterCreatedAt is not null)
         {
@@ -119,7 +123,7 @@ public sealed class CustomerDirectory(Db db, TimeProvider clock)
         }
         if (query.Plan is not null)
         {
-            where.Add("Plan = @plan");
+            where.Add("a.plan = @plan");
             args.Add("plan", query.Plan);
         }
         switch (query.Status)
@@ -128,15 +132,17 @@ public sealed class CustomerDirectory(Db db, TimeProvider clock)
                 where.Add("u.LockoutEnd IS NOT NULL AND u.LockoutEnd > @now");
                 break;
             case "unconfirmed":
-                where.Add("u.EmailConfirmed = 0 AND (u.LockoutEnd IS NULL OR u.LockoutEnd <= @now)");
+                where.Add("a.email_confirmed = 0 AND (u.LockoutEnd IS NULL OR u.LockoutEnd <= @now)");
                 break;
             case "active":
-                where.Add("u.EmailConfirmed = 1 AND (u.LockoutEnd IS NULL OR u.LockoutEnd <= @now)");
+                where.Add("a.email_confirmed = 1 AND (u.LockoutEnd IS NULL OR u.LockoutEnd <= @now)");
                 break;
         }
         if (where.Count > 0)
             sql.Append("WHERE ").AppendJoin("\n  AND ", where).Append('\n');
-        sql.Append("ORDER BY a.created_at DESC, a.user_id DESC\nLIMIT @take;");
+        sql.Append("ORDER BY a.created_at DESC, a.user_id DESC\nLIMIT @take\n)\n")
+            .Append(RowColumns).Append("\nFROM page AS p\nJOIN account_signups AS a ON a.user_id = p.user_id\n").Append(RowJoins)
+            .Append("\nORDER BY p.created_at DESC, p.user_id DESC;");
         var rows = await db.ReadAsync(c => c.Query<CustomerRow>(sql.ToString(), args).AsList(), ct);
         var hasMore = Shared.CursorPage.TrimLookAhead(rows, limit);
         return (rows, hasMore);

@@ -50,18 +50,13 @@ public sealed class CustomerTimeline(Db db)
         LIMIT @take;
         """;
 
-    // The events about the customer's Stripe objects, each found on ix_stripe_events_object.
+    // The events about the customer's Stripe objects, linked to the customer as they are stored (customer_events, migration 0056).
     private const string EventsSql = """
-        SELECT id, received_at, type, object_id, status
-        FROM stripe_events
-        WHERE object_id IN (SELECT stripe_customer_id FROM billing_customers WHERE user_id = @userId
-                            UNION SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @userId
-                            UNION SELECT id FROM checkout_sessions WHERE user_id = @userId
-                            UNION SELECT stripe_id FROM payments WHERE user_id = @userId
-                            UNION SELECT payment_intent_id FROM payments WHERE user_id = @userId AND payment_intent_id IS NOT NULL
-                            UNION SELECT charge_id FROM payments WHERE user_id = @userId AND charge_id IS NOT NULL)
-          AND (received_at, id) < (@beforeAt, @beforeKey)
-        ORDER BY received_at DESC, id DESC
+        SELECT e.id, e.received_at, e.type, e.object_id, e.status
+        FROM customer_events AS c
+        JOIN stripe_events AS e ON e.id = c.event_id
+        WHERE c.user_id = @userId AND (c.received_at, c.event_id) < (@beforeAt, @beforeKey)
+        ORDER BY c.received_at DESC, c.event_id DESC
         LIMIT @take;
         """;
 
