@@ -10,6 +10,9 @@ public interface ICliCommand
     string Usage { get; }
 
     Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct);
+
+    /// <summary>True when the command takes one bare word after its name (<c>flags set billing --off</c>), read as <see cref="CliArgs.Positional"/>.</summary>
+    bool TakesName => false;
 }
 
 /// <summary><c>--name value</c> options and bare <c>--flags</c> after the command's words.</summary>
@@ -17,9 +20,14 @@ public sealed class CliArgs
 {
     private readonly Dictionary<string, string?> _options = new(StringComparer.OrdinalIgnoreCase);
 
-    public CliArgs(IEnumerable<string> args)
+    public CliArgs(IEnumerable<string> args, bool takesName = false)
     {
         var list = args.ToList();
+        if (takesName && list.Count > 0 && !list[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            Positional = list[0];
+            list.RemoveAt(0);
+        }
         for (var i = 0; i < list.Count; i++)
         {
             if (!list[i].StartsWith("--", StringComparison.Ordinal))
@@ -29,6 +37,9 @@ public sealed class CliArgs
             _options[name] = hasValue ? list[++i] : null;
         }
     }
+
+    /// <summary>The bare word after the command's name, for a command that <see cref="ICliCommand.TakesName"/>.</summary>
+    public string? Positional { get; }
 
     public bool Has(string name) => _options.ContainsKey(name);
 
@@ -49,7 +60,7 @@ public sealed class CliUsageException(string message) : Exception(message);
 
 public static class CliSetup
 {
-    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "backup", "restore", "audit", "help", "--help"];
+    private static readonly HashSet<string> _commandWords = ["users", "apikeys", "credits", "stripe", "billing", "reconcile", "backup", "restore", "audit", "flags", "help", "--help"];
 
     /// <summary>True when the process was started as an operator command rather than a web server.</summary>
     public static bool IsCli(string[] args) => args.Length > 0 && _commandWords.Contains(args[0]);
@@ -74,7 +85,7 @@ public static class CliSetup
         try
         {
             var words = match.Name.Split(' ').Length;
-            return await match.RunAsync(new CliArgs(args.Skip(words)), output, CancellationToken.None);
+            return await match.RunAsync(new CliArgs(args.Skip(words), match.TakesName), output, CancellationToken.None);
         }
         catch (CliUsageException ex)
         {

@@ -56,6 +56,8 @@ public static class ProblemCodes
     public const string RefundTooLarge = "refund_too_large";
     /// <summary>An admin refund of a payment that took no money (a hold, an unpaid bundle, a refund), or one Stripe refuses to refund: nothing was refunded.</summary>
     public const string NotRefundable = "not_refundable";
+    /// <summary>The feature flag named in the path does not exist (<c>GET /api/v1/admin/flags</c> lists them).</summary>
+    public const string UnknownFlag = "unknown_flag";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
