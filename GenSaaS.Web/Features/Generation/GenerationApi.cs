@@ -45,7 +45,7 @@ public static class GenerationApi
             .Problems(StatusCodes.Status413PayloadTooLarge, ProblemCodes.BadRequest)
             .Problems(StatusCodes.Status429TooManyRequests, ProblemCodes.RateLimited, ProblemCodes.FairUseLimit)
             .Problems(StatusCodes.Status502BadGateway, ProblemCodes.GenerationFailed)
-            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PaymentUnavailable, ProblemCodes.BillingDisabled)
+            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.PaymentUnavailable, ProblemCodes.BillingDisabled, ProblemCodes.GenerationDisabled)
             .Problems(StatusCodes.Status504GatewayTimeout, ProblemCodes.GenerationFailed);
         api.MapGet("", List).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Read))
             .WithSummary("List generations, newest first")

@@ -4,6 +4,7 @@ using System.Text;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Flags;
 using GenSaaS.Web.Features.Operations;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
@@ -49,12 +50,21 @@ public sealed class GenerationService(
     TimeProvider clock,
     AppMetrics metrics,
     Serilog.IDiagnosticContext requestLog,
+    Microsoft.FeatureManagement.IFeatureManager features,
+    FlagDefinitions flags,
     ILogger<GenerationService> logger)
 {
     public const int MaxIdempotencyKeyLength = 255;
 
     /// <summary>The Retry-After of a <c>payment_unavailable</c> answer.</summary>
     public const int PaymentUnavailableRetrySeconds = 5;
+
+    /// <summary>What /generate and the API say while the <c>generation</c> flag is off and the operator wrote no message.</summary>
+    public const string PausedMessage = "Image generation is paused for now. Nothing was charged; please try again later.";
+
+    /// <summary>Null while generation is on for the user; otherwise the operator's message (the kill switch's).</summary>
+    public async Task<string?> PausedAsync(string userId, CancellationToken ct) =>
+        await features.IsOnAsync(FlagNames.Generation, userId) ? null : await flags.MessageAsync(FlagNames.Generation, ct) ?? PausedMessage;
 
     public string? Validate(string? prompt)
     {
@@ -79,6 +89,8 @@ public sealed class GenerationService(
         if (idempotencyKey is { Length: > MaxIdempotencyKeyLength })
             return (GenerationOutcome.Fail(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed,
                 $"The Idempotency-Key is longer than {MaxIdempotencyKeyLength} characters.", "Idempotency-Key"), null);
+        if (await PausedAsync(userId, ct) is { } paused)
+            return (GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.GenerationDisabled, paused), null);
         prompt = prompt!.Trim();
         // A key made here is time-ordered (UUID v7), like the usage ids: it lands at the end of the unique index instead of
         // on a random page, so a batch of reservations dirties a page or two of that index rather than one page each.

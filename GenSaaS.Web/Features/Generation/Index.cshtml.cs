@@ -50,10 +50,14 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
 
     public HistoryView History { get; private set; } = new(GenerationList.Empty, null);
 
+    /// <summary>The operator's message while generation is turned off (the <c>generation</c> flag), else null.</summary>
+    public string? Paused { get; private set; }
+
     public async Task<IActionResult> OnGetAsync([FromQuery(Name = "starting_after")] string? startingAfter, string? show, CancellationToken ct)
     {
         Input = new InputModel { IdempotencyKey = NewKey() };
         var userId = GenerationApi.UserId(User);
+        Paused = await generations.PausedAsync(userId, ct);
         if (show is not null && await store.GetAsync(show, ct) is { } shown && shown.UserId == userId)
             Result = shown;
         History = await HistoryAsync(userId, startingAfter, ct);

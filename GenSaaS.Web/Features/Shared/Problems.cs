@@ -58,6 +58,8 @@ public static class ProblemCodes
     public const string NotRefundable = "not_refundable";
     /// <summary>The feature flag named in the path does not exist (<c>GET /api/v1/admin/flags</c> lists them).</summary>
     public const string UnknownFlag = "unknown_flag";
+    /// <summary>The operator turned generation off (the <c>generation</c> flag): the detail is their message; nothing was charged.</summary>
+    public const string GenerationDisabled = "generation_disabled";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
