@@ -53,6 +53,17 @@ public static class BillingApi
             .WithSummary("Keep a monthly plan that was set to end")
             .WithDescription("Clears cancel_at_period_end before the period ends: the plan renews as before; nothing is charged now. No body.")
             .PlanChangeDocs();
+        app.MapPost("/api/v1/billing/pay-per-use", SwitchToPayPerUseAsync)
+            .RequireAuthorization(billing).WithTags("Billing")
+            .WithSummary("Switch to paying per image with the saved card")
+            .WithDescription("Needs a saved card (409 no_saved_card otherwise; save one with Stripe Checkout from /billing). A monthly plan that renews is canceled at "
+                + "its period end and the card pays after it; without one the card already pays once credits are spent, and nothing changes. No body.")
+            .Accepts<NoBody>(isOptional: true, "application/json")
+            .Produces<BillingDto>()
+            .Header("Idempotency-Key", "Optional, up to 255 characters: names the plan's cancel at Stripe, so a retry makes one change.")
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard)
+            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, ProblemCodes.BillingDisabled)
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.AntiforgeryFailed);
     }
 
     private static string UserId(ClaimsPrincipal user) =>
@@ -154,13 +165,10 @@ public static class BillingApi
     {
         if (!mode.IsEnabled)
             return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
-        var key = http.Request.Headers["Idempotency-Key"];
-        if (key.Count > 1 || (key.Count == 1 && (string.IsNullOrWhiteSpace(key[0]) || key[0]!.Length > MaxIdempotencyKeyLength)))
-            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The request is not valid.",
-                $"Send one Idempotency-Key of 1 to {MaxIdempotencyKeyLength} characters, or none.",
-                new Dictionary<string, string[]> { ["Idempotency-Key"] = ["Must be 1 to 255 characters, sent once."] });
+        var (problem, requestId) = RequestIdOf(http);
+        if (problem is not null)
+            return problem;
         var userId = UserId(http.User);
-        var requestId = key.Count == 1 ? "key:" + key[0] : "request:" + http.TraceIdentifier;
         PlanChanges.Outcome outcome;
         try
         {
@@ -168,11 +176,7 @@ public static class BillingApi
         }
         catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
         {
-            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PlanChanges))
-                .LogWarning(BillingLogEvents.StripeUnavailable, ex, "Plan change for {UserId} not made: Stripe did not answer", userId);
-            http.Response.Headers.RetryAfter = "5";
-            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, "Stripe could not be reached.",
-                "Your plan was not changed. Try again in a moment.");
+            return StripeUnavailable(http, ex, userId);
         }
         return outcome switch
         {
@@ -188,6 +192,67 @@ public static class BillingApi
                 http.RequestServices.GetRequiredService<SpendCaps>(), http.RequestServices.GetRequiredService<LowBalance>(),
                 http.RequestServices.GetRequiredService<AutoTopUps>(), http.RequestServices.GetRequiredService<PlanCatalog>(), ct)),
         };
+    }
+
+    /// <summary>
+    /// What names a plan change at Stripe: the caller's <c>Idempotency-Key</c> (one, 1 to 255 characters), else this request;
+    /// or the problem when the header is malformed.
+    /// </summary>
+    private static (IResult? Problem, string RequestId) RequestIdOf(HttpContext http)
+    {
+        var key = http.Request.Headers["Idempotency-Key"];
+        if (key.Count > 1 || (key.Count == 1 && (string.IsNullOrWhiteSpace(key[0]) || key[0]!.Length > MaxIdempotencyKeyLength)))
+            return (Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, "The request is not valid.",
+                $"Send one Idempotency-Key of 1 to {MaxIdempotencyKeyLength} characters, or none.",
+                new Dictionary<string, string[]> { ["Idempotency-Key"] = ["Must be 1 to 255 characters, sent once."] }), "");
+        return (null, key.Count == 1 ? "key:" + key[0] : "request:" + http.TraceIdentifier);
+    }
+
+    private static IResult StripeUnavailable(HttpContext http, Exception ex, string userId)
+    {
+        http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(PlanChanges))
+            .LogWarning(BillingLogEvents.StripeUnavailable, ex, "Plan change for {UserId} not made: Stripe did not answer", userId);
+        http.Response.Headers.RetryAfter = "5";
+        return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, "Stripe could not be reached.",
+            "Your plan was not changed. Try again in a moment.");
+    }
+
+    // ---- POST /api/v1/billing/pay-per-use ----
+
+    /// <summary>
+    /// Switches to pay per use: with a saved card, a monthly plan that renews is canceled at its period end (as
+    /// <c>/subscription/cancel</c> does, under the same key rules); with no plan that renews there is nothing to change. Answers
+    /// what <c>GET /api/v1/billing</c> answers either way, so a retry after a lost answer is as good as the first call.
+    /// </summary>
+    private static async Task<IResult> SwitchToPayPerUseAsync(HttpContext http, PlanChanges changes, AccountSummaries summaries, BillingModeInfo mode, Db db,
+        SpendCaps spendCaps, LowBalance lowBalance, AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
+    {
+        if (!mode.IsEnabled)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
+        var (problem, requestId) = RequestIdOf(http);
+        if (problem is not null)
+            return problem;
+        var userId = UserId(http.User);
+        switch (PlanChanges.StepToPayPerUse(await summaries.GetAsync(userId, ct)))
+        {
+            case PlanChanges.PayPerUseStep.SaveCard:
+                var noCard = Problems.Create(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard, "Pay per use needs a saved card.",
+                    "Nothing was changed. Save a card with Stripe Checkout first (POST /api/billing/checkout with plan pay_per_use, or /billing/plan/pay-per-use), then switch.");
+                noCard.Extensions["billing_url"] = "/billing/plan/pay-per-use";
+                return Results.Problem(noCard);
+            case PlanChanges.PayPerUseStep.CancelPlan:
+                try
+                {
+                    // Changed, already canceling (another tab, a retry) or ended meanwhile: each leaves pay per use to follow.
+                    await changes.SetCancelAtPeriodEndAsync(userId, cancel: true, requestId, ct);
+                }
+                catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
+                {
+                    return StripeUnavailable(http, ex, userId);
+                }
+                break;
+        }
+        return Results.Ok(await ReadBillingAsync(userId, summaries, db, spendCaps, lowBalance, autoTopUps, plans, ct));
     }
 
     // ---- the list contract ----

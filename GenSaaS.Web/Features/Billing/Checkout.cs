@@ -13,7 +13,11 @@ public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices pric
 {
     public sealed record Input(string? Plan);
 
-    public async Task<Session> StartAsync(string userId, string email, string planKey, string appBase, CancellationToken ct)
+    /// <summary>
+    /// Opens a Checkout Session for the plan. <paramref name="next"/> names a page the success page links on to once the
+    /// purchase is confirmed (see <see cref="Success.NextPages"/>), e.g. back to the pay-per-use switch after a card is saved.
+    /// </summary>
+    public async Task<Session> StartAsync(string userId, string email, string planKey, string appBase, CancellationToken ct, string? next = null)
     {
         if (!mode.IsEnabled)
             throw new BillingDisabledException();
@@ -30,7 +34,7 @@ public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices pric
             Customer = customer.StripeCustomerId,
             ClientReferenceId = userId,
             Metadata = metadata,
-            SuccessUrl = baseUrl + "/billing/success?session_id={CHECKOUT_SESSION_ID}",
+            SuccessUrl = baseUrl + "/billing/success?session_id={CHECKOUT_SESSION_ID}" + (next is not null && Success.NextPages.ContainsKey(next) ? "&next=" + next : ""),
             CancelUrl = baseUrl + "/billing/cancel",
         };
         switch (plan.Kind)

@@ -25,6 +25,30 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
         SubscriptionEnded,
     }
 
+    /// <summary>What switching to pay per use takes now.</summary>
+    public enum PayPerUseStep
+    {
+        /// <summary>Pay per use already follows: no live plan (the saved card pays once credits are spent), or the plan already ends at its period end.</summary>
+        None,
+        /// <summary>There is no saved card to charge: one is saved first (Stripe Checkout in setup mode); nothing else changes until then.</summary>
+        SaveCard,
+        /// <summary>A live plan renews: it is canceled at its period end, and the saved card pays after it.</summary>
+        CancelPlan,
+    }
+
+    /// <summary>
+    /// The one rule the switch page and <c>POST /api/v1/billing/pay-per-use</c> share. Pay per use is no mode of its own: the
+    /// funding order charges a saved card (one the customer chose for pay per use) once no live plan and no credits pay, so
+    /// the switch is "a saved card, and no plan that renews".
+    /// </summary>
+    public static PayPerUseStep StepToPayPerUse(AccountSummary account)
+    {
+        if (!account.HasSavedCard)
+            return PayPerUseStep.SaveCard;
+        var renews = account.Subscription is { } s && LiveSubscriptions.IsLive(s.Status) && s.PeriodEnd is not null && !s.CancelAtPeriodEnd;
+        return renews ? PayPerUseStep.CancelPlan : PayPerUseStep.None;
+    }
+
     private const string StampSql = """
         SELECT last_event_created FROM subscriptions WHERE stripe_subscription_id = @id;
         """;

@@ -19,8 +19,24 @@ public sealed class Success(StripeGateway stripe, StripeEventApplier applier, Bi
     [BindProperty(SupportsGet = true, Name = "session_id")]
     public string? SessionId { get; set; }
 
+    /// <summary>
+    /// The pages a checkout may continue to (<c>next</c> in the return address), by name: only these, so the address bar cannot
+    /// make this page link anywhere else.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string Url, string Label)> NextPages = new Dictionary<string, (string, string)>(StringComparer.Ordinal)
+    {
+        [PlanChange.SwitchToPayPerUse.Next] = (PlanChange.SwitchToPayPerUse.Path, "Continue switching to pay per use"),
+    };
+
+    [BindProperty(SupportsGet = true, Name = "next")]
+    public string? Next { get; set; }
+
+    /// <summary>The page to continue to once the purchase is confirmed, when the checkout named a known one.</summary>
+    public (string Url, string Label)? ContinueTo => Next is not null && NextPages.TryGetValue(Next, out var page) ? page : null;
+
     /// <summary>Where the status partial polls while the purchase is not confirmed yet.</summary>
-    public string? PollUrl => Confirmed || !Found || Expired || Failed ? null : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}";
+    public string? PollUrl => Confirmed || !Found || Expired || Failed ? null
+        : $"/billing/success?session_id={Uri.EscapeDataString(SessionId ?? "")}" + (ContinueTo is not null ? "&next=" + Next : "");
 
     /// <summary>Paid with a delayed method (a bank debit): Checkout is complete but the bank has not confirmed; nothing is granted yet.</summary>
     public bool AwaitingBank { get; private set; }
