@@ -221,6 +221,26 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
     }
 
     [Fact]
+    public async Task RecordingAPaymentAgain_AfterItsEventsAreLinked_Succeeds_AndLinksEachEventOnce()
+    {
+        // A webhook applied again (a replay, Stripe's retry) records its payment again through the payments upsert; the
+        // triggers that link the payment's events to the customer must not turn that into a UNIQUE error.
+        var customer = await app.CreateUserAsync($"again-{Guid.NewGuid():N}@example.com");
+        var tag = Guid.NewGuid().ToString("N")[..12];
+        var at = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.fffffff");
+        await ExecuteAsync(
+            "INSERT INTO stripe_events (id, type, object_id, created, payload, status, received_at) VALUES (@id, 'payment_intent.succeeded', @pi, 1, '{}', 'applied', @at)",
+            new { id = $"evt_{tag}", pi = $"pi_{tag}", at });
+        var payments = app.Services.GetRequiredService<GenSaaS.Web.Features.Billing.Payments>();
+        var bundle = GenSaaS.Web.Features.Billing.Payment.PaidBundle(customer.Id, $"cs_{tag}", $"pi_{tag}", "bundle_10", 400, "usd", 10, null);
+        await payments.RecordAsync(bundle, CancellationToken.None);
+        await payments.RecordAsync(bundle, CancellationToken.None);
+
+        (await app.ScalarAsync("SELECT count(*) FROM payments WHERE stripe_id = @id", new { id = $"cs_{tag}" })).ShouldBe(1);
+        (await app.ScalarAsync("SELECT count(*) FROM customer_events WHERE user_id = @Id AND event_id = @evt", new { customer.Id, evt = $"evt_{tag}" })).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task List_PagesByCursor_NewestFirst_WithoutRepeatsOrGaps_WhileAccountsSignUp()
     {
         var tag = Guid.NewGuid().ToString("N")[..10];
