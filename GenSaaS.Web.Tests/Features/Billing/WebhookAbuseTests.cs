@@ -164,10 +164,16 @@ public sealed class WebhookAbuseTests(BillingTestApp app) : IClassFixture<Billin
         var (_, admin) = await app.SignedInUserAsync(admin: true);
         var page = await admin.GetStringAsync("/admin/billing/events?status=failed");
         page.ShouldContain(id);
-        var form = new Dictionary<string, string> { ["__RequestVerificationToken"] = Infrastructure.TestApp.AntiforgeryToken(page) };
-        var replay = await admin.PostAsync($"/admin/billing/events?handler=Replay&id={id}", new FormUrlEncodedContent(form));
+        var eventPage = await admin.GetStringAsync($"/admin/billing/events/{id}");
+        var form = new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = Infrastructure.TestApp.AntiforgeryToken(eventPage),
+            ["Replay.Token"] = System.Text.RegularExpressions.Regex.Match(eventPage, "name=\"Replay\\.Token\"[^>]*value=\"([0-9a-f]{32})\"").Groups[1].Value,
+            ["Replay.Reason"] = "see whether it reads now",
+        };
+        var replay = await admin.PostAsync($"/admin/billing/events/{id}?handler=Replay", new FormUrlEncodedContent(form));
         replay.StatusCode.ShouldBe(HttpStatusCode.Redirect);
-        (await admin.GetStringAsync("/admin/billing/events?status=failed")).ShouldContain($"Event {id} still fails");
+        System.Net.WebUtility.HtmlDecode(await admin.GetStringAsync(replay.Headers.Location!.ToString())).ShouldContain("Failed again: Not a Stripe event");
     }
 
     [Fact]

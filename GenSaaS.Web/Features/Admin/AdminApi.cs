@@ -68,6 +68,13 @@ public static class AdminApi
             .Problems(StatusCodes.Status404NotFound, ProblemCodes.NotFound)
             .Problems(StatusCodes.Status409Conflict, ProblemCodes.RefundTooLarge, ProblemCodes.NotRefundable, ProblemCodes.IdempotencyConflict)
             .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.StripeUnavailable, ProblemCodes.BillingDisabled);
+        admin.MapGet("/events", ListEvents).WithTags("Admin")
+            .WithSummary("Stripe events as received, newest first; search by type, object, customer, failed")
+            .WithDescription("type: an event type; object: the id of the event's object; customer: a Stripe customer id, an email or a user id; failed=true: only events that failed to apply. Cursor-paged by event id.")
+            .CursorPaged("event")
+            .Produces<BillingApi.ListDto<StripeEventDto>>()
+            .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed, ProblemCodes.ResourceMissing, ProblemCodes.ParameterUnknown)
+            .Problems(StatusCodes.Status403Forbidden, ProblemCodes.Forbidden);
     }
 
     // ---- query parameters ----
@@ -425,4 +432,43 @@ public static class AdminApi
     public static RefundDto ToDto(RefundResult r, bool replayed) =>
         new("payment_refund", PaymentRefunds.PaymentId(r.PaymentId), r.UserId, r.RefundId, r.Amount, r.Currency, r.RefundState, r.PaymentAmount, r.RefundedTotal,
             r.Remaining, r.CreditsTakenBack, r.Trial, r.Prepaid, r.AuditId is { } a ? AuditLog.IdPrefix + a.ToString(CultureInfo.InvariantCulture) : null, replayed);
+
+    // ---- GET /api/v1/admin/events ----
+
+    public sealed record StripeEventDto(string Id, string Object, string Type, string? ObjectId, string? Customer, string? UserId, string Status,
+        long Attempts, string? LastError, DateTime ReceivedAt, DateTime? AppliedAt);
+
+    private static readonly string[] EventParameters = ["type", "object", "customer", "failed", "limit", "starting_after"];
+
+    private static async Task<IResult> ListEvents(HttpRequest request, ClaimsPrincipal user, StripeEventLog log, AuditLog audit, CancellationToken ct)
+    {
+        if (RefuseUnknown(request, EventParameters) is { } unknown)
+            return unknown;
+        var failed = Text(request, "failed");
+        if (failed is not (null or "true" or "false"))
+            return Problems.Validation("failed", "'failed' must be true or false.");
+        var type = Text(request, "type");
+        var objectId = Text(request, "object");
+        var customer = Text(request, "customer");
+        foreach (var (name, value) in new[] { ("type", type), ("object", objectId), ("customer", customer) })
+            if (value is { Length: > 320 })
+                return Problems.Validation(name, $"'{name}' must be at most 320 characters.");
+        string? customerId = null;
+        if (customer is not null && (customerId = await log.ResolveCustomerAsync(customer, ct)) is null)
+        {
+            // A customer without a Stripe customer has no events: an empty list, as a search that finds nothing.
+            await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, null, null, null, ReadRecord(request), ct);
+            return Results.Ok(new BillingApi.ListDto<StripeEventDto>("list", "/api/v1/admin/events", [], false));
+        }
+        var filter = new StripeEventFilter(type, objectId, customerId, failed == "true" ? "failed" : null);
+        var startingAfter = Text(request, "starting_after");
+        if (await log.PageAsync(filter, Limit(request), startingAfter, ct) is not var (rows, hasMore))
+            return Problems.Result(StatusCodes.Status400BadRequest, ProblemCodes.ResourceMissing, "The request is not valid.",
+                $"No such event: '{startingAfter}'. Pass the id of the last event of the previous page.",
+                new Dictionary<string, string[]> { ["starting_after"] = ["No such event."] });
+        await audit.AppendAsync(AuditActor.From(user), AuditActions.ApiRead, null, null, null, ReadRecord(request), ct);
+        return Results.Ok(new BillingApi.ListDto<StripeEventDto>("list", "/api/v1/admin/events",
+            rows.Select(e => new StripeEventDto(e.Id, "stripe_event", e.Type, e.ObjectId, e.CustomerId, e.UserId, e.Status, e.Attempts, e.LastError,
+                e.ReceivedAt, e.AppliedAt)).ToList(), hasMore));
+    }
 }

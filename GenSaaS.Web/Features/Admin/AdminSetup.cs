@@ -14,6 +14,8 @@ public static class AdminSetup
         services.AddSingleton<CustomerDetails>();
         services.AddSingleton<CustomerTimeline>();
         services.AddSingleton<OverviewReader>();
+        services.AddSingleton<StripeEventLog>();
+        services.AddScoped<StripeEventReplays>();
         services.AddScoped<ICliCommand, CreditsAdjustCommand>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         services.AddScoped<ICliCommand, AuditTailCommand>();

@@ -101,8 +101,13 @@ public sealed class AutoTopUpCharges(
                 await payments.RecordAsync(Payment.AutoTopUp(topUp.UserId, intent.Id, intent.LatestChargeId, topUp.PlanKey, intent.AmountReceived,
                     intent.Currency, "paid", topUp.Credits, grant?.EntryId) with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
                 if (grant is { Applied: true })
+                {
                     logger.LogInformation(BillingLogEvents.CreditsGranted, "Auto top-up {TopUpId} ({PaymentIntentId}) granted {Credits} credits to {UserId}",
                         topUpId, intent.Id, topUp.Credits, topUp.UserId);
+                    Webhooks.StripeApplyReport.NoteChanged($"granted {topUp.Credits} prepaid credits to {topUp.UserId} for auto top-up {topUpId} ({intent.Id})");
+                }
+                else
+                    Webhooks.StripeApplyReport.NoteUnchanged($"the credits of auto top-up {topUpId} ({intent.Id}) were already granted");
                 break;
             case "requires_action":
                 await CancelLeftOverAsync(topUpId, intent, ct);

@@ -151,6 +151,7 @@ public sealed class StripeEventApplier(
         if (planKey is null || plan is null || plan.Kind != PlanKind.Bundle)
         {
             logger.LogWarning("Checkout session {SessionId} names no bundle plan ({PlanKey}); nothing granted", session.Id, planKey);
+            StripeApplyReport.NoteUnchanged($"checkout session {session.Id} names no bundle plan ({planKey ?? "none"}): nothing to grant");
             return;
         }
 
@@ -159,6 +160,7 @@ public sealed class StripeEventApplier(
         {
             await payments.RecordAsync(Payment.UnpaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
                 session.Currency ?? plan.Currency, session.Status == "expired" || asyncPaymentFailed ? "failed" : session.PaymentStatus ?? "unpaid"), ct);
+            StripeApplyReport.NoteUnchanged($"checkout session {session.Id} is not paid ({(asyncPaymentFailed ? "its payment failed" : session.PaymentStatus ?? "unpaid")}): no credits granted");
             return;
         }
 
@@ -168,7 +170,12 @@ public sealed class StripeEventApplier(
             session.Currency ?? plan.Currency, plan.Credits, grant.EntryId) with { ReceiptUrl = charge?.ReceiptUrl }, ct);
         await lifecycle.BundlePaidAsync(session.Id, ct);
         if (grant.Applied)
+        {
             logger.LogInformation(BillingLogEvents.CreditsGranted, "Checkout session {SessionId} granted {Credits} credits to {UserId}", session.Id, plan.Credits, userId);
+            StripeApplyReport.NoteChanged($"granted {plan.Credits} prepaid credits ({plan.Name}) to {userId}, ledger line {BillingApi.LedgerIdPrefix}{grant.EntryId}");
+        }
+        else
+            StripeApplyReport.NoteUnchanged($"the {plan.Credits} credits of checkout session {session.Id} were already granted (ledger line {BillingApi.LedgerIdPrefix}{grant.EntryId})");
     }
 
     /// <summary>
@@ -229,12 +236,20 @@ public sealed class StripeEventApplier(
             return;
         var userId = optInUserId ?? await accounts.UserIdForCustomerAsync(customerId, ct);
         if (userId is null)
+        {
+            StripeApplyReport.NoteUnchanged($"no account has Stripe customer {customerId}: no card to follow");
             return;
-        if (optInUserId is null && (await accounts.FindAsync(userId, ct))?.PaysPerUse != true)
+        }
+        var account = await accounts.FindAsync(userId, ct);
+        if (optInUserId is null && account?.PaysPerUse != true)
+        {
+            StripeApplyReport.NoteUnchanged($"{userId} does not pay per use: no card is kept for them");
             return;
+        }
         if (eventCreated is { } created && !await AdvanceObjectAsync($"card:{customerId}", created, eventId, ct))
         {
             logger.LogInformation("Card event {StripeEventId} for {CustomerId} is older than one already applied; skipped", eventId, customerId);
+            StripeApplyReport.NoteUnchanged($"a newer event about the card of {customerId} was already applied: skipped");
             return;
         }
         var customer = await stripe.GetCustomerWithDefaultCardAsync(customerId, ct);
@@ -251,6 +266,11 @@ public sealed class StripeEventApplier(
         }
         var card = current is { Type: "card" } ? SavedCard.Of(current) : null;
         await accounts.SaveCardAsync(userId, card, optIn: optInUserId is not null, ct);
+        var cardText = card is null ? "none" : $"{card.Brand} ending {card.Last4}";
+        if (account?.DefaultPaymentMethod == card?.PaymentMethodId && account?.PaysPerUse == true)
+            StripeApplyReport.NoteUnchanged($"the card of {userId} was already {cardText}");
+        else
+            StripeApplyReport.NoteChanged($"card of {userId} set to {cardText}");
         logger.LogInformation("Card for {UserId} is now {Brand} {Last4} (event {StripeEventId})", userId, card?.Brand, card?.Last4, eventId);
     }
 
@@ -317,11 +337,28 @@ public sealed class StripeEventApplier(
     public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, CancellationToken ct) =>
         StoreSubscriptionAsync(subscription, userId, stripeTime, ct);
 
+    private const string StoredSubscriptionSql = """
+        SELECT status, cancel_at_period_end AS CancelAtPeriodEnd, current_period_end AS PeriodEnd FROM subscriptions WHERE stripe_subscription_id = @id;
+        """;
+
+    private sealed record StoredSubscription(string Status, long CancelAtPeriodEnd, DateTime? PeriodEnd)
+    {
+        public override string ToString() => Status + (CancelAtPeriodEnd == 1 ? " (canceling at period end)" : "") +
+            (PeriodEnd is { } end ? $", period ends {end:yyyy-MM-dd HH:mm}" : "");
+    }
+
     private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct)
     {
         var item = subscription.Items?.Data?.FirstOrDefault();
         var planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited;
-        await db.ExecuteAsync(UpsertSubscriptionSql, new
+        // Only a replay asks what was there before, to say what it changed; a delivery does not pay for the read.
+        StoredSubscription? before = null;
+        if (StripeApplyReport.IsCollecting)
+        {
+            await using var connection = await db.OpenAsync(ct);
+            before = await connection.QuerySingleOrDefaultAsync<StoredSubscription>(new CommandDefinition(StoredSubscriptionSql, new { id = subscription.Id }, cancellationToken: ct));
+        }
+        var written = await db.ExecuteAsync(UpsertSubscriptionSql, new
         {
             id = subscription.Id,
             userId,
@@ -333,6 +370,18 @@ public sealed class StripeEventApplier(
             eventCreated,
             now = clock.GetUtcNow().UtcDateTime,
         }, ct);
+        if (!StripeApplyReport.IsCollecting)
+            return;
+        var after = new StoredSubscription(subscription.Status, subscription.CancelAtPeriodEnd ? 1 : 0,
+            item?.CurrentPeriodEnd is { } e && e != default ? DateTime.SpecifyKind(e, DateTimeKind.Utc) : null);
+        if (written == 0)
+            StripeApplyReport.NoteUnchanged($"subscription {subscription.Id} kept as {before}: a newer event was already applied");
+        else if (before is null)
+            StripeApplyReport.NoteChanged($"stored subscription {subscription.Id} of {userId}: {after}");
+        else if (before.ToString() != after.ToString())
+            StripeApplyReport.NoteChanged($"subscription {subscription.Id}: {before} → {after}");
+        else
+            StripeApplyReport.NoteUnchanged($"subscription {subscription.Id} was already {after}");
     }
 
     /// <summary>What the app writes into <c>cancellation_details.comment</c> of a duplicate it cancels, followed by the subscription it keeps.</summary>
@@ -374,6 +423,7 @@ public sealed class StripeEventApplier(
             }
             logger.LogWarning(BillingLogEvents.DuplicateSubscriptionCanceled, "Subscription {SubscriptionId} of {UserId} duplicated {KeptSubscriptionId}; canceled at once",
                 newer.Id, userId, live[0].Id);
+            StripeApplyReport.NoteChanged($"canceled subscription {newer.Id}, a duplicate of {live[0].Id}");
             // Stamped with Stripe's cancel time: the customer.subscription.deleted event on its way carries the same or later.
             var canceledAt = canceled.CanceledAt is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)).ToUnixTimeSeconds() : 0;
             await StoreSubscriptionAsync(canceled, userId, canceledAt, ct);
@@ -457,7 +507,11 @@ public sealed class StripeEventApplier(
                     logger.LogError(BillingLogEvents.HoldExpired, "Hold {PaymentIntentId} of usage {UsageId} expired at Stripe before it was settled; {Amount} {Currency} not charged",
                         intent.Id, usageId, intent.Amount, intent.Currency);
             }
-            await db.ExecuteAsync(UsageChargeSql, new { usageId, state, error, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
+            var moved = await db.ExecuteAsync(UsageChargeSql, new { usageId, state, error, paymentIntentId = intent.Id, amount = intent.Amount, currency = intent.Currency, now = clock.GetUtcNow().UtcDateTime }, ct);
+            if (moved > 0)
+                StripeApplyReport.NoteChanged($"the charge of generation {usageId} ({intent.Id}) is now {state}");
+            else
+                StripeApplyReport.NoteUnchanged($"the charge of generation {usageId} ({intent.Id}) was already settled");
             if (state == "captured")
                 await payments.RecordAsync(Payment.Capture(intent.Metadata.GetValueOrDefault("user_id"), intent.Id, intent.LatestChargeId,
                     intent.AmountReceived, intent.Currency, usageId) with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
@@ -465,6 +519,7 @@ public sealed class StripeEventApplier(
         }
 
         // A bundle's PaymentIntent: fulfilment follows its Checkout Session; a refund finds the purchase by payment_intent_id.
+        StripeApplyReport.NoteUnchanged($"{intent.Id} is a bundle's payment: its checkout session's events grant the credits");
     }
 
     /// <summary>
@@ -491,6 +546,11 @@ public sealed class StripeEventApplier(
                 charge.Amount, charge.ReceiptUrl);
             var recorded = await db.WriteAsync((connection, tx) => refundRecorder.Record(connection, tx, facts, funding, userId), ct);
             refundRecorder.Log(facts, recorded, userId);
+            if (!recorded.Applied)
+                StripeApplyReport.NoteUnchanged($"refund {refund.Id} was already recorded");
+            else
+                StripeApplyReport.NoteChanged($"recorded refund {refund.Id} of {Shared.Money.Format(refund.Amount, facts.Currency)} ({refund.Status})" +
+                    (recorded.Taken > 0 ? $" and took back {recorded.Taken} prepaid credits from {userId}" : ""));
         }
         // The charge's receipt now lists its refunds; the purchase or capture it paid for links to the same page.
         await payments.RecordReceiptAsync(charge.Id, charge.PaymentIntentId, charge.ReceiptUrl, ct);

@@ -171,7 +171,7 @@ public sealed class StripeWebhooks(
             return Results.Ok(new { received = true, applied = false });
         }
 
-        var (applied, attempts) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        var (applied, attempts, _, _) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
         // Only the first failure starts the schedule: Stripe's own redeliveries of a failing event must not start more of them.
         if (!applied && attempts == 1)
             StripeEventRetryJob.Schedule(jobs, stripeEvent.Id, retry: 0);
@@ -367,9 +367,10 @@ public sealed class StripeWebhooks(
     /// <summary>
     /// Applies the event and stores it, once by id, with how that went. Storing after applying keeps one write per
     /// delivery: a crash in between leaves the event unanswered, so Stripe sends it again, and the handlers are idempotent.
-    /// Returns whether it applied (or was of a type this app ignores) and how many attempts the event has had.
+    /// Returns whether it applied (or was of a type this app ignores), how many attempts the event has had, the status stored
+    /// and the error when it failed.
     /// </summary>
-    private async Task<(bool Applied, int Attempts)> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct)
+    private async Task<(bool Applied, int Attempts, string Status, string? Error)> ApplyAndRecordAsync(Event stripeEvent, string payload, CancellationToken ct)
     {
         string status;
         string? error = null;
@@ -398,9 +399,9 @@ public sealed class StripeWebhooks(
 
         metrics.WebhookEvents.WithLabels(stripeEvent.Type, status).Inc();
         if (status == "failed")
-            return (false, attempts);
+            return (false, attempts, status, error);
         logger.LogDebug(BillingLogEvents.WebhookApplied, "Stripe event {StripeEventId} ({StripeEventType}) {Status}", stripeEvent.Id, stripeEvent.Type, status);
-        return (true, attempts);
+        return (true, attempts, status, null);
     }
 
     /// <summary>
@@ -423,7 +424,7 @@ public sealed class StripeWebhooks(
             await StoreUnreadableAsync(payload, ex, ct);
             return true;
         }
-        var (applied, attempts) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        var (applied, attempts, _, _) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
         if (!applied && attempts == 1)
             StripeEventRetryJob.Schedule(jobs, stripeEvent.Id, retry: 0);
         return true;
@@ -448,15 +449,41 @@ public sealed class StripeWebhooks(
         """;
 
     /// <summary>Applies a stored event again (the retry job, or an admin's replay). Null when it is unknown or already applied; false when it still fails.</summary>
-    public async Task<bool?> ReplayAsync(string eventId, CancellationToken ct)
+    public async Task<bool?> ReplayAsync(string eventId, CancellationToken ct) =>
+        (await ReplayStoredAsync(eventId, ct)).Status switch
+        {
+            ReplayResult.NotReplayed => null,
+            "failed" => false,
+            _ => true,
+        };
+
+    /// <summary>
+    /// What replaying a stored event came to. <see cref="Status"/>: <c>applied</c> or <c>ignored</c> (as stored), <c>failed</c>
+    /// (with <see cref="Error"/>), or <see cref="NotReplayed"/> (unknown, or applied already). <see cref="Changed"/> and
+    /// <see cref="Unchanged"/> are the applier's own notes of what it wrote and what it found already so.
+    /// </summary>
+    public sealed record ReplayResult(string Status, string? Error, IReadOnlyList<string> Changed, IReadOnlyList<string> Unchanged)
+    {
+        public const string NotReplayed = "not_replayed";
+    }
+
+    /// <summary>An admin's replay: <see cref="ReplayAsync"/> with the applier's notes of what it changed.</summary>
+    public async Task<ReplayResult> ReplayReportingAsync(string eventId, CancellationToken ct)
+    {
+        using var scope = StripeApplyReport.Begin(out var report);
+        var (status, error) = await ReplayStoredAsync(eventId, ct);
+        return new ReplayResult(status, error, report.Changed.ToList(), report.Unchanged.ToList());
+    }
+
+    private async Task<(string Status, string? Error)> ReplayStoredAsync(string eventId, CancellationToken ct)
     {
         string? payload;
         await using (var connection = await db.OpenAsync(ct))
             payload = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(LoadSql, new { id = eventId }, cancellationToken: ct));
         if (payload is null)
-            return null;
-        if (NotAnEvent(payload) is not null)
-            return false;
+            return (ReplayResult.NotReplayed, null);
+        if (NotAnEvent(payload) is { } notAnEvent)
+            return ("failed", "Not a Stripe event: " + notAnEvent);
         Event stripeEvent;
         try
         {
@@ -465,14 +492,15 @@ public sealed class StripeWebhooks(
         catch (StripeRefetchFailedException ex)
         {
             logger.LogWarning(BillingLogEvents.WebhookFailed, ex.InnerException, "Stored Stripe event {StripeEventId}: re-fetching its object failed again", eventId);
-            return false;
+            return ("failed", ex.Message);
         }
         catch (Exception ex) when (ex is StripeException or JsonException or Newtonsoft.Json.JsonException or FormatException)
         {
             logger.LogWarning(BillingLogEvents.WebhookFailed, ex, "Stored Stripe event {StripeEventId} still cannot be read", eventId);
-            return false;
+            return ("failed", "Stripe.net cannot read it: " + ex.Message);
         }
-        return (await ApplyAndRecordAsync(stripeEvent, payload, ct)).Applied;
+        var (_, _, status, error) = await ApplyAndRecordAsync(stripeEvent, payload, ct);
+        return (status, error);
     }
 }
 
