@@ -185,9 +185,8 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
         var eventId = JsonNode.Parse(payload)!["id"]!.GetValue<string>();
         (await DeliverAsync(payload)).StatusCode.ShouldBe(HttpStatusCode.OK);
         await app.ExecuteAsync("UPDATE stripe_events SET last_error = 'held for the replay test' WHERE id = @eventId", new { eventId });
-        await app.ExecuteAsync("INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@userId, @customerId, '2026-01-01 00:00:00')",
-            new { userId = user.Id, customerId });
 
+        // The admin opens the failed event (it stays failed until the customer row exists, whatever its retries do).
         var (_, admin) = await app.SignedInUserAsync(admin: true);
         (await admin.GetStringAsync("/admin/billing/events?failed=true")).ShouldContain($"data-testid=\"replay-{eventId}\"");
         var page = await admin.GetStringAsync($"/admin/billing/events/{eventId}");
@@ -197,6 +196,9 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
             ["Replay.Token"] = System.Text.RegularExpressions.Regex.Match(page, "name=\"Replay\\.Token\"[^>]*value=\"([0-9a-f]{32})\"").Groups[1].Value,
             ["Replay.Reason"] = "the customer row arrived",
         };
+        form["Replay.Token"].ShouldNotBeEmpty();
+        await app.ExecuteAsync("INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@userId, @customerId, '2026-01-01 00:00:00')",
+            new { userId = user.Id, customerId });
         var response = await admin.PostAsync($"/admin/billing/events/{eventId}?handler=Replay", new FormUrlEncodedContent(form));
         // Its retry schedule (first retry after 2 s) may apply it first: the replay is then refused, as for any event not failed.
         response.StatusCode.ShouldBeOneOf(HttpStatusCode.Redirect, HttpStatusCode.Conflict);
