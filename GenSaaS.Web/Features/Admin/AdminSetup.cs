@@ -16,6 +16,7 @@ public static class AdminSetup
         services.AddSingleton<OverviewReader>();
         services.AddSingleton<StripeEventLog>();
         services.AddScoped<StripeEventReplays>();
+        services.AddScoped<JobActions>();
         services.AddScoped<ICliCommand, CreditsAdjustCommand>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         services.AddScoped<ICliCommand, AuditTailCommand>();

@@ -46,6 +46,8 @@ public static class AuditActions
     public const string PaymentRefund = "payment.refund";
     public const string AuditExport = "audit.export";
     public const string ApiRead = "api.read";
+    public const string HoldCapture = "hold.capture";
+    public const string HoldRelease = "hold.release";
 }
 
 /// <summary>

@@ -64,9 +64,9 @@ public sealed record OverviewFigures(
 public static class OverviewLinks
 {
     public const string FailedWebhooks = "/admin/billing/events?status=failed";
-    public const string FailedCaptures = "/admin/billing/captures";
-    public const string HoldsNearExpiry = "/admin/billing/captures";
-    public const string FailedRenewals = "/admin/customers?plan=subscription";
+    public const string FailedCaptures = "/admin/jobs#failed-captures";
+    public const string HoldsNearExpiry = "/admin/jobs#holds-near-expiry";
+    public const string FailedRenewals = "/admin/jobs#failed-renewals";
 }
 
 /// <summary>

@@ -151,6 +151,32 @@ public sealed class BillingModeInfo
         return this;
     }
 
+    /// <summary>
+    /// The Stripe Dashboard's page of a Stripe object by its id's prefix (a PaymentIntent, charge, subscription, invoice,
+    /// customer, event or Checkout Session), under <c>/test/</c> with a test key; null when there is none: in Emulator mode
+    /// (the emulator has no dashboard pages, only Checkout, the portal and its dev controls), with billing off, or for an id
+    /// of another kind.
+    /// </summary>
+    public string? DashboardUrl(string? objectId)
+    {
+        if (Mode != BillingMode.Stripe || string.IsNullOrEmpty(objectId))
+            return null;
+        var section = objectId switch
+        {
+            _ when objectId.StartsWith("pi_", StringComparison.Ordinal) || objectId.StartsWith("ch_", StringComparison.Ordinal) => "payments",
+            _ when objectId.StartsWith("sub_", StringComparison.Ordinal) => "subscriptions",
+            _ when objectId.StartsWith("in_", StringComparison.Ordinal) => "invoices",
+            _ when objectId.StartsWith("cus_", StringComparison.Ordinal) => "customers",
+            _ when objectId.StartsWith("evt_", StringComparison.Ordinal) => "events",
+            _ when objectId.StartsWith("cs_", StringComparison.Ordinal) => "checkout/sessions",
+            _ => null,
+        };
+        if (section is null)
+            return null;
+        var test = SecretKey is { } key && (key.StartsWith("sk_test_", StringComparison.Ordinal) || key.StartsWith("rk_test_", StringComparison.Ordinal));
+        return $"https://dashboard.stripe.com/{(test ? "test/" : "")}{section}/{Uri.EscapeDataString(objectId)}";
+    }
+
     /// <summary>Decides the mode from configuration, the environment variables Stripe's tools use, and the host environment.</summary>
     public static BillingModeInfo Resolve(BillingOptions options, IHostEnvironment environment)
     {

@@ -3,6 +3,7 @@ using Dapper;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Billing.Webhooks;
 using Hangfire;
+using Microsoft.Data.Sqlite;
 using Stripe;
 
 namespace GenSaaS.Web.Features.Billing;
@@ -23,6 +24,18 @@ public sealed record AuthorizationResult(bool Authorized, string? PaymentIntentI
     public const string AuthenticationRequiredMessage =
         "Your bank asks you to confirm your card before it can be charged. Update your card in the billing portal (your bank will ask you to confirm it there), then try again. You were not charged.";
 }
+
+/// <summary>
+/// What one attempt to settle a hold came to: <see cref="Changed"/> when this call moved the hold (captured, cancelled, or
+/// found ended at Stripe), otherwise the hold stays as it was (<see cref="State"/>) and <see cref="Error"/> says why.
+/// </summary>
+public sealed record HoldChange(bool Changed, string? State, string? Error = null);
+
+/// <summary>
+/// Written in the same write transaction as a hold's change of state, only when this call made the change (an admin
+/// action's audit entry); it is given the new state.
+/// </summary>
+public delegate void AlongsideHoldChange(SqliteConnection connection, SqliteTransaction tx, string newState);
 
 /// <summary>
 /// Pay per use: a manual-capture PaymentIntent confirmed off session on the saved card before the generation, captured
@@ -187,14 +200,14 @@ public sealed class PayPerUse(
     /// answer. When Stripe does not answer, the error is recorded, the hold stays <c>authorised</c> (on the failed-captures
     /// page) and the sweep tries again; a capture that went through with its answer lost is found by reading the intent.
     /// </summary>
-    public async Task CaptureAsync(string usageId, CancellationToken ct)
+    public async Task<HoldChange> CaptureAsync(string usageId, CancellationToken ct, AlongsideHoldChange? alongside = null)
     {
         var usage = await LoadAsync(usageId, ct);
         if (usage is not { State: "succeeded", ChargeState: "authorised", ChargeReference: { } paymentIntentId })
-            return;
+            return new HoldChange(false, usage?.ChargeState, usage is null ? "There is no such hold." : null);
         var attempt = await db.ExecuteScalarAsync<long>(NextCaptureAttemptSql, new { usageId }, ct);
         if (attempt == 0)
-            return;
+            return new HoldChange(false, null);
         PaymentIntent intent;
         try
         {
@@ -204,48 +217,62 @@ public sealed class PayPerUse(
         {
             logger.LogWarning(BillingLogEvents.CaptureFailed, ex, "Capture attempt {Attempt} of usage {UsageId} ({PaymentIntentId}) got no answer from Stripe: {Reason}",
                 attempt, usageId, paymentIntentId, ex.Message);
-            await db.ExecuteAsync(CaptureFailedSql, new { usageId, error = $"Capture attempt {attempt}: Stripe did not answer ({ex.Message})", now = Now }, ct);
-            return;
+            var error = $"Capture attempt {attempt}: Stripe did not answer ({ex.Message})";
+            await db.ExecuteAsync(CaptureFailedSql, new { usageId, error, now = Now }, ct);
+            return new HoldChange(false, "authorised", error);
         }
         catch (StripeException ex) when (ex.StripeError?.Code == "payment_intent_unexpected_state")
         {
             // An earlier attempt went through and only its answer was lost, or Stripe ended the hold: the intent says which.
             intent = await stripe.GetPaymentIntentAsync(paymentIntentId, ct);
         }
-        await SettleCapturedAsync(usageId, usage.UserId, intent, ct);
+        return await SettleCapturedAsync(usageId, usage.UserId, intent, alongside, ct);
     }
 
-    private async Task SettleCapturedAsync(string usageId, string userId, PaymentIntent intent, CancellationToken ct)
+    /// <summary>Moves the hold to <paramref name="state"/> and, when this call moved it, writes <paramref name="alongside"/> in the same transaction.</summary>
+    private Task<bool> SetChargeStateAsync(string usageId, string state, string? error, AlongsideHoldChange? alongside, CancellationToken ct) =>
+        db.WriteAsync((connection, tx) =>
+        {
+            var changed = connection.Execute(SetChargeStateSql, new { usageId, state, error, now = Now }, tx) > 0;
+            if (changed)
+                alongside?.Invoke(connection, tx, state);
+            return changed;
+        }, ct);
+
+    private async Task<HoldChange> SettleCapturedAsync(string usageId, string userId, PaymentIntent intent, AlongsideHoldChange? alongside, CancellationToken ct)
     {
         switch (intent.Status)
         {
             case "succeeded":
-                await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = "captured", error = (string?)null, now = Now }, ct);
+                var captured = await SetChargeStateAsync(usageId, "captured", null, alongside, ct);
                 await payments.RecordAsync(Payment.Capture(userId, intent.Id, intent.LatestChargeId, intent.AmountReceived, intent.Currency, usageId)
                     with { ReceiptUrl = intent.LatestCharge?.ReceiptUrl }, ct);
                 logger.LogInformation(BillingLogEvents.PaymentCaptured, "Usage {UsageId} captured {Amount} {Currency} ({PaymentIntentId})",
                     usageId, intent.AmountReceived, intent.Currency, intent.Id);
-                break;
+                return new HoldChange(captured, "captured");
             case "requires_capture":
                 await db.ExecuteAsync(CaptureFailedSql, new { usageId, error = "Stripe left the hold uncaptured", now = Now }, ct);
-                break;
+                return new HoldChange(false, "authorised", "Stripe left the hold uncaptured");
             default:
                 var error = intent.Status == "canceled"
                     ? intent.CancellationReason == "automatic"
                         ? "Stripe canceled the hold automatically (its authorisation expired) before it was captured"
                         : $"The hold was canceled at Stripe ({intent.CancellationReason ?? "no reason given"}) before it was captured; the generation was not paid"
                     : $"The hold is {intent.Status} at Stripe and cannot be captured";
-                await db.ExecuteAsync(SetChargeStateSql, new { usageId, state = intent.Status == "canceled" ? "canceled" : "failed", error, now = Now }, ct);
+                var ended = intent.Status == "canceled" ? "canceled" : "failed";
+                var changed = await SetChargeStateAsync(usageId, ended, error, alongside, ct);
                 logger.LogError(intent.CancellationReason == "automatic" ? BillingLogEvents.HoldExpired : BillingLogEvents.CaptureFailed,
                     "Hold {PaymentIntentId} of usage {UsageId} cannot be captured: {Error}; {Amount} {Currency} not charged", intent.Id, usageId, error, intent.Amount, intent.Currency);
-                break;
+                return new HoldChange(changed, ended, error);
         }
     }
 
     private const string CanceledSql = """
         UPDATE usage_charges SET state = 'canceled', updated_at = @now
         WHERE usage_id = @usageId AND state IN ('pending', 'authorised');
+        """;
 
+    private const string AuthorisationCanceledSql = """
         UPDATE payments SET status = 'canceled', updated_at = @now
         WHERE kind = 'authorisation' AND usage_id = @usageId AND status = 'authorised';
         """;
@@ -256,15 +283,16 @@ public sealed class PayPerUse(
         """;
 
     /// <summary>
-    /// Cancels the hold of a released usage. Idempotent like <see cref="CaptureAsync"/>. A hold whose authorisation got no
+    /// Cancels the hold of a released usage (and, with <paramref name="evenIfSucceeded"/>, an admin's release of a succeeded
+    /// one's: the generation goes unpaid). Idempotent like <see cref="CaptureAsync"/>. A hold whose authorisation got no
     /// answer is looked for at Stripe by its usage id; one not found is looked for again by the sweep for
     /// <see cref="LostAuthorizationSearch"/>, then taken as never placed.
     /// </summary>
-    public async Task CancelAsync(string usageId, CancellationToken ct)
+    public async Task<HoldChange> CancelAsync(string usageId, CancellationToken ct, AlongsideHoldChange? alongside = null, bool evenIfSucceeded = false)
     {
         var usage = await LoadAsync(usageId, ct);
-        if (usage is not { State: "released", ChargeState: "authorised" or "pending" })
-            return;
+        if (usage is not { ChargeState: "authorised" or "pending" } || !(usage.State == "released" || (evenIfSucceeded && usage.State == "succeeded")))
+            return new HoldChange(false, usage?.ChargeState, usage is null ? "There is no such hold." : null);
         if (usage.ChargeReference is null && await accounts.FindAsync(usage.UserId, ct) is { } customer)
         {
             if (await stripe.FindAuthorizationAsync(customer.StripeCustomerId, usageId, ct) is { } lost)
@@ -278,17 +306,27 @@ public sealed class PayPerUse(
             }
             else if (usage.ChargeCreatedAt > Now - LostAuthorizationSearch)
             {
-                return;
+                return new HoldChange(false, usage.ChargeState, "The authorisation is still being looked for at Stripe.");
             }
         }
         if (usage.ChargeReference is { } paymentIntentId)
         {
             var intent = await stripe.GetPaymentIntentAsync(paymentIntentId, ct);
+            if (evenIfSucceeded && intent.Status == "succeeded")
+                return new HoldChange(false, usage.ChargeState, "Stripe has already captured this hold; it cannot be released (refund the payment instead).");
             if (intent.Status is not ("canceled" or "succeeded"))
                 intent = await stripe.CancelAuthorizationAsync(usageId, paymentIntentId, ct);
             logger.LogInformation(BillingLogEvents.AuthorizationCanceled, "Usage {UsageId} authorisation {PaymentIntentId} is {Status}", usageId, paymentIntentId, intent.Status);
         }
-        await db.ExecuteAsync(CanceledSql, new { usageId, now = Now }, ct);
+        var changed = await db.WriteAsync((connection, tx) =>
+        {
+            var moved = connection.Execute(CanceledSql, new { usageId, now = Now }, tx) > 0;
+            connection.Execute(AuthorisationCanceledSql, new { usageId, now = Now }, tx);
+            if (moved)
+                alongside?.Invoke(connection, tx, "canceled");
+            return moved;
+        }, ct);
+        return new HoldChange(changed, "canceled");
     }
 
     private const string LeftOverSql = """
