@@ -26,6 +26,8 @@ public sealed class JobActions(Db db, PayPerUse payPerUse, AuditLog audit, TimeP
 {
     public const int MaxReasonLength = 500;
 
+    private static readonly SemaphoreSlim Gate = new(1, 1);
+
     // Holds still open whose capture failed; and generations whose hold ended uncaptured in the last week.
     private const string FailedCapturesSql = """
         SELECT c.usage_id AS UsageId, c.user_id AS UserId, c.payment_intent_id AS PaymentIntentId, c.state, u.state AS UsageState,
@@ -101,6 +103,9 @@ public sealed class JobActions(Db db, PayPerUse payPerUse, AuditLog audit, TimeP
         if (await FindAsync(usageId, ct) is not { } before)
             return new JobActionOutcome(false, $"There is no hold for usage {usageId}.");
 
+        // One admin action on holds at a time in this process: a double submit's second request waits, then finds the hold
+        // moved and does nothing (two captures racing would both reach Stripe and both record the capture).
+        await Gate.WaitAsync(ct);
         HoldChange change;
         try
         {
@@ -111,6 +116,10 @@ public sealed class JobActions(Db db, PayPerUse payPerUse, AuditLog audit, TimeP
         catch (Exception ex) when (ex is Stripe.StripeException || StripeGateway.IsUnavailable(ex, ct))
         {
             return new JobActionOutcome(false, $"Stripe did not do it: {ex.Message}. Nothing changed: the hold of usage {usageId} is still {before.State}.");
+        }
+        finally
+        {
+            Gate.Release();
         }
         if (change.Changed)
             return new JobActionOutcome(true, change.State == "captured" || (change.State == "canceled" && done == "released")
