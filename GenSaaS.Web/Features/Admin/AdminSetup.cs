@@ -10,6 +10,7 @@ public static class AdminSetup
         services.AddSingleton<AuditLog>();
         services.AddSingleton<CreditAdjustments>();
         services.AddSingleton<PaymentRefunds>();
+        services.AddScoped<SubscriptionChanges>();
         services.AddSingleton<CustomerDirectory>();
         services.AddSingleton<CustomerDetails>();
         services.AddSingleton<CustomerTimeline>();

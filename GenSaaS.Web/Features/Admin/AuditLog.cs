@@ -44,6 +44,8 @@ public static class AuditActions
 {
     public const string CreditsAdjust = "credits.adjust";
     public const string PaymentRefund = "payment.refund";
+    public const string SubscriptionCancel = "subscription.cancel";
+    public const string SubscriptionResume = "subscription.resume";
     public const string AuditExport = "audit.export";
     public const string ApiRead = "api.read";
     public const string HoldCapture = "hold.capture";

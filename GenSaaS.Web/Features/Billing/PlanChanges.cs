@@ -1,5 +1,6 @@
 using Dapper;
 using GenSaaS.Web.Data;
+using Microsoft.Data.Sqlite;
 using Stripe;
 
 namespace GenSaaS.Web.Features.Billing;
@@ -58,7 +59,13 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
     /// confirmation, so the same one sent twice changes Stripe once. Throws what Stripe.net throws when Stripe cannot be
     /// reached (see <see cref="StripeGateway.IsUnavailable"/>); nothing is stored then.
     /// </summary>
-    public async Task<Outcome> SetCancelAtPeriodEndAsync(string userId, bool cancel, string requestId, CancellationToken ct)
+    /// <param name="recordChange">
+    /// Runs in the write transaction that stores Stripe's answer to a change made now, with the subscription before and after
+    /// and the request id the change was made under at Stripe (an admin's change writes its audit entry there); not when
+    /// nothing changed.
+    /// </param>
+    public async Task<Outcome> SetCancelAtPeriodEndAsync(string userId, bool cancel, string requestId, CancellationToken ct,
+        Action<SqliteConnection, SqliteTransaction, Subscription, Subscription, string>? recordChange = null)
     {
         var (subscriptionId, seen) = await db.ReadAsync(connection =>
         {
@@ -77,6 +84,7 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
         }
 
         Subscription after;
+        var changedUnder = requestId;
         try
         {
             after = await stripe.SetCancelAtPeriodEndAsync(subscriptionId, cancel, requestId, ct);
@@ -86,7 +94,10 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
                 // Stripe answered the old result. Read what holds now; if the plan changed back since, this is a new wish.
                 after = await stripe.GetSubscriptionAsync(subscriptionId, ct);
                 if (!HasEnded(after) && after.CancelAtPeriodEnd != cancel)
-                    after = await stripe.SetCancelAtPeriodEndAsync(subscriptionId, cancel, $"{requestId}:{Guid.NewGuid():N}", ct);
+                {
+                    changedUnder = $"{requestId}:{Guid.NewGuid():N}";
+                    after = await stripe.SetCancelAtPeriodEndAsync(subscriptionId, cancel, changedUnder, ct);
+                }
             }
         }
         catch (StripeException ex) when (ex.StripeError?.Type == "invalid_request_error")
@@ -98,7 +109,8 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
             await subscriptions.StoreReadBackAsync(now, userId, Stamp(now, seen), ct);
             return Outcome.SubscriptionEnded;
         }
-        await subscriptions.StoreReadBackAsync(after, userId, Stamp(after, seen), ct);
+        await subscriptions.StoreReadBackAsync(after, userId, Stamp(after, seen), ct,
+            recordChange is null ? null : (connection, tx) => recordChange(connection, tx, before, after, changedUnder));
         logger.LogInformation(BillingLogEvents.PlanChanged, "Subscription {SubscriptionId} of {UserId}: cancel at period end {CancelAtPeriodEnd} (request {RequestId})",
             subscriptionId, userId, after.CancelAtPeriodEnd, requestId);
         return Outcome.Changed;

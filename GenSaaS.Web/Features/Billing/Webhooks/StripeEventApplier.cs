@@ -334,8 +334,10 @@ public sealed class StripeEventApplier(
     /// <paramref name="stripeTime"/> (Stripe's clock when it answered) had brought it: it shows at once, an event Stripe created
     /// earlier cannot overwrite it, and the change's own <c>customer.subscription.updated</c> follows as usual.
     /// </summary>
-    public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, CancellationToken ct) =>
-        StoreSubscriptionAsync(subscription, userId, stripeTime, ct);
+    /// <paramref name="alsoInTransaction"/> runs in the same write transaction (an admin's change records its audit entry there).
+    public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, CancellationToken ct,
+        Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null) =>
+        StoreSubscriptionAsync(subscription, userId, stripeTime, ct, alsoInTransaction);
 
     private const string StoredSubscriptionSql = """
         SELECT status, cancel_at_period_end AS CancelAtPeriodEnd, current_period_end AS PeriodEnd FROM subscriptions WHERE stripe_subscription_id = @id;
@@ -347,7 +349,8 @@ public sealed class StripeEventApplier(
             (PeriodEnd is { } end ? $", period ends {end:yyyy-MM-dd HH:mm}" : "");
     }
 
-    private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct)
+    private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct,
+        Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null)
     {
         var item = subscription.Items?.Data?.FirstOrDefault();
         var planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited;
@@ -358,7 +361,7 @@ public sealed class StripeEventApplier(
             await using var connection = await db.OpenAsync(ct);
             before = await connection.QuerySingleOrDefaultAsync<StoredSubscription>(new CommandDefinition(StoredSubscriptionSql, new { id = subscription.Id }, cancellationToken: ct));
         }
-        var written = await db.ExecuteAsync(UpsertSubscriptionSql, new
+        var args = new
         {
             id = subscription.Id,
             userId,
@@ -369,6 +372,12 @@ public sealed class StripeEventApplier(
             cancelAtPeriodEnd = subscription.CancelAtPeriodEnd ? 1 : 0,
             eventCreated,
             now = clock.GetUtcNow().UtcDateTime,
+        };
+        var written = await db.WriteAsync((connection, tx) =>
+        {
+            var rows = connection.Execute(UpsertSubscriptionSql, args, tx);
+            alsoInTransaction?.Invoke(connection, tx);
+            return rows;
         }, ct);
         if (!StripeApplyReport.IsCollecting)
             return;
