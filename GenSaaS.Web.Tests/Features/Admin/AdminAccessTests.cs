@@ -49,6 +49,8 @@ public sealed class AdminAccessTests(AdminTestApp app) : IClassFixture<AdminTest
         var routes = AdminRoutes(customer.Id);
         routes.Select(r => r.Path).ShouldContain("/admin/audit");
         routes.Select(r => r.Path).ShouldContain($"/admin/customers/{customer.Id}");
+        routes.ShouldContain(new Route("POST", $"/admin/customers/{customer.Id}/actions", false));
+        routes.ShouldContain(new Route("GET", $"/admin/customers/{customer.Id}/view", false));
         routes.ShouldContain(new Route("POST", $"/api/v1/admin/customers/{customer.Id}/credits", true));
         routes.ShouldContain(new Route("GET", "/api/v1/admin/audit", true));
         routes.ShouldContain(new Route("GET", "/api/v1/admin/customers", true));

@@ -46,7 +46,12 @@ public sealed class ApiKeyAuthenticationHandler(
         if (owner is null)
             return AuthenticateResult.Fail("Unknown or revoked API key");
         // Failed-password lockout is not checked: it guards the password, and an attacker guessing it must not be able to
-        // switch off the owner's integrations. Revoking the key (or deleting the user) is what stops a key.
+        // switch off the owner's integrations. An admin's lock (AccountLock) is: it stops every way in at once.
+        if (owner.Locked)
+        {
+            Context.Items[LockedItem] = true;
+            return AuthenticateResult.Fail("The account of this API key is locked");
+        }
 
         var claims = new List<Claim> { new(ClaimTypes.NameIdentifier, owner.UserId), new("api_key_id", owner.KeyId) };
         if (owner.UserName is { } name)
@@ -62,9 +67,14 @@ public sealed class ApiKeyAuthenticationHandler(
         return AuthenticateResult.Success(new AuthenticationTicket(principal, AuthSchemes.ApiKey));
     }
 
+    private const string LockedItem = "gensaas:api-key-account-locked";
+
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
-        Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, ProblemCodes.Unauthenticated,
-            "The API key is not valid.", "The key is unknown or revoked. Create a new key at /account/api-keys.");
+        Context.Items.ContainsKey(LockedItem)
+            ? Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, ProblemCodes.Unauthenticated,
+                "The account is locked.", "The account this key belongs to is locked; its keys work again when an admin unlocks it.")
+            : Problems.WriteAsync(Context, StatusCodes.Status401Unauthorized, ProblemCodes.Unauthenticated,
+                "The API key is not valid.", "The key is unknown or revoked. Create a new key at /account/api-keys.");
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
         Problems.WriteAsync(Context, StatusCodes.Status403Forbidden, ProblemCodes.Forbidden, "You may not do this.");

@@ -5,8 +5,9 @@ namespace GenSaaS.Web.Features.Accounts;
 
 public sealed record ApiKeyRecord(string Id, string Name, string Prefix, string Scopes, DateTime CreatedAt, DateTime? LastUsedAt, DateTime? RevokedAt);
 
-/// <summary>The owner of a live key, as the authentication handler needs it.</summary>
-public sealed record ApiKeyOwner(string KeyId, string UserId, string? UserName, string? Email, string Roles, string Scopes, DateTime? LastUsedAt);
+/// <summary>The owner of a live key, as the authentication handler needs it; <see cref="Locked"/> when an admin locked the account.</summary>
+public sealed record ApiKeyOwner(string KeyId, string UserId, string? UserName, string? Email, string Roles, string Scopes, DateTime? LastUsedAt,
+    bool Locked = false);
 
 /// <summary>Personal API keys: <c>gsk_</c> + 43 random characters, stored as a SHA-256 hash and a visible prefix.</summary>
 public sealed class ApiKeyStore(Db db, TimeProvider clock)
@@ -80,7 +81,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
     private const string FindOwnerSql = """
         SELECT k.id AS KeyId, u.Id AS UserId, u.UserName, u.Email,
                coalesce((SELECT group_concat(r.Name, ',') FROM AspNetUserRoles ur JOIN AspNetRoles r ON r.Id = ur.RoleId WHERE ur.UserId = u.Id), '') AS Roles,
-               k.scopes AS Scopes, k.last_used_at AS LastUsedAt
+               k.scopes AS Scopes, k.last_used_at AS LastUsedAt, coalesce(u.LockoutEnd >= '9999', 0) AS Locked
         FROM api_keys k JOIN AspNetUsers u ON u.Id = k.user_id
         WHERE k.key_hash = @hash AND k.revoked_at IS NULL;
         """;
@@ -101,10 +102,10 @@ public sealed class ApiKeyStore(Db db, TimeProvider clock)
             using var r = connection.Prepared(null, FindOwnerSql, ("@hash", hash)).ExecuteReader();
             return r.Read()
                 ? new ApiKeyOwner(r.GetString(0), r.GetString(1), r.GetNullableString(2), r.GetNullableString(3), r.GetString(4),
-                    r.GetString(5), r.IsDBNull(6) ? null : r.GetUtcDateTime(6))
+                    r.GetString(5), r.IsDBNull(6) ? null : r.GetUtcDateTime(6), r.GetInt64(7) != 0)
                 : null;
         }, ct);
-        if (owner is not null && (owner.LastUsedAt is not { } last || now - last >= LastUsedResolution))
+        if (owner is not null && !owner.Locked && (owner.LastUsedAt is not { } last || now - last >= LastUsedResolution))
             await db.ExecuteAsync(TouchSql, new { id = owner.KeyId, now }, ct);
         return owner;
     }

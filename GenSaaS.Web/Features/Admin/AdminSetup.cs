@@ -11,6 +11,7 @@ public static class AdminSetup
         services.AddSingleton<CreditAdjustments>();
         services.AddSingleton<PaymentRefunds>();
         services.AddScoped<SubscriptionChanges>();
+        services.AddSingleton<AccountActions>();
         services.AddSingleton<CustomerDirectory>();
         services.AddSingleton<CustomerDetails>();
         services.AddSingleton<CustomerTimeline>();

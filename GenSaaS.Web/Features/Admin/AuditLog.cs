@@ -50,6 +50,15 @@ public static class AuditActions
     public const string ApiRead = "api.read";
     public const string HoldCapture = "hold.capture";
     public const string HoldRelease = "hold.release";
+    public const string UserConfirmEmail = "user.confirm_email";
+    public const string UserLock = "user.lock";
+    public const string UserUnlock = "user.unlock";
+    public const string UserPromote = "user.promote";
+    public const string UserDemote = "user.demote";
+    public const string ApiKeyRevoke = "api_key.revoke";
+    public const string ApiKeyRevokeAll = "api_key.revoke_all";
+    /// <summary>An admin looked at a customer's dashboard through "view as customer" (a read, with its reason).</summary>
+    public const string CustomerViewAs = "customer.view_as";
 }
 
 /// <summary>

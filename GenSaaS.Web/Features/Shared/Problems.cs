@@ -60,6 +60,10 @@ public static class ProblemCodes
     public const string UnknownFlag = "unknown_flag";
     /// <summary>The operator turned generation off (the <c>generation</c> flag): the detail is their message; nothing was charged.</summary>
     public const string GenerationDisabled = "generation_disabled";
+    /// <summary>An admin tried to lock their own account or revoke their own admin role: refused, nothing changed; another admin must do it.</summary>
+    public const string OwnAccount = "own_account";
+    /// <summary>Locking or demoting this admin would leave no admin who can act: refused, nothing changed; make another admin first.</summary>
+    public const string LastAdmin = "last_admin";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>
