@@ -64,3 +64,50 @@ public sealed class AuditTailCommand(AuditLog audit) : ICliCommand
         return 0;
     }
 }
+
+/// <summary>
+/// <c>users confirm|lock|unlock|promote|demote --email E [--reason R]</c>: the customer page's account actions for an operator on
+/// the server, audited with the OS user as actor (<c>cli:alice</c>). A repeat changes nothing; the last admin is never locked or demoted.
+/// </summary>
+public sealed class UsersAccountCommand(AccountChange action, string word, UserManager<IdentityUser> users, AccountActions actions) : ICliCommand
+{
+    /// <summary>The reason written when the operator gives none.</summary>
+    public const string DefaultReason = "operator command (no reason given)";
+
+    public static readonly IReadOnlyList<(AccountChange Action, string Word)> All =
+    [
+        (AccountChange.ConfirmEmail, "confirm"), (AccountChange.Lock, "lock"), (AccountChange.Unlock, "unlock"),
+        (AccountChange.Promote, "promote"), (AccountChange.Demote, "demote"),
+    ];
+
+    public string Name => $"users {word}";
+
+    public string Usage => $"users {word} --email E [--reason R]   (audited)";
+
+    public async Task<int> RunAsync(CliArgs args, TextWriter output, CancellationToken ct)
+    {
+        var email = args.Required("email");
+        var reason = args.Has("reason") ? args.Required("reason").Trim() : DefaultReason;
+        if (reason.Length > AccountActions.MaxReasonLength)
+            throw new CliUsageException($"--reason must be at most {AccountActions.MaxReasonLength} characters");
+        var user = await users.FindByEmailAsync(email);
+        if (user is null)
+        {
+            await Console.Error.WriteLineAsync($"error: no user with email {email}; nothing changed");
+            return 1;
+        }
+        var outcome = await actions.RunAsync(AuditActor.Cli(), user.Id, action, reason, ct: ct);
+        switch (outcome.Status)
+        {
+            case AccountActionStatus.Applied:
+                await output.WriteLineAsync($"{outcome.Message} (audit {AuditLog.IdPrefix}{outcome.AuditId})");
+                return 0;
+            case AccountActionStatus.Unchanged:
+                await output.WriteLineAsync(outcome.Message);
+                return 0;
+            default:
+                await Console.Error.WriteLineAsync($"error: {outcome.Message}");
+                return 1;
+        }
+    }
+}

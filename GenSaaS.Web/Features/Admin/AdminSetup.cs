@@ -22,12 +22,16 @@ public static class AdminSetup
         services.AddScoped<ICliCommand, CreditsAdjustCommand>();
         services.AddScoped<ICliCommand, CreditsGrantCommand>();
         services.AddScoped<ICliCommand, AuditTailCommand>();
+        foreach (var (action, word) in UsersAccountCommand.All)
+            services.AddScoped<ICliCommand>(sp => new UsersAccountCommand(action, word,
+                sp.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<Microsoft.AspNetCore.Identity.IdentityUser>>(), sp.GetRequiredService<AccountActions>()));
         return builder;
     }
 
     public static WebApplication MapAdmin(this WebApplication app)
     {
         AdminApi.Map(app);
+        AccountActionsApi.Map(app);
         return app;
     }
 }
