@@ -63,6 +63,7 @@ app.UseAuthentication();
 app.UseRateLimitHeaders();
 app.UseAuthorization();
 app.UseCsrfProtection();
+app.UseLegalGate();
 app.UseQueryGuard();
 app.UseGenerationRateLimit();
 

@@ -203,6 +203,45 @@ public sealed class ExternalLoginTests
         (await EmailOfGitHubUserAsync(app)).ShouldBeNull();
     }
 
+    [Theory]
+    [InlineData("GitHub")]
+    [InlineData("Google")]
+    public async Task WithTermsPublished_AVerifiedFirstSignIn_AsksForTheBox_RefusesWithoutIt_AndRecordsTheAcceptance(string provider)
+    {
+        using var app = provider == "GitHub"
+            ? WithFakeGitHub(VerifiedPrimary)
+            : Configured(services => services.Configure<Microsoft.AspNetCore.Authentication.Google.GoogleOptions>("Google",
+                o => o.BackchannelHttpHandler = new FakeGoogle(verified: true)));
+        var address = provider == "GitHub" ? "octo-private@example.com" : "goo@example.com";
+        Legal.LegalPagesTests.Publish(app, "terms", "---\nversion: 7\n---\n# Terms\n");
+        var (browser, landing) = await ProviderSignInAsync(app, provider, provider == "GitHub" ? "/signin-github" : "/signin-google");
+        using var _ = browser;
+        landing.StatusCode.ShouldBe(HttpStatusCode.OK, "the form, not an account made at once");
+        var form = await landing.Content.ReadAsStringAsync();
+        form.ShouldContain("data-testid=\"accept-legal\"");
+        form.ShouldContain($"value=\"{address}\"");
+        await using (var connection = await app.Db.OpenAsync())
+            (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM AspNetUsers")).ShouldBe(0);
+
+        var refused = await PostWithTokenAsync(browser, "/Identity/Account/ExternalLogin?handler=Confirmation&returnUrl=%2Fgenerate", form,
+            new() { ["Input.Email"] = address, ["LegalStamp"] = Legal.LegalAcceptanceTests.Stamp(form) });
+        refused.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await refused.Content.ReadAsStringAsync()).ShouldContain("Tick the box to accept the terms of service to create an account.");
+        await using (var connection = await app.Db.OpenAsync())
+            (await connection.ExecuteScalarAsync<long>("SELECT count(*) FROM AspNetUsers")).ShouldBe(0);
+
+        var created = await PostWithTokenAsync(browser, "/Identity/Account/ExternalLogin?handler=Confirmation&returnUrl=%2Fgenerate", form,
+            new() { ["Input.Email"] = address, ["LegalStamp"] = Legal.LegalAcceptanceTests.Stamp(form), ["AcceptLegal"] = "true" });
+        created.StatusCode.ShouldBe(HttpStatusCode.Redirect, await created.Content.ReadAsStringAsync());
+        created.Headers.Location!.ToString().ShouldBe("/generate", "the provider vouched for the address: signed in at once");
+        (await browser.GetAsync("/generate")).StatusCode.ShouldBe(HttpStatusCode.OK, "accepted at sign-up: not asked again");
+        await using (var connection = await app.Db.OpenAsync())
+        {
+            var userId = await connection.ExecuteScalarAsync<string>("SELECT Id FROM AspNetUsers WHERE Email = @address", new { address });
+            (await Legal.LegalAcceptanceTests.AcceptancesAsync(app, userId!)).ShouldBe(new[] { ("terms", "7", "sign_up") });
+        }
+    }
+
     /// <summary>Stands in for Google's token and userinfo endpoints.</summary>
     private sealed class FakeGoogle(bool verified) : HttpMessageHandler
     {

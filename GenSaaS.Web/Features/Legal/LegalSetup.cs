@@ -6,6 +6,7 @@ public static class LegalSetup
     public static WebApplicationBuilder AddLegal(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<LegalDocuments>();
+        builder.Services.AddSingleton<LegalAcceptances>();
         return builder;
     }
 }

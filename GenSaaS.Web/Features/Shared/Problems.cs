@@ -64,6 +64,8 @@ public static class ProblemCodes
     public const string OwnAccount = "own_account";
     /// <summary>Locking or demoting this admin would leave no admin who can act: refused, nothing changed; make another admin first.</summary>
     public const string LastAdmin = "last_admin";
+    /// <summary>A browser session whose user has not accepted the current terms or privacy policy; accept at <c>/legal/accept</c> (API keys are not refused).</summary>
+    public const string TermsNotAccepted = "terms_not_accepted";
 }
 
 /// <summary><c>application/problem+json</c> answers carrying a stable <c>code</c>.</summary>

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Legal;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.AspNetCore.Authentication;
@@ -18,7 +19,8 @@ namespace GenSaaS.Web.Areas.Identity.Pages.Account;
 /// </summary>
 [AllowAnonymous]
 public sealed class ExternalLogin(
-    SignInManager<IdentityUser> signIn, UserManager<IdentityUser> users, PublicAddress publicAddress, IBackgroundJobClient jobs, ILogger<ExternalLogin> logger) : PageModel
+    SignInManager<IdentityUser> signIn, UserManager<IdentityUser> users, PublicAddress publicAddress, IBackgroundJobClient jobs,
+    LegalDocuments legal, LegalAcceptances acceptances, ILogger<ExternalLogin> logger) : PageModel
 {
     public sealed record InputModel
     {
@@ -30,6 +32,15 @@ public sealed class ExternalLogin(
     public InputModel Input { get; set; } = new();
 
     public string? ProviderDisplayName { get; private set; }
+
+    [BindProperty(Name = LegalConsent.AcceptField)]
+    public bool AcceptLegal { get; set; }
+
+    [BindProperty(Name = LegalConsent.StampField)]
+    public string? LegalStamp { get; set; }
+
+    /// <summary>The operator's published documents; when there are any, a new account is made only from the form, with the box ticked.</summary>
+    public LegalConsent Consent { get; private set; } = new([]);
 
     public string ReturnUrl { get; private set; } = "/";
 
@@ -75,7 +86,9 @@ public sealed class ExternalLogin(
 
         ProviderDisplayName = info.ProviderDisplayName;
         Input = new InputModel { Email = info.Principal.FindFirstValue(ClaimTypes.Email) };
-        if (VerifiedEmail(info) is { } verified && await users.FindByEmailAsync(verified) is null)
+        Consent = new LegalConsent(legal.Published());
+        // With terms to accept, even a verified address goes through the form: the box is the person's own act.
+        if (VerifiedEmail(info) is { } verified && !Consent.Asked && await users.FindByEmailAsync(verified) is null)
             return await CreateAccountAsync(info, verified);
         if (Input.Email is { } known && await users.FindByEmailAsync(known) is not null)
             ModelState.AddModelError(string.Empty,
@@ -93,6 +106,8 @@ public sealed class ExternalLogin(
             return RedirectToPage("./Login", new { ReturnUrl });
         }
         ProviderDisplayName = info.ProviderDisplayName;
+        Consent = new LegalConsent(legal.Published());
+        Consent.Check(ModelState, AcceptLegal, LegalStamp, "to create an account");
         if (!ModelState.IsValid)
             return Page();
         return await CreateAccountAsync(info, Input.Email!);
@@ -114,6 +129,18 @@ public sealed class ExternalLogin(
             result = await users.AddLoginAsync(user, info);
             if (!result.Succeeded)
                 await users.DeleteAsync(user);
+        }
+        if (result.Succeeded)
+        {
+            try
+            {
+                await acceptances.RecordAsync(user.Id, Consent.Documents, LegalAcceptances.ViaSignUp, CancellationToken.None);
+            }
+            catch
+            {
+                await users.DeleteAsync(user);
+                throw;
+            }
         }
         if (!result.Succeeded)
         {

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using GenSaaS.Web.Features.Accounts;
+using GenSaaS.Web.Features.Legal;
 using GenSaaS.Web.Features.Shared;
 using Hangfire;
 using Microsoft.AspNetCore.Authentication;
@@ -24,6 +25,8 @@ public sealed class Register(
     AccountThrottle throttle,
     PublicAddress publicAddress,
     IBackgroundJobClient jobs,
+    LegalDocuments legal,
+    LegalAcceptances acceptances,
     ILogger<Register> logger) : PageModel
 {
     public sealed record InputModel
@@ -43,6 +46,16 @@ public sealed class Register(
     [BindProperty]
     public InputModel Input { get; set; } = new();
 
+    /// <summary>The "I accept" box, ticked (<see cref="LegalConsent.AcceptField"/>).</summary>
+    [BindProperty(Name = LegalConsent.AcceptField)]
+    public bool AcceptLegal { get; set; }
+
+    [BindProperty(Name = LegalConsent.StampField)]
+    public string? LegalStamp { get; set; }
+
+    /// <summary>The operator's published documents the box names; when there are none, no box and nothing is recorded.</summary>
+    public LegalConsent Consent { get; private set; } = new([]);
+
     public string ReturnUrl { get; private set; } = "/";
 
     public IReadOnlyList<AuthenticationScheme> ExternalLogins { get; private set; } = [];
@@ -51,6 +64,7 @@ public sealed class Register(
     {
         ReturnUrl = AccountLinks.SafeReturnUrl(returnUrl);
         ExternalLogins = (await signIn.GetExternalAuthenticationSchemesAsync()).ToList();
+        Consent = new LegalConsent(legal.Published());
     }
 
     public async Task<IActionResult> OnPostAsync(string? returnUrl = null)
@@ -59,6 +73,8 @@ public sealed class Register(
         ExternalLogins = (await signIn.GetExternalAuthenticationSchemesAsync()).ToList();
         if (throttle.TryAttempt(HttpContext, AccountAction.Register, Input.Email) is { } wait)
             return await AccountThrottle.RefuseAsync(this, wait);
+        Consent = new LegalConsent(legal.Published());
+        Consent.Check(ModelState, AcceptLegal, LegalStamp, "to create an account");
         if (!ModelState.IsValid)
             return Page();
 
@@ -102,11 +118,13 @@ public sealed class Register(
 
         try
         {
+            await acceptances.RecordAsync(user.Id, Consent.Documents, LegalAcceptances.ViaSignUp, CancellationToken.None);
             jobs.Enqueue<AccountEmailJob>(job => job.ConfirmEmailAsync(user.Id, publicAddress.BaseUrl(Request)));
         }
         catch
         {
-            // Without its confirmation mail the account could never be used: it is removed, and the person tries again.
+            // Without its acceptance or its confirmation mail the account could not be used as made: it is removed, and the
+            // person tries again.
             await users.DeleteAsync(user);
             throw;
         }
