@@ -286,7 +286,7 @@ public sealed partial class AdminEventsTests(BillingTestApp app) : IClassFixture
         (await admin.GetStringAsync($"/admin/billing/events/{id}")).ShouldNotContain("data-testid=\"confirm-replay\"");
     }
 
-    [Fact(Skip = "Finds a bug on main: applying a bundle event again fails with 'UNIQUE constraint failed: customer_events…' (0056's INSERT OR IGNORE triggers run under the payments upsert's ABORT policy); unskip when fixed")]
+    [Fact]
     public async Task Replay_SaysNothingChanged_WhenItsEffectWasAlreadyApplied_AndFailedAgain_WithTheError()
     {
         var user = await app.CreateUserAsync($"honest-{Guid.NewGuid():N}@example.com");
