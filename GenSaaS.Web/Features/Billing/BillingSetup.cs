@@ -50,6 +50,7 @@ public static class BillingSetup
         services.AddTransient<FairUseNoticeJob>();
         services.AddScoped<ICliCommand, CreditsShowCommand>();
         services.AddScoped<Checkout>();
+        services.AddSingleton<PurchaseFlags>();
         services.AddSingleton<CheckoutSessions>();
         services.AddSingleton<Payments>();
         services.AddSingleton<RefundRecorder>();

@@ -8,7 +8,7 @@ using Stripe.Checkout;
 namespace GenSaaS.Web.Features.Billing;
 
 /// <summary>Starts Stripe Checkout for a plan: payment mode for bundles, subscription mode for the monthly plan, setup mode to save a card.</summary>
-public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices prices, CheckoutSessions sessions, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode,
+public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices prices, CheckoutSessions sessions, BillingAccounts accounts, PlanCatalog plans, BillingModeInfo mode, PurchaseFlags flags,
     Microsoft.Extensions.Options.IOptions<BillingOptions> options, Microsoft.Extensions.Options.IOptions<Data.AppOptions> app, ILogger<Checkout> logger)
 {
     public sealed record Input(string? Plan);
@@ -22,6 +22,8 @@ public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices pric
         if (!mode.IsEnabled)
             throw new BillingDisabledException();
         var plan = plans.Get(planKey);
+        if (await flags.RefusalAsync(userId, plan.Kind) is { } refused)
+            throw new PurchaseUnavailableException(refused);
         if (plan.Kind == PlanKind.Subscription && await LiveSubscriptionAsync(userId, ct) is { } live)
             throw new AlreadySubscribedException(live);
         var customer = await accounts.EnsureCustomerAsync(userId, email, ct);
@@ -169,6 +171,19 @@ public sealed class Checkout(Data.Db db, StripeGateway stripe, StripePrices pric
         try
         {
             session = await checkout.StartAsync(userId, email, planKey, $"{request.Scheme}://{request.Host}", ct);
+        }
+        catch (PurchaseUnavailableException refused)
+        {
+            http.Response.Headers.Vary = "HX-Request";
+            const string page = "/billing?checkout=not_available";
+            if (request.Headers.ContainsKey("HX-Request"))
+            {
+                http.Response.Headers["HX-Redirect"] = page;
+                return Results.Ok();
+            }
+            if (isForm)
+                return new SeeOther(page);
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, refused.Message);
         }
         catch (AlreadySubscribedException)
         {

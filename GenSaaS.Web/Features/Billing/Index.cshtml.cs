@@ -10,7 +10,7 @@ namespace GenSaaS.Web.Features.Billing;
 
 /// <summary><c>/billing</c>: the plans with their prices and a button to choose each, and where the account stands.</summary>
 [Authorize]
-public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance,
+public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags purchases, AccountSummaries summaries, Webhooks.StripeEventApplier cards, SpendCaps spendCaps, LowBalance lowBalance,
     AutoTopUps autoTopUps, TimeProvider clock, ILogger<Index> logger) : PageModel
 {
     /// <summary>
@@ -95,8 +95,14 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, AccountSummar
     /// <summary>Set when the customer came here to fix their card (a declined or unconfirmed payment).</summary>
     public bool UpdateCard { get; private set; }
 
+    /// <summary>Why purchases are refused for this customer right now (the operator's feature flags), else null.</summary>
+    public string? NotAvailable { get; private set; }
+
     public async Task OnGetAsync(CancellationToken ct)
     {
+        if (mode.IsEnabled)
+            NotAvailable = await purchases.BillingOffAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!) ? PurchaseFlags.BillingOff
+                : Request.Query["checkout"] == "not_available" ? "That purchase is not available right now. Nothing was charged." : null;
         PortalUnavailable = Request.Query["portal"] == "unavailable";
         CheckoutUnavailable = Request.Query["checkout"] == "unavailable";
         AlreadySubscribed = Request.Query["checkout"] == "already_subscribed";

@@ -51,6 +51,7 @@ public sealed class GenerationService(
     AppMetrics metrics,
     Serilog.IDiagnosticContext requestLog,
     Microsoft.FeatureManagement.IFeatureManager features,
+    PurchaseFlags purchases,
     FlagDefinitions flags,
     ILogger<GenerationService> logger)
 {
@@ -251,6 +252,13 @@ public sealed class GenerationService(
         {
             await ledger.ReleaseAsync(usage.Id, ProblemCodes.BillingDisabled, "Paying per image is not available on this server.", CancellationToken.None);
             return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Paying per image is not available on this server.");
+        }
+        if (!await purchases.PayPerUseOnAsync(usage.UserId))
+        {
+            // The operator turned billing or pay per use off (feature flags): no hold, the reservation released, nothing charged.
+            const string off = "Paying per image is not available right now. Nothing was charged.";
+            await ledger.ReleaseAsync(usage.Id, ProblemCodes.BillingDisabled, off, CancellationToken.None);
+            return GenerationOutcome.Fail(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, off);
         }
 
         AuthorizationResult result;

@@ -42,6 +42,11 @@ public sealed class Subscribe(Checkout checkout, AccountSummaries summaries, Pla
                 Response.Headers.Location = session.Url;
                 return StatusCode(StatusCodes.Status303SeeOther);
             }
+            catch (PurchaseUnavailableException)
+            {
+                // The operator turned this way to pay off (feature flags): /billing says so; nothing was started or charged.
+                return Redirect("/billing?checkout=not_available");
+            }
             catch (AlreadySubscribedException)
             {
                 // A plan started in another tab since this page was shown.

@@ -73,6 +73,11 @@ public sealed class SwitchToPayPerUse(PlanChanges changes, Checkout checkout, Ac
             Response.Headers.Location = session.Url;
             return StatusCode(StatusCodes.Status303SeeOther);
         }
+        catch (PurchaseUnavailableException)
+        {
+            // The operator turned this way to pay off (feature flags): /billing says so; nothing was started or charged.
+            return Redirect("/billing?checkout=not_available");
+        }
         catch (Exception ex) when (ex is Stripe.StripeException || StripeGateway.IsUnavailable(ex, ct))
         {
             logger.LogError(BillingLogEvents.CheckoutFailed, ex, "Checkout to save a card could not be started for {UserId}: {StripeCode} {Reason}",
