@@ -8,13 +8,13 @@ namespace GenSaaS.E2E.Journeys;
 
 /// <summary>
 /// An operator runs the business from /admin: finds a customer who bought a bundle, reads their timeline and grants them
-/// credits with a reason, refunds the bundle; every step is in the audit log.
+/// credits with a reason, refunds the bundle and turns billing dark and back with a flag; every step is in the audit log.
 /// </summary>
 public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper output) : IClassFixture<E2EFixture>
 {
     [Fact]
-    public Task Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_AndRefundsTheBundle() =>
-        Journey.RunAsync(fixture, output, nameof(Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_AndRefundsTheBundle), async journey =>
+    public Task Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_RefundsTheBundle_AndFlipsAFlag() =>
+        Journey.RunAsync(fixture, output, nameof(Admin_FindsACustomer_ReadsTheTimeline_GrantsCredits_RefundsTheBundle_AndFlipsAFlag), async journey =>
         {
             var page = journey.Page;
 
@@ -76,7 +76,31 @@ public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper outp
             await Expect(payment.GetByRole(AriaRole.Link, new() { Name = "Refund" })).ToHaveCountAsync(0);
             await journey.ShotAsync("bundle-refunded");
 
-            // The audit log names the operator, the action and the reason of both.
+            // Billing goes dark with a flag: the billing page says so at once; turned back on, the notice is gone.
+            async Task SetBillingAsync(string state, string reason)
+            {
+                await journey.GotoAsync("/admin/flags/billing");
+                var form = page.GetByTestId("flag-form");
+                await form.GetByLabel(state, new() { Exact = true }).CheckAsync();
+                await form.GetByLabel("Reason", new() { Exact = true }).FillAsync(reason);
+                await page.GetByTestId("flag-review").ClickAsync();
+                await Expect(page.GetByTestId("flag-confirmation")).ToBeVisibleAsync();
+                await journey.ShotAsync($"flag-{reason.ToLowerInvariant()}");
+                await page.GetByTestId("flag-confirm").ClickAsync();
+                await Expect(page.GetByTestId("status-message")).ToBeVisibleAsync();
+            }
+            await SetBillingAsync("Off (for everyone)", "Dark launch check");
+            await Expect(page.Locator("tr[data-flag='billing']")).ToHaveAttributeAsync("data-enabled", "false");
+            await journey.GotoAsync("/billing");
+            await Expect(page.GetByTestId("billing-not-available")).ToBeVisibleAsync();
+            await journey.ShotAsync("billing-dark");
+            await SetBillingAsync("On", "Billing back");
+            await Expect(page.Locator("tr[data-flag='billing']")).ToHaveAttributeAsync("data-enabled", "true");
+            await journey.GotoAsync("/billing");
+            await Expect(page.GetByTestId("billing-not-available")).ToHaveCountAsync(0);
+            await journey.ShotAsync("billing-back");
+
+            // The audit log names the operator, the action and the reason of each.
             await journey.GotoAsync("/admin/audit");
             var grant = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Goodwill for a slow week" });
             await Expect(grant).ToHaveCountAsync(1);
@@ -84,6 +108,9 @@ public sealed class AdminJourneyTests(E2EFixture fixture, ITestOutputHelper outp
             var refund = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Bought by mistake" });
             await Expect(refund).ToHaveCountAsync(1);
             await Expect(refund).ToContainTextAsync("payment.refund");
+            var flag = page.GetByRole(AriaRole.Row).Filter(new() { HasText = "Dark launch check" });
+            await Expect(flag).ToHaveCountAsync(1);
+            await Expect(flag).ToContainTextAsync("flag.set");
             await journey.ShotAsync("audit-log");
         });
 }
