@@ -545,5 +545,16 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         (await App.QueryAsync<long>("SELECT count(*) FROM credit_ledger WHERE kind = 'grant' AND reference = @pi", new { pi = row.PaymentIntentId })).ShouldBe(1);
         (await App.QueryAsync<long>("SELECT count(*) FROM payments WHERE stripe_id = @pi", new { pi = row.PaymentIntentId })).ShouldBe(1);
         (await TopUpIntentsAsync(user.Id)).Count.ShouldBe(1);
+
+        // One receipt for the top-up across the replays and the rerun: what it bought, the price, Stripe's receipt link.
+        await App.JobsSettledAsync();
+        var charged = fixture.Mail.To(user.Email!).Where(m => m.Subject != null && m.Subject.StartsWith("Your GenSaaS auto top-up: ", StringComparison.Ordinal)).ToList();
+        charged.Count.ShouldBe(1);
+        charged[0].Subject.ShouldBe("Your GenSaaS auto top-up: 10 credits for 4.00 USD");
+        var receipt = await App.QueryAsync<string>("SELECT receipt_url FROM payments WHERE stripe_id = @pi", new { pi = row.PaymentIntentId });
+        receipt.ShouldNotBeNullOrEmpty();
+        charged[0].TextBody!.ShouldContain("Receipt: " + receipt);
+        charged[0].HtmlBody!.ShouldContain($"href=\"{receipt}\"");
+        fixture.Mail.To(user.Email!).ShouldNotContain(m => m.Subject == AutoTopUpEmailJob.FailedSubject);
     }
 }

@@ -188,6 +188,14 @@ public class BillingTestApp : TestApp
         }
     }
 
+    /// <summary>Waits until Hangfire has no job queued, running or scheduled: every email and follow-up a step queued has run.</summary>
+    public async Task JobsSettledAsync()
+    {
+        var monitoring = Services.GetService(typeof(Hangfire.JobStorage)).ShouldBeOfType<Hangfire.Storage.SQLite.SQLiteStorage>().GetMonitoringApi();
+        await EventuallyAsync(() => Task.FromResult(monitoring.EnqueuedCount("default") == 0 && monitoring.ProcessingCount() == 0
+            && monitoring.ScheduledCount() == 0), "every queued job has run", seconds: 60);
+    }
+
     public async Task<HttpResponseMessage> GenerateAsync(HttpClient client, string prompt = "a red kite", string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/generations") { Content = JsonContent.Create(new { prompt }) };

@@ -92,12 +92,7 @@ public sealed class LifecycleEmailTests : IDisposable
     }
 
     /// <summary>Waits until no email job is left to run, so a count taken afterwards is final.</summary>
-    private static async Task JobsSettledAsync(BillingTestApp app)
-    {
-        var monitoring = app.Services.GetService(typeof(Hangfire.JobStorage)).ShouldBeOfType<Hangfire.Storage.SQLite.SQLiteStorage>().GetMonitoringApi();
-        await BillingTestApp.EventuallyAsync(() => Task.FromResult(monitoring.EnqueuedCount("default") == 0 && monitoring.ProcessingCount() == 0
-            && monitoring.ScheduledCount() == 0), "every queued job has run", seconds: 60);
-    }
+    private static Task JobsSettledAsync(BillingTestApp app) => app.JobsSettledAsync();
 
     [Fact]
     public async Task ABundlePaid_SendsOneReceipt_NamingAmountCreditsAndReceipt_OnThePublicAddress_AcrossReplaysAndAForgedHost()

@@ -108,6 +108,10 @@ public sealed class AutoTopUpCharges(
                 }
                 else
                     Webhooks.StripeApplyReport.NoteUnchanged($"the credits of auto top-up {topUpId} ({intent.Id}) were already granted");
+                // Queued on every settle, not only the one that granted: a crash between the grant and here is made good by
+                // the next webhook or job run, and the email still goes out once (keyed by the top-up).
+                if (grant is not null)
+                    jobs.Enqueue<AutoTopUpEmailJob>(job => job.SendChargedAsync(topUpId));
                 break;
             case "requires_action":
                 await CancelLeftOverAsync(topUpId, intent, ct);

@@ -36,6 +36,9 @@ public sealed record DuplicateSubscriptionRefunded(string BillingLink) : Email;
 /// <summary>Prepaid credits fell below the customer's threshold.</summary>
 public sealed record LowBalance(long Threshold, long Balance, string BillingLink) : Email;
 
+/// <summary>An auto top-up was charged and its credits added: the receipt of the off-session purchase.</summary>
+public sealed record AutoTopUpCharged(long Threshold, string Bundle, string Amount, int Credits, string? ReceiptUrl, string BillingLink) : Email;
+
 /// <summary>
 /// An auto top-up could not be charged: <paramref name="Reason"/> says why (a decline, 3-D Secure, no card). <paramref name="Outcome"/>
 /// ends the subject; <paramref name="TurnedOff"/> is set (and <paramref name="StillOn"/> not) when this failure, the
