@@ -255,6 +255,27 @@ public static class AdminApi
     private sealed record AdjustRequest(int Amount, string Reason, CreditBucket Bucket);
 
     /// <summary>Reads <c>{ "amount": N, "reason": "...", "bucket": "prepaid" }</c> by hand, so a wrong type or a missing field names the field.</summary>
+    /// <summary>
+    /// Reads a JSON body with <paramref name="read"/>: the body, or the 400 <c>validation_failed</c> answer that names what is
+    /// wrong (not JSON, invalid JSON with an <paramref name="example"/>, or the field <paramref name="read"/> refused).
+    /// </summary>
+    private static async Task<(T? Body, IResult? Invalid)> ReadJsonBodyAsync<T>(HttpRequest request,
+        Func<JsonElement, (T? Body, string? Field, string? Message)> read, string example, CancellationToken ct) where T : class
+    {
+        if (!request.HasJsonContentType())
+            return (null, Problems.Validation("body", "Send a JSON body with Content-Type: application/json."));
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
+            var (body, field, message) = read(document.RootElement);
+            return body is null ? (null, Problems.Validation(field!, message!)) : (body, null);
+        }
+        catch (JsonException)
+        {
+            return (null, Problems.Validation("body", $"The body is not valid JSON. Send {example}."));
+        }
+    }
+
     private static (AdjustRequest? Body, string? Field, string? Message) ReadAdjustRequest(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -299,20 +320,9 @@ public static class AdminApi
     private static async Task<IResult> AdjustCredits(string userId, HttpRequest request, ClaimsPrincipal user, UserManager<IdentityUser> users,
         CreditAdjustments adjustments, CancellationToken ct)
     {
-        if (!request.HasJsonContentType())
-            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
-        AdjustRequest? body;
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
-            (body, var field, var message) = ReadAdjustRequest(document.RootElement);
-            if (body is null)
-                return Problems.Validation(field!, message!);
-        }
-        catch (JsonException)
-        {
-            return Problems.Validation("body", "The body is not valid JSON. Send { \"amount\": 10, \"reason\": \"...\" }.");
-        }
+        var (body, invalid) = await ReadJsonBodyAsync(request, ReadAdjustRequest, "{ \"amount\": 10, \"reason\": \"...\" }", ct);
+        if (body is null)
+            return invalid!;
         var customer = await users.FindByIdAsync(userId);
         if (customer is null)
             return Problems.Result(StatusCodes.Status404NotFound, ProblemCodes.NotFound, "No such customer.", $"No customer has the id '{userId}'.");
@@ -383,20 +393,9 @@ public static class AdminApi
     private static async Task<IResult> RefundPayment(string paymentId, HttpRequest request, ClaimsPrincipal user, PaymentRefunds refunds, BillingModeInfo mode,
         CancellationToken ct)
     {
-        if (!request.HasJsonContentType())
-            return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
-        RefundPaymentBody? body;
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(request.Body, cancellationToken: ct);
-            (body, var field, var message) = ReadRefundRequest(document.RootElement);
-            if (body is null)
-                return Problems.Validation(field!, message!);
-        }
-        catch (JsonException)
-        {
-            return Problems.Validation("body", "The body is not valid JSON. Send { \"amount\": 200, \"reason\": \"...\" }.");
-        }
+        var (body, invalid) = await ReadJsonBodyAsync(request, ReadRefundRequest, "{ \"amount\": 200, \"reason\": \"...\" }", ct);
+        if (body is null)
+            return invalid!;
         var key = request.Headers["Idempotency-Key"].FirstOrDefault();
         if (key is { Length: > 255 })
             return Problems.Validation("Idempotency-Key", "The Idempotency-Key header must be at most 255 characters.");
