@@ -5,6 +5,7 @@ using Dapper;
 using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Identity;
 using Stripe;
 
 namespace GenSaaS.Web.Tests.Features.Billing;
@@ -175,6 +176,16 @@ public class BillingTestApp : TestApp
 
     public Task<string?> SubscriptionStatusAsync(string userId) =>
         QueryAsync<string?>("SELECT status FROM subscriptions WHERE user_id = @userId ORDER BY updated_at DESC LIMIT 1", new { userId });
+
+    /// <summary>A new customer, signed in, who bought the monthly plan through Checkout; returns once the webhook made it active.</summary>
+    public async Task<(IdentityUser User, HttpClient Client, string SubscriptionId)> SubscribedUserAsync()
+    {
+        var (user, client) = await SignedInUserAsync();
+        await BuyAsync(client, "subscription_unlimited");
+        await EventuallyAsync(async () => await SubscriptionStatusAsync(user.Id) == "active", "subscription active");
+        var id = await QueryAsync<string>("SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @id", new { id = user.Id });
+        return (user, client, id);
+    }
 
     /// <summary>Polls until the condition holds (webhooks and jobs are asynchronous), failing with what was awaited.</summary>
     public static async Task EventuallyAsync(Func<Task<bool>> condition, string what, int seconds = 30)

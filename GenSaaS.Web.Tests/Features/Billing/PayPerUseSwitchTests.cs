@@ -22,14 +22,7 @@ public sealed class PayPerUseSwitchTests(BillingTestApp app) : IClassFixture<Bil
     private const string Page = "/billing/plan/pay-per-use";
     private const string Api = "/api/v1/billing/pay-per-use";
 
-    private async Task<(IdentityUser User, HttpClient Client, string SubscriptionId)> SubscriberAsync()
-    {
-        var (user, client) = await app.SignedInUserAsync();
-        await app.BuyAsync(client, "subscription_unlimited");
-        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "active", "subscription active");
-        var id = await app.QueryAsync<string>("SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @id", new { id = user.Id });
-        return (user, client, id);
-    }
+    private Task<(IdentityUser User, HttpClient Client, string SubscriptionId)> SubscriberAsync() => app.SubscribedUserAsync();
 
     private Task<bool> HasCardAsync(string userId) =>
         app.QueryAsync<bool>("SELECT count(*) > 0 FROM billing_customers WHERE user_id = @userId AND default_payment_method IS NOT NULL", new { userId });

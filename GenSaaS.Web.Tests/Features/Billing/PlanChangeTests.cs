@@ -20,14 +20,7 @@ public sealed class PlanChangeTests(BillingTestApp app) : IClassFixture<BillingT
     private const string CancelUrl = "/api/v1/billing/subscription/cancel";
     private const string ResumeUrl = "/api/v1/billing/subscription/resume";
 
-    private async Task<(IdentityUser User, HttpClient Client, string SubscriptionId)> SubscriberAsync()
-    {
-        var (user, client) = await app.SignedInUserAsync();
-        await app.BuyAsync(client, "subscription_unlimited");
-        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "active", "subscription active");
-        var id = await app.QueryAsync<string>("SELECT stripe_subscription_id FROM subscriptions WHERE user_id = @id", new { id = user.Id });
-        return (user, client, id);
-    }
+    private Task<(IdentityUser User, HttpClient Client, string SubscriptionId)> SubscriberAsync() => app.SubscribedUserAsync();
 
     private async Task<HttpClient> KeyAsync(string userId, params string[] scopes)
     {
