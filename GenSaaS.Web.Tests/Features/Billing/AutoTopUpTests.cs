@@ -425,6 +425,31 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
     }
 
     [Fact]
+    public async Task CardFixedInTheBillingPortal_ReArmsAutoTopUpThatADeclineSuspended_AndTheNextCrossingBuysOnTheNewCard()
+    {
+        var (user, client) = await CustomerAsync(TestCard.VisaDeclinedAfterAttach, prepaid: 11);
+        await TurnOnAsync(client);
+        await GenerateOkAsync(client);
+        await GenerateOkAsync(client);
+        await WhenSettledAsync(user.Id, 1);
+        (await TopUpsAsync(user.Id)).Single().Status.ShouldBe("failed");
+        (await App.QueryAsync<long>("SELECT armed FROM auto_top_up_settings WHERE user_id = @id", new { id = user.Id })).ShouldBe(0, "suspended by the decline");
+
+        await App.ChangeCardInPortalAsync(client, TestCard.Visa);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await App.QueryAsync<long>("SELECT armed FROM auto_top_up_settings WHERE user_id = @id", new { id = user.Id }) == 1, "re-armed by the new card");
+        var state = await AutoTopUpAsync(client);
+        state.GetProperty("enabled").GetBoolean().ShouldBeTrue();
+        state.GetProperty("failuresInARow").GetInt32().ShouldBe(0, "a new card starts the count again");
+
+        await GenerateOkAsync(client);
+        await WhenSettledAsync(user.Id, 2);
+        (await TopUpsAsync(user.Id)).Select(r => r.Status).ShouldBe(["failed", "succeeded"]);
+        (await App.PrepaidAsync(user.Id)).ShouldBe(18);
+        (await TopUpIntentsAsync(user.Id)).Count(i => i.Status == "succeeded").ShouldBe(1);
+    }
+
+    [Fact]
     public async Task ThreeFailuresInARow_TurnAutoTopUpOff_AndTheThirdEmailSaysSo()
     {
         var (user, client) = await CustomerAsync(TestCard.VisaDeclinedAfterAttach, prepaid: 11);

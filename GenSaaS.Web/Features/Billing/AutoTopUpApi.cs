@@ -43,11 +43,13 @@ public static class AutoTopUpApi
         app.MapPut(Path, PutAsync).RequireAuthorization(ApiKeyScopes.Policy(ApiKeyScopes.Billing)).WithTags("Billing")
             .WithSummary("Turn auto top-up on or off, with its threshold, bundle and monthly cap")
             .WithDescription("When prepaid credits fall below `threshold`, the saved card buys `bundle` off session, at most `monthlyCapMinor` "
-                + "(minor units of the bundle's currency) per calendar month (UTC). `enabled` is required; fields left out keep what was saved.")
+                + "(minor units of the bundle's currency) per calendar month (UTC). `enabled` is required; fields left out keep what was saved. "
+                + "Turning it on while the operator has billing or auto top-up turned off is refused (503 `billing_disabled`); turning it off, or changing it, still works.")
             .Accepts<Request>("application/json")
             .Produces<AutoTopUpDto>()
             .Problems(StatusCodes.Status400BadRequest, ProblemCodes.ValidationFailed)
-            .Problems(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard);
+            .Problems(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard)
+            .Problems(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled);
 
     /// <summary>The settings a request asks for; fields it leaves out keep what is stored (or the defaults).</summary>
     public sealed record Request(bool Enabled, long Threshold, string Bundle, long MonthlyCapMinor);
@@ -62,7 +64,7 @@ public static class AutoTopUpApi
     }
 
     private static async Task<IResult> PutAsync(HttpRequest request, ClaimsPrincipal user, AutoTopUps topUps, AccountSummaries summaries, PlanCatalog plans,
-        CancellationToken ct)
+        PurchaseFlags flags, CancellationToken ct)
     {
         if (!request.HasJsonContentType())
             return Problems.Validation("body", "Send a JSON body with Content-Type: application/json.");
@@ -84,6 +86,10 @@ public static class AutoTopUpApi
                 return Problems.Validation(field!, message!);
             if (AutoTopUps.Validate(plans, body.Threshold, body.Bundle, body.MonthlyCapMinor, BillingOverview.Money) is { } invalid)
                 return Problems.Validation(invalid.Field, invalid.Message);
+            // Only turning it on is refused while a flag stops it: off, or a change to settings already on, buys nothing now and is kept.
+            if (body.Enabled && stored?.Enabled != true && await flags.AutoTopUpOffByAsync(userId) is { } offBy)
+                return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, PurchaseFlags.AutoTopUpRefusal(offBy),
+                    "Auto top-up cannot be turned on right now. Nothing was changed; turning it off or changing its settings still works.");
             if (body.Enabled && !(await summaries.GetAsync(userId, ct)).HasSavedCard)
                 return Problems.Result(StatusCodes.Status409Conflict, ProblemCodes.NoSavedCard, "Auto top-up needs a saved card.",
                     "Save a card on the billing page (choose \"Pay per use\" → \"Save a card\"), then turn auto top-up on. Nothing was changed.");

@@ -10,7 +10,9 @@ namespace GenSaaS.Web.Features.Billing;
 /// off-session PaymentIntent on the saved card, confirmed at once, keyed <c>auto-top-up:{id}</c> so every retry is the same
 /// request at Stripe. A payment that succeeded grants the bundle's credits like a bought bundle (<c>payment_intent.succeeded</c>
 /// or the job's own answer, whichever comes first, idempotent on the PaymentIntent id); a decline or
-/// <c>authentication_required</c> fails the top-up and emails the customer, the third in a row turns auto top-up off.
+/// <c>authentication_required</c> fails the top-up and emails the customer, the third in a row turns auto top-up off. While the
+/// operator's flags (<c>billing</c>, <c>auto_top_up</c>) are off for the customer, a top-up still pending is canceled instead of
+/// charged (see <see cref="PurchaseFlags.AutoTopUpOffByAsync"/>).
 /// </summary>
 public sealed class AutoTopUpCharges(
     AutoTopUps topUps,
@@ -19,6 +21,7 @@ public sealed class AutoTopUpCharges(
     BillingAccounts accounts,
     Payments payments,
     PlanCatalog plans,
+    PurchaseFlags flags,
     IBackgroundJobClient jobs,
     TimeProvider clock,
     ILogger<AutoTopUpCharges> logger)
@@ -28,6 +31,9 @@ public sealed class AutoTopUpCharges(
 
     /// <summary>The code a top-up fails with when there is no saved card to charge.</summary>
     public const string NoCardCode = "no_saved_card";
+
+    /// <summary>The code a top-up is canceled with when the flag <paramref name="flag"/> stopped it: <c>billing_off</c> or <c>auto_top_up_off</c>.</summary>
+    public static string FlagOffCode(string flag) => flag + "_off";
 
     /// <summary>A pending top-up untouched for this long is charged again by the sweep (its job never ran, or Stripe's answer was lost).</summary>
     public static readonly TimeSpan StaleAfter = TimeSpan.FromMinutes(2);
@@ -46,6 +52,15 @@ public sealed class AutoTopUpCharges(
             // Turned off after the crossing and before the charge: the customer no longer wants it.
             if (await topUps.CancelAsync(topUpId, "turned_off", "Auto top-up was turned off before the charge.", ct))
                 logger.LogInformation(BillingLogEvents.AutoTopUpFailed, "Auto top-up {TopUpId} of {UserId} canceled: turned off before the charge", topUpId, topUp.UserId);
+            return;
+        }
+        if (await flags.AutoTopUpOffByAsync(topUp.UserId) is { } offBy)
+        {
+            // The operator's flag went off after the crossing: checked here, at run time, so a queued job, a Hangfire retry or
+            // the sweep buys nothing. Re-armed, settings kept: the first crossing after the flag is back on tops up, once.
+            if (await topUps.SkipAsync(topUpId, FlagOffCode(offBy), PurchaseFlags.AutoTopUpRefusal(offBy), ct))
+                logger.LogInformation(BillingLogEvents.AutoTopUpFailed, "Auto top-up {TopUpId} of {UserId} canceled: the {Flag} flag is off, nothing charged",
+                    topUpId, topUp.UserId, offBy);
             return;
         }
         if (topUp.Attempts >= MaxAttempts)
@@ -123,6 +138,16 @@ public sealed class AutoTopUpCharges(
             case "canceled" when topUp.Status == "pending":
                 await FailAsync(topUp, intent.Id, intent.LastPaymentError?.Code ?? "canceled", intent.LastPaymentError?.Message ?? "The payment was canceled.", ct);
                 break;
+        }
+    }
+
+    /// <summary>A new card was saved for the customer: re-arms auto top-up that a failed charge suspended (see <see cref="AutoTopUps.RearmForNewCardAsync"/>).</summary>
+    public async Task CardChangedAsync(string userId, CancellationToken ct)
+    {
+        if (await topUps.RearmForNewCardAsync(userId, ct))
+        {
+            logger.LogInformation("Auto top-up of {UserId} re-armed: a new card was saved", userId);
+            Webhooks.StripeApplyReport.NoteChanged($"auto top-up of {userId} re-armed for the new card");
         }
     }
 

@@ -36,6 +36,9 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
 
     public IReadOnlyList<KeyValuePair<string, PlanOptions>> Bundles => AutoTopUps.Bundles(plans);
 
+    /// <summary>Set while the operator's flags (<c>billing</c>, <c>auto_top_up</c>) stop auto top-up for this customer: it buys nothing and cannot be turned on.</summary>
+    public bool AutoTopUpNotAvailable { get; private set; }
+
     /// <summary>The spend-cap form: an amount in the pay-per-use currency's major unit (<c>25</c> or <c>25.50</c>); empty clears the cap.</summary>
     public sealed record SpendCapInput
     {
@@ -131,6 +134,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
         LowBalanceState = await lowBalance.ReadAsync(userId, ct);
         AutoTopUp = await autoTopUps.ReadAsync(userId, ct);
         AutoTopUpValues = AutoTopUpApi.Defaults(AutoTopUp.Settings, plans);
+        AutoTopUpNotAvailable = mode.IsEnabled && await purchases.AutoTopUpOffByAsync(userId) is not null;
         NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime, SpendCap);
     }
 
@@ -172,6 +176,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
         var userId = User.FindFirstValue(ClaimTypes.NameIdentifier)!;
         var form = AutoTopUpForm;
         string? field = null, error = null;
+        var status = StatusCodes.Status400BadRequest;
         long threshold = 0, capMinor = 0;
         var bundle = plans.Find(form.Bundle ?? "") is { Kind: PlanKind.Bundle } chosen ? chosen : null;
         if (!long.TryParse(form.Threshold?.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out threshold))
@@ -185,6 +190,9 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
             capMinor = ParseSpendCap(form.MonthlyCap, bundle.Currency).CapMinor!.Value;
             if (AutoTopUps.Validate(plans, threshold, form.Bundle!, capMinor, BillingOverview.Money) is { } invalid)
                 (field, error) = (invalid.Field switch { "threshold" => "Threshold", "bundle" => "Bundle", _ => "MonthlyCap" }, invalid.Message);
+            else if (form.Enabled && !(await autoTopUps.ReadAsync(userId, ct)).Enabled && await purchases.AutoTopUpOffByAsync(userId) is { } offBy)
+                (field, error, status) = ("Enabled", PurchaseFlags.AutoTopUpRefusal(offBy) + " Auto top-up cannot be turned on for now; nothing was changed.",
+                    StatusCodes.Status503ServiceUnavailable);
             else if (form.Enabled && !(await summaries.GetAsync(userId, ct)).HasSavedCard)
                 (field, error) = ("Enabled", "Auto top-up needs a saved card: save one with \"Pay per use\" below first.");
         }
@@ -192,7 +200,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
         {
             ModelState.AddModelError("AutoTopUpForm." + field, error);
             await LoadAsync(userId, ct);
-            Response.StatusCode = StatusCodes.Status400BadRequest;
+            Response.StatusCode = status;
             return Page();
         }
         await autoTopUps.SaveAsync(userId, form.Enabled, threshold, form.Bundle!, capMinor, ct);

@@ -8,9 +8,10 @@ namespace GenSaaS.Web.Features.Billing;
 public sealed class PurchaseUnavailableException(string message) : Exception(message);
 
 /// <summary>
-/// What the flags <c>billing</c>, <c>bundles</c>, <c>monthly_plan</c> and <c>pay_per_use</c> allow a customer to start: checked
-/// where a purchase starts (<see cref="Checkout.StartAsync"/>) and where an image would be paid per use. Trial and granted
-/// credits never pass through here, so they keep working while billing is dark.
+/// What the flags <c>billing</c>, <c>bundles</c>, <c>monthly_plan</c>, <c>pay_per_use</c> and <c>auto_top_up</c> allow a customer
+/// to start: checked where a purchase starts (<see cref="Checkout.StartAsync"/>), where an image would be paid per use, and
+/// where auto top-up would record or charge a top-up or be turned on. Trial and granted credits never pass through here, so
+/// they keep working while billing is dark.
 /// </summary>
 public sealed class PurchaseFlags(IFeatureManager features)
 {
@@ -32,6 +33,20 @@ public sealed class PurchaseFlags(IFeatureManager features)
         };
         return await features.IsOnAsync(flag, userId) ? null : $"{what} is not available right now. Nothing was charged.";
     }
+
+    public const string AutoTopUpOff = "Auto top-up is not available right now. Nothing was charged; your settings are kept.";
+
+    /// <summary>
+    /// Null while auto top-up may buy for this customer; otherwise the flag that stops it: <c>billing</c> (dark) or
+    /// <c>auto_top_up</c>. The <c>bundles</c> flag does not stop it: auto top-up has its own flag.
+    /// </summary>
+    public async Task<string?> AutoTopUpOffByAsync(string userId) =>
+        await BillingOffAsync(userId) ? FlagNames.Billing
+        : await features.IsOnAsync(FlagNames.AutoTopUp, userId) ? null
+        : FlagNames.AutoTopUp;
+
+    /// <summary>What the customer is told while <paramref name="flag"/> (from <see cref="AutoTopUpOffByAsync"/>) stops auto top-up.</summary>
+    public static string AutoTopUpRefusal(string flag) => flag == FlagNames.Billing ? BillingOff : AutoTopUpOff;
 
     /// <summary>Whether an image may be paid per use on the saved card (both <c>billing</c> and <c>pay_per_use</c> on).</summary>
     public async Task<bool> PayPerUseOnAsync(string userId) =>

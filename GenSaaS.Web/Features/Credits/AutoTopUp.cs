@@ -8,7 +8,9 @@ namespace GenSaaS.Web.Features.Credits;
 /// Auto top-up: when prepaid credits fall below the customer's threshold, one <c>auto_top_ups</c> row (pending) is recorded
 /// in the reservation's own write transaction, so generations crossing together record one; the billing feature charges it
 /// off session and grants the bundle's credits. Nothing is recorded while one is pending, after one failed (until re-armed),
-/// without a saved card, or when the bundle would take this month's auto top-up charges above the customer's cap.
+/// without a saved card, when the bundle would take this month's auto top-up charges above the customer's cap, or while the
+/// operator's feature flags (<c>billing</c>, <c>auto_top_up</c>) turn auto top-up off for the customer: then the settings
+/// are left as they are (still armed), so the first crossing after the flag is back on tops up, once.
 /// </summary>
 public sealed class AutoTopUps(Db db, PlanCatalog plans, TimeProvider clock)
 {
@@ -77,12 +79,16 @@ public sealed class AutoTopUps(Db db, PlanCatalog plans, TimeProvider clock)
 
     /// <summary>
     /// Inside the reservation's write transaction, with the prepaid balance as it stands after it (<paramref name="prepaid"/>):
-    /// records a pending top-up when auto top-up is on and armed, a card is saved, the balance is below the threshold, none
-    /// is pending and the bundle fits under this month's cap; disarms it and returns the row's id (the caller starts the
-    /// charge). Over the cap it stays armed, so the first crossing of the next month tops up.
+    /// records a pending top-up when the flags allow it (<paramref name="flagsOn"/>, read by the caller before the transaction),
+    /// auto top-up is on and armed, a card is saved, the balance is below the threshold, none is pending and the bundle fits
+    /// under this month's cap; disarms it and returns the row's id (the caller starts the charge). Over the cap, or with the
+    /// flags off, it stays armed, so the first crossing of the next month, or after the flag is back on, tops up.
     /// </summary>
-    public static long? RecordIfDue(SqliteConnection connection, SqliteTransaction tx, PlanCatalog plans, string userId, long prepaid, bool hasSavedCard, DateTime now)
+    public static long? RecordIfDue(SqliteConnection connection, SqliteTransaction tx, PlanCatalog plans, string userId, long prepaid, bool hasSavedCard, DateTime now,
+        bool flagsOn)
     {
+        if (!flagsOn)
+            return null;
         if (ReadSettings(connection, tx, userId) is not { Enabled: true, Armed: true } settings)
             return null;
         if (prepaid >= settings.Threshold || !hasSavedCard)
@@ -204,6 +210,49 @@ public sealed class AutoTopUps(Db db, PlanCatalog plans, TimeProvider clock)
     /// <summary>A pending top-up that will not be charged (auto top-up was turned off first); not a failure of the card.</summary>
     public async Task<bool> CancelAsync(long id, string code, string message, CancellationToken ct = default) =>
         await db.ExecuteAsync(CancelSql, new { id, code, message, now = Db.FormatTime(clock.GetUtcNow().UtcDateTime) }, ct) == 1;
+
+    private const string SkipSql = """
+        UPDATE auto_top_ups SET status = 'canceled', error_code = @code, error = @message, settled_at = @now, updated_at = @now
+        WHERE id = @id AND status = 'pending'
+        RETURNING user_id;
+        """;
+
+    private const string RearmAfterSkipSql = """
+        UPDATE auto_top_up_settings SET armed = 1 WHERE user_id = @userId;
+        """;
+
+    /// <summary>
+    /// A pending top-up the operator's feature flags stopped before its charge: canceled with <paramref name="code"/> (nothing
+    /// charged, not a failure of the card) and auto top-up re-armed in the same transaction, its settings otherwise untouched,
+    /// so the first crossing after the flag is back on tops up, once. False when it was no longer pending.
+    /// </summary>
+    public Task<bool> SkipAsync(long id, string code, string message, CancellationToken ct = default) =>
+        db.WriteAsync((connection, tx) =>
+        {
+            string? userId;
+            using (var r = connection.Prepared(tx, SkipSql, ("@id", id), ("@code", code), ("@message", message),
+                       ("@now", Db.FormatTime(clock.GetUtcNow().UtcDateTime))).ExecuteReader())
+                userId = r.Read() ? r.GetString(0) : null;
+            if (userId is null)
+                return false;
+            connection.Prepared(tx, RearmAfterSkipSql, ("@userId", userId)).ExecuteNonQuery();
+            return true;
+        }, ct);
+
+    private const string RearmForNewCardSql = """
+        UPDATE auto_top_up_settings SET armed = 1, failures_in_a_row = 0
+        WHERE user_id = @userId AND enabled = 1 AND (armed = 0 OR failures_in_a_row > 0)
+          AND NOT EXISTS (SELECT 1 FROM auto_top_ups WHERE user_id = @userId AND status = 'pending');
+        """;
+
+    /// <summary>
+    /// The customer's saved card changed to a new one (fixed in the billing portal, or saved again): auto top-up that a failed
+    /// charge left disarmed is re-armed and the failures in a row start again, so the next generation below the threshold
+    /// tries the new card. One the failures turned off stays off (the customer turns it on again); a pending one is left to
+    /// finish. True when it changed something.
+    /// </summary>
+    public async Task<bool> RearmForNewCardAsync(string userId, CancellationToken ct = default) =>
+        await db.ExecuteAsync(RearmForNewCardSql, new { userId }, ct) == 1;
 
     private const string AttemptSql = """
         UPDATE auto_top_ups SET attempts = attempts + 1, updated_at = @now WHERE id = @id AND status = 'pending';

@@ -115,17 +115,18 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
     /// (<see cref="AutoTopUps.RecordIfDue"/>), and so does a reservation that credits cannot pay for. With
     /// <paramref name="awaitTopUp"/>, one that credits cannot pay for while a top-up is pending is refused with
     /// <see cref="DenialReason.TopUpPending"/> (the caller waits for it and asks again without), instead of charging the card
-    /// per use or failing.
+    /// per use or failing. <paramref name="autoTopUpOn"/> false (the operator's flags turned auto top-up off for the customer,
+    /// read by the caller) records no top-up and leaves its settings as they are.
     /// </summary>
     public Task<Reservation> ReserveAsync(string userId, string idempotencyKey, string requestHash, int units = 1, bool keyIsNew = false, CancellationToken ct = default,
-        bool awaitTopUp = false)
+        bool awaitTopUp = false, bool autoTopUpOn = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(units, 1);
-        return db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, units, keyIsNew, awaitTopUp), ct);
+        return db.WriteAsync((connection, tx) => Reserve(connection, tx, userId, idempotencyKey, requestHash, units, keyIsNew, awaitTopUp, autoTopUpOn), ct);
     }
 
     private Reservation Reserve(SqliteConnection connection, SqliteTransaction tx, string userId, string idempotencyKey, string requestHash, int units, bool keyIsNew,
-        bool awaitTopUp)
+        bool awaitTopUp, bool autoTopUpOn)
     {
         var existing = keyIsNew ? null : ReadUsage(connection.Prepared(tx, FindUsageByKeySql, ("@userId", userId), ("@idempotencyKey", idempotencyKey)));
         if (existing is not null)
@@ -145,7 +146,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         if (choice.Source is not (FundingSource.Subscription or FundingSource.Trial or FundingSource.Prepaid))
         {
             // Credits cannot pay: below the threshold, that is a crossing too (auto top-up turned on with the balance already low).
-            topUp = AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid, facts.HasSavedCard, now);
+            topUp = AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid, facts.HasSavedCard, now, autoTopUpOn);
             if (awaitTopUp && (topUp ?? AutoTopUps.PendingId(connection, tx, userId)) is { } pending)
                 return new Reservation(ReserveStatus.Denied, null, new Denial(DenialReason.TopUpPending, TopUpId: pending), AutoTopUpId: topUp);
         }
@@ -161,7 +162,7 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
                 ApplyChange(connection, tx, userId, bucket, "debit", -units, "Generation", usage.Id, SystemActor, now);
                 var lowBalanceNotice = bucket == CreditBucket.Prepaid ? LowBalance.WarnOnCrossing(connection, tx, userId, balance.Prepaid - units, now) : null;
                 var crossingTopUp = bucket == CreditBucket.Prepaid
-                    ? AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid - units, facts.HasSavedCard, now)
+                    ? AutoTopUps.RecordIfDue(connection, tx, plans, userId, balance.Prepaid - units, facts.HasSavedCard, now, autoTopUpOn)
                     : null;
                 return new Reservation(ReserveStatus.Reserved, ToRow(usage), LowBalanceNoticeId: lowBalanceNotice, AutoTopUpId: crossingTopUp);
             case FundingSource.PayPerUse:

@@ -24,11 +24,11 @@ public static class FlagNames
 
     public static readonly IReadOnlyList<FlagInfo> All =
     [
-        new(Billing, "Billing", "/billing and the billing API say billing is not available; nothing can be bought and pay per use does not fund images. Trial and admin credits still work."),
+        new(Billing, "Billing", "/billing and the billing API say billing is not available; nothing can be bought, pay per use does not fund images and auto top-up buys nothing. Trial and admin credits still work."),
         new(PayPerUse, "Pay per use", "No card is saved for pay per use and no image is charged per use; credits still pay."),
-        new(Bundles, "Credit bundles", "Bundles are not offered and cannot be bought (auto top-up buys nothing either)."),
+        new(Bundles, "Credit bundles", "Bundles cannot be bought (refused before Checkout opens); auto top-up has its own flag."),
         new(MonthlyPlan, "Monthly plan", "The monthly plan is not offered and cannot be subscribed to; existing subscriptions keep working."),
-        new(AutoTopUp, "Auto top-up", "Auto top-up cannot be turned on and buys nothing; its settings are kept."),
+        new(AutoTopUp, "Auto top-up", "Auto top-up buys nothing (a queued top-up is canceled before its charge) and cannot be turned on; its settings are kept, turning it off still works, and the first crossing after it is back on tops up."),
         new(Generation, "Generation", "Kill switch: /generate and POST /api/v1/generations refuse with the message set here; nothing is charged."),
     ];
 

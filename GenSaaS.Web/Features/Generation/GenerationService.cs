@@ -100,15 +100,17 @@ public sealed class GenerationService(
 
         var units = cost.UnitsFor(cost.Request(prompt, seed));
         var hash = RequestHash(prompt, seed);
+        // Read before the write transaction (the flags may read the database); a flag off records no top-up and keeps its settings.
+        var autoTopUpOn = await purchases.AutoTopUpOffByAsync(userId) is null;
         var started = Stopwatch.GetTimestamp();
-        var reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: true);
+        var reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: true, autoTopUpOn: autoTopUpOn);
         metrics.Reservations.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         StartTopUp(reservation);
         if (reservation.Denial is { Reason: DenialReason.TopUpPending, TopUpId: { } pending })
         {
             // No credit, and an auto top-up is being charged: wait for it (bounded), then reserve as before, without waiting again.
             await WaitForTopUpAsync(pending, ct);
-            reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: false);
+            reservation = await ledger.ReserveAsync(userId, key, hash, units, keyIsNew, ct, awaitTopUp: false, autoTopUpOn: autoTopUpOn);
             StartTopUp(reservation);
         }
         if (reservation.Usage is { } reserved)

@@ -266,6 +266,8 @@ public sealed class StripeEventApplier(
         }
         var card = current is { Type: "card" } ? SavedCard.Of(current) : null;
         await accounts.SaveCardAsync(userId, card, optIn: optInUserId is not null, ct);
+        if (card is not null && card.PaymentMethodId != account?.DefaultPaymentMethod)
+            await autoTopUps.CardChangedAsync(userId, ct);
         var cardText = card is null ? "none" : $"{card.Brand} ending {card.Last4}";
         if (account?.DefaultPaymentMethod == card?.PaymentMethodId && account?.PaysPerUse == true)
             StripeApplyReport.NoteUnchanged($"the card of {userId} was already {cardText}");
