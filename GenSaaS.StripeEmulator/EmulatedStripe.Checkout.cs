@@ -379,6 +379,33 @@ public sealed partial class EmulatedStripe
         await tx.PutAsync(session);
     }
 
+    /// <summary>
+    /// Expires an open session as Stripe does (<c>POST /v1/checkout/sessions/{id}/expire</c>, or its <c>expires_at</c>
+    /// passing): <c>status</c> becomes <c>expired</c>, <c>url</c> null, and <c>checkout.session.expired</c> is sent. Stripe
+    /// refuses any other status: "Only Checkout Sessions with a status of `open` can be expired."
+    /// </summary>
+    internal static async Task<JsonObject> ExpireCheckoutSessionAsync(EmulatorTx tx, JsonObject session)
+    {
+        if (session["status"]!.GetValue<string>() != "open")
+            throw StripeApiException.Invalid($"Only Checkout Sessions with a status of `open` can be expired. This Checkout Session has a status of `{session["status"]}`.", "session");
+        var before = session.DeepClone().AsObject();
+        session["status"] = "expired";
+        session["url"] = null;
+        await tx.PutAsync(session);
+        await tx.EmitAsync("checkout.session.expired", session, before);
+        return session;
+    }
+
+    /// <summary>Stripe expires every session still open at its <c>expires_at</c> (24 hours after creation unless set): run with the clock.</summary>
+    private static async Task<int> ExpireDueCheckoutSessionsAsync(EmulatorTx tx)
+    {
+        var due = (await tx.ListAsync("checkout.session"))
+            .Where(s => s["status"]!.GetValue<string>() == "open" && Unix(s["expires_at"]) <= tx.Now).ToList();
+        foreach (var session in due)
+            await ExpireCheckoutSessionAsync(tx, session);
+        return due.Count;
+    }
+
     /// <summary>True, with the reason, when the hosted page cannot complete <paramref name="session"/> with a <paramref name="paymentMethodType"/>.</summary>
     private static bool CannotComplete(EmulatorTx tx, [NotNullWhen(false)] JsonObject? session, string paymentMethodType, bool acceptedWhenUnlisted,
         [NotNullWhen(true)] out string? refusal)

@@ -219,9 +219,10 @@ public sealed partial class EmulatedStripe
         return Now;
     }
 
-    /// <summary>Runs every billing step the emulated clock has reached: period ends, renewal charges, retries, bank debit settlements, expired holds.</summary>
+    /// <summary>Runs every billing step the emulated clock has reached: period ends, renewal charges, retries, bank debit settlements, expired holds, expired Checkout Sessions.</summary>
     public Task<int> RunDueBillingCyclesAsync(CancellationToken ct = default) =>
-        WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx) + await MakeFundsAvailableAsync(tx), ct);
+        WriteAsync(null, async tx => await RunBillingCyclesAsync(tx) + await ExpireHoldsAsync(tx) + await MakeFundsAvailableAsync(tx)
+            + await ExpireDueCheckoutSessionsAsync(tx), ct);
 
     private static string? Ref(JsonNode? node) => node switch
     {

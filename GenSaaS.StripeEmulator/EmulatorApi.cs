@@ -53,17 +53,7 @@ internal static class EmulatorApi
         Route(v1, "GET", "/checkout/sessions/{id}/line_items", async (_, tx, _, c) =>
             await EmulatedStripe.CheckoutLineItemsAsync(tx, await tx.GetAsync(c.Id, "checkout.session")));
         Route(v1, "POST", "/checkout/sessions/{id}/expire", async (_, tx, _, c) =>
-        {
-            var session = await tx.GetAsync(c.Id, "checkout.session");
-            if (session["status"]!.GetValue<string>() != "open")
-                throw StripeApiException.Invalid($"Only Checkout Sessions with a status of `open` can be expired. This Checkout Session has a status of `{session["status"]}`.", "session");
-            var before = session.DeepClone().AsObject();
-            session["status"] = "expired";
-            session["url"] = null;
-            await tx.PutAsync(session);
-            await tx.EmitAsync("checkout.session.expired", session, before);
-            return session;
-        });
+            await EmulatedStripe.ExpireCheckoutSessionAsync(tx, await tx.GetAsync(c.Id, "checkout.session")));
 
         Route(v1, "GET", "/setup_intents/{id}", (_, tx, _, c) => tx.GetAsync(c.Id, "setup_intent"));
         Route(v1, "GET", "/setup_intents", async (_, tx, p, c) => List(await tx.ListAsync("setup_intent", p.Str("customer")), p, c));

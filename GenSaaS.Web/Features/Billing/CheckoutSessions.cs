@@ -51,7 +51,8 @@ public sealed partial class CheckoutSessions(Db db, TimeProvider clock)
         UPDATE checkout_sessions SET status = @status, updated_at = @now WHERE id = @id AND status = 'pending';
         """;
 
-    public Task SetStateAsync(string id, State state, CancellationToken ct) =>
+    /// <summary>Moves a pending session to <paramref name="state"/>; complete and expired are final. Returns the rows moved (0 or 1).</summary>
+    public Task<int> SetStateAsync(string id, State state, CancellationToken ct) =>
         db.ExecuteAsync(SetStateSql, new { id, status = state.ToString().ToLowerInvariant(), now = clock.GetUtcNow().UtcDateTime }, ct);
 
     private const string PendingSubscriptionSql = """

@@ -27,6 +27,7 @@ public sealed class StripeEventApplier(
     AutoTopUpCharges autoTopUps,
     LifecycleEmails lifecycle,
     RefundRecorder refundRecorder,
+    CheckoutSessions checkoutSessions,
     TimeProvider clock,
     ILogger<StripeEventApplier> logger)
 {
@@ -39,6 +40,7 @@ public sealed class StripeEventApplier(
         EventTypes.CheckoutSessionCompleted,
         EventTypes.CheckoutSessionAsyncPaymentSucceeded,
         EventTypes.CheckoutSessionAsyncPaymentFailed,
+        EventTypes.CheckoutSessionExpired,
         EventTypes.InvoicePaid,
         EventTypes.InvoicePaymentFailed,
         EventTypes.CustomerSubscriptionCreated,
@@ -66,6 +68,9 @@ public sealed class StripeEventApplier(
             case EventTypes.CheckoutSessionAsyncPaymentFailed:
                 await ApplyCheckoutSessionAsync((Session)stripeEvent.Data.Object, created, stripeEvent.Id, ct,
                     asyncPaymentFailed: stripeEvent.Type == EventTypes.CheckoutSessionAsyncPaymentFailed);
+                return true;
+            case EventTypes.CheckoutSessionExpired:
+                await ApplyCheckoutExpiredAsync((Session)stripeEvent.Data.Object, ct);
                 return true;
             case EventTypes.CustomerSubscriptionCreated:
             case EventTypes.CustomerSubscriptionUpdated:
@@ -142,6 +147,32 @@ public sealed class StripeEventApplier(
                 await SaveCardAsync(userId, session.CustomerId, setupIntentId, eventCreated, source, ct);
                 break;
         }
+        // As the success page does: a paid (or free) completion is final; a bank debit still on its way stays pending.
+        if (session.Status == "complete" && session.PaymentStatus != "unpaid" && !asyncPaymentFailed)
+            await checkoutSessions.SetStateAsync(session.Id, CheckoutSessions.State.Complete, ct);
+    }
+
+    /// <summary>
+    /// <c>checkout.session.expired</c>: the customer left Checkout and Stripe closed the session (its <c>expires_at</c>, 24 h by
+    /// default, or the app expired an older tab's). Nothing was paid, so nothing is granted and no payment row is written; the
+    /// session's row leaves <c>pending</c>, so neither the success page nor the next subscription checkout asks Stripe about it
+    /// again. Only a pending row moves: a session already complete stays complete, whatever order events come in, and a replay
+    /// changes nothing.
+    /// </summary>
+    private async Task ApplyCheckoutExpiredAsync(Session session, CancellationToken ct)
+    {
+        if (session.Status != "expired")
+        {
+            StripeApplyReport.NoteUnchanged($"checkout session {session.Id} is {session.Status ?? "of no status"}, not expired: nothing to do");
+            return;
+        }
+        if (await checkoutSessions.SetStateAsync(session.Id, CheckoutSessions.State.Expired, ct) > 0)
+        {
+            logger.LogInformation("Checkout session {SessionId} expired without a purchase", session.Id);
+            StripeApplyReport.NoteChanged($"checkout session {session.Id} marked expired: nothing was bought");
+        }
+        else
+            StripeApplyReport.NoteUnchanged($"checkout session {session.Id} was not pending here (already complete or expired, or not started by this app)");
     }
 
     private async Task ApplyBundleAsync(Session session, string userId, CancellationToken ct, bool asyncPaymentFailed)
