@@ -338,6 +338,67 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
     }
 
     [Fact]
+    public async Task Timeline_ShowsEachSignIn_AndEachEmailSentToTheAccount_NewestFirst_AndNoneOfAnotherAccount()
+    {
+        var (_, key) = await app.AdminKeyAsync();
+        var email = $"signins-{Guid.NewGuid():N}@example.com";
+        var customer = await app.CreateUserAsync(email);
+        var other = await app.CreateUserAsync($"other-{Guid.NewGuid():N}@example.com");
+
+        // Two sign-ins through the real form; the second one signs out again. Then a password reset mail, sent by the job.
+        await app.SignInAsync(email);
+        var second = await app.SignInAsync(email);
+        (await TestApp.PostFormAsync(second, "/Identity/Account/Logout?returnUrl=%2F", [])).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await TestApp.PostFormAsync(app.NewClient(), "/Identity/Account/ForgotPassword", new() { ["Input.Email"] = email })).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        (await TestApp.PostFormAsync(app.NewClient(), "/Identity/Account/ForgotPassword", new() { ["Input.Email"] = other.Email! })).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+        await app.SignInAsync(other.Email!);
+
+        async Task<List<JsonElement>> TimelineAsync() =>
+            (await AdminTestApp.JsonAsync(await key.GetAsync($"/api/v1/admin/customers/{customer.Id}/timeline?limit=100"), HttpStatusCode.OK))
+                .GetProperty("data").EnumerateArray().ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!(await TimelineAsync()).Any(i => i.GetProperty("kind").GetString() == "email") && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        (await app.ScalarAsync("SELECT count(*) FROM email_log WHERE user_id = @id", new { id = other.Id })).ShouldBe(1);
+
+        var all = await TimelineAsync();
+        var times = all.Select(i => i.GetProperty("at").GetDateTime()).ToList();
+        times.ShouldBe(times.OrderByDescending(t => t).ToList());
+        // The trial grant's ledger line lands whenever the account first needs its balance; the rest in the order it happened.
+        var items = all.Where(i => i.GetProperty("kind").GetString() != "ledger_line").ToList();
+        items.Select(i => i.GetProperty("kind").GetString()).ShouldBe(["email", "signin", "signin", "signup"]);
+        var mail = items[0];
+        mail.GetProperty("id").GetString()!.ShouldStartWith("em_");
+        mail.GetProperty("title").GetString()!.ShouldStartWith("Email sent: ");
+        mail.GetProperty("detail").GetString().ShouldBe($"ResetPassword to {email}");
+        // Newest first: the second sign-in, which has ended, then the first, still live.
+        items[1].GetProperty("title").GetString().ShouldBe("Signed in (session since ended)");
+        items[2].GetProperty("title").GetString().ShouldBe("Signed in");
+        items[2].GetProperty("detail").GetString()!.ShouldNotBeNullOrWhiteSpace();
+        var sessions = await app.ScalarAsync("SELECT count(*) FROM user_sessions WHERE user_id = @id AND id IN @ids",
+            new { id = customer.Id, ids = new[] { items[1].GetProperty("id").GetString(), items[2].GetProperty("id").GetString() } });
+        sessions.ShouldBe(2);
+
+        // One at a time: the same items in the same order, none twice, across the new sources' cursors.
+        var paged = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var url = $"/api/v1/admin/customers/{customer.Id}/timeline?limit=1" + (cursor is null ? "" : $"&starting_after={Uri.EscapeDataString(cursor)}");
+            var page = await AdminTestApp.JsonAsync(await key.GetAsync(url), HttpStatusCode.OK);
+            paged.AddRange(page.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
+            cursor = page.GetProperty("has_more").GetBoolean() ? page.GetProperty("next").GetString() : null;
+        } while (cursor is not null);
+        paged.ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
+
+        var (_, browser) = await app.SignedInUserAsync(admin: true);
+        var html = await browser.GetStringAsync($"/admin/customers/{customer.Id}");
+        html.ShouldContain("data-kind=\"email\"");
+        html.ShouldContain("data-kind=\"signin\"");
+        html.ShouldContain($"ResetPassword to {email}");
+    }
+
+    [Fact]
     public async Task CustomerPage_AdjustsAfterConfirmation_DoubleSubmitAdjustsOnce_AndRefusalsChangeNothing()
     {
         var (admin, browser) = await app.SignedInUserAsync(admin: true);

@@ -22,7 +22,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GenerateEmailConfirmationTokenAsync(user);
         var link = AccountLinks.ConfirmEmail(baseUrl, user.Id, code);
-        await mailer.SendAsync(to, new ConfirmEmail(link));
+        await mailer.SendAsync(to, new ConfirmEmail(link), user.Id);
         logger.LogInformation("Sent an email confirmation to user {UserId}", user.Id);
     }
 
@@ -33,7 +33,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GeneratePasswordResetTokenAsync(user);
         var link = AccountLinks.ResetPassword(baseUrl, code);
-        await mailer.SendAsync(to, new ResetPassword(link));
+        await mailer.SendAsync(to, new ResetPassword(link), user.Id);
         logger.LogInformation("Sent a password reset link to user {UserId}", user.Id);
     }
 
@@ -44,7 +44,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var token = await magicLinks.CreateAsync(user.Id, CancellationToken.None);
         var link = AccountLinks.MagicLink(baseUrl, token, AccountLinks.SafeReturnUrl(returnUrl));
-        await mailer.SendAsync(to, new SignInLink(link, (int)MagicLinks.Lifetime.TotalMinutes));
+        await mailer.SendAsync(to, new SignInLink(link, (int)MagicLinks.Lifetime.TotalMinutes), user.Id);
         logger.LogInformation("Sent a sign-in link to user {UserId}", user.Id);
     }
 
@@ -55,7 +55,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             return;
         var code = await users.GenerateChangeEmailTokenAsync(user, newEmail);
         var link = AccountLinks.ConfirmEmailChange(baseUrl, user.Id, newEmail, code);
-        await mailer.SendAsync(newEmail, new ConfirmEmailChange(link, newEmail));
+        await mailer.SendAsync(newEmail, new ConfirmEmailChange(link, newEmail), user.Id);
         logger.LogInformation("Sent an email change confirmation for user {UserId}", user.Id);
     }
 
@@ -71,7 +71,7 @@ public sealed class AccountEmailJob(UserManager<IdentityUser> users, MagicLinks 
             await ConfirmEmailAsync(userId, baseUrl);
             return;
         }
-        await mailer.SendAsync(to, new AlreadyRegistered(AccountLinks.SignIn(baseUrl), AccountLinks.ForgotPassword(baseUrl)));
+        await mailer.SendAsync(to, new AlreadyRegistered(AccountLinks.SignIn(baseUrl), AccountLinks.ForgotPassword(baseUrl)), user.Id);
         logger.LogInformation("Told user {UserId} of a registration attempt for their address", user.Id);
     }
 }

@@ -6,15 +6,15 @@ using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Features.Admin;
 
-/// <summary>One thing that happened to an account. <see cref="Kind"/>: signup, ledger_line, payment, generation, webhook_event, admin_action.</summary>
+/// <summary>One thing that happened to an account. <see cref="Kind"/>: signup, signin, email, ledger_line, payment, generation, webhook_event, admin_action.</summary>
 public sealed record TimelineItem(DateTime At, string Kind, string Id, string Title, string? Detail);
 
 /// <summary>A page of the timeline, newest first; <see cref="Next"/> is the cursor of the next (older) page when there is one.</summary>
 public sealed record TimelinePage(IReadOnlyList<TimelineItem> Items, bool HasMore, string? Next);
 
 /// <summary>
-/// A customer's timeline: sign-up, ledger lines, payments, generations, the webhook events about their Stripe objects and the admin
-/// actions on them, merged newest first. Each source is read on its own index from its own position, one row more than the page,
+/// A customer's timeline: sign-up, sign-ins, emails sent, ledger lines, payments, generations, the webhook events about their Stripe
+/// objects and the admin actions on them, merged newest first. Each source is read on its own index from its own position, one row more than the page,
 /// and merged k-way; the cursor carries every source's position, so a page costs the same at any depth (a customer with a
 /// million ledger lines included) and rows arriving meanwhile never shift one.
 /// </summary>
@@ -60,6 +60,24 @@ public sealed class CustomerTimeline(Db db)
         LIMIT @take;
         """;
 
+    // Every sign-in made a server-side session (password, magic link or an external login), signed out or not (migration 0073).
+    private const string SignInsSql = """
+        SELECT id, created_at, ip, user_agent, revoked_at
+        FROM user_sessions
+        WHERE user_id = @userId AND (created_at, id) < (@beforeAt, @beforeKey)
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take;
+        """;
+
+    // Every email sent to the account, written once the relay took it (Mailer, migration 0073).
+    private const string EmailsSql = """
+        SELECT id, sent_at, kind, subject, sent_to
+        FROM email_log
+        WHERE user_id = @userId AND id < @beforeId
+        ORDER BY id DESC
+        LIMIT @take;
+        """;
+
     // Reads through the admin API name the customer they read (the audit log can say who looked), but are not actions on them.
     private const string AdminSql = """
         SELECT id, at, actor, actor_kind, action, reason
@@ -78,7 +96,7 @@ public sealed class CustomerTimeline(Db db)
     /// <summary>The position of a source with nothing left to show: anything it gets later is newer than every page already shown.</summary>
     private const string Done = "done";
 
-    private static readonly string[] Sources = ["admin", "event", "payment", "ledger", "generation", "signup"];
+    private static readonly string[] Sources = ["admin", "event", "payment", "ledger", "generation", "email", "signin", "signup"];
 
     /// <summary>A page of <paramref name="limit"/> items after <paramref name="cursor"/> (null: the newest); null when the cursor is not one of ours.</summary>
     public async Task<TimelinePage?> PageAsync(string userId, int limit, string? cursor, CancellationToken ct)
@@ -143,6 +161,17 @@ public sealed class CustomerTimeline(Db db)
                         EventsSql, new { userId, beforeAt, beforeKey = beforeKey ?? "", take }, tx)
                     .Select(r => new Entry(new TimelineItem(Db.ParseTime(r.ReceivedAt), "webhook_event", r.Id,
                         $"Stripe {r.Type} ({r.Status})", r.ObjectId), $"{r.ReceivedAt}|{Above(r.Id)}"));
+            case "signin":
+                return c.Query<(string Id, string CreatedAt, string? Ip, string? UserAgent, string? RevokedAt)>(
+                        SignInsSql, new { userId, beforeAt, beforeKey = beforeKey ?? "", take }, tx)
+                    .Select(r => new Entry(new TimelineItem(Db.ParseTime(r.CreatedAt), "signin", r.Id,
+                        r.RevokedAt is null ? "Signed in" : "Signed in (session since ended)", SignInDetail(r.Ip, r.UserAgent)),
+                        $"{r.CreatedAt}|{Above(r.Id)}"));
+            case "email":
+                return c.Query<(long Id, string SentAt, string Kind, string Subject, string SentTo)>(
+                        EmailsSql, new { userId, beforeId, take }, tx)
+                    .Select(r => new Entry(new TimelineItem(Db.ParseTime(r.SentAt), "email", $"em_{r.Id}",
+                        $"Email sent: {r.Subject}", $"{r.Kind} to {r.SentTo}"), Above(r.Id)));
             case "admin":
                 return c.Query<(long Id, string At, string Actor, string ActorKind, string Action, string? Reason)>(
                         AdminSql, new { userId, beforeId, take }, tx)
@@ -151,6 +180,13 @@ public sealed class CustomerTimeline(Db db)
             default:
                 throw new ArgumentOutOfRangeException(nameof(source), source, null);
         }
+    }
+
+    private static string? SignInDetail(string? ip, string? userAgent)
+    {
+        var agent = userAgent is { Length: > 120 } ? userAgent[..120] + "…" : userAgent;
+        var parts = new[] { ip, agent }.Where(p => !string.IsNullOrEmpty(p)).ToArray();
+        return parts.Length == 0 ? null : string.Join(", ", parts);
     }
 
     private static string Above(long id) => (id + 1).ToString(CultureInfo.InvariantCulture);
@@ -200,7 +236,7 @@ public sealed class CustomerTimeline(Db db)
     private static bool Valid(string source, string value) => value == Done || source switch
     {
         "signup" => value == "pending",
-        "ledger" or "admin" => long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _),
+        "ledger" or "admin" or "email" => long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _),
         "payment" => value.Split('|', 2) is [var at, var key] && DateTime.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.None, out _)
                      && long.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _),
         _ => value.Split('|', 2) is [var at2, var key2] && DateTime.TryParse(at2, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) && key2.Length > 0,

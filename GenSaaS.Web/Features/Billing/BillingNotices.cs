@@ -65,7 +65,7 @@ public sealed class BillingNoticeJob(Db db, UserManager<IdentityUser> users, Mai
                 BillingNotices.PaymentFailed => new RenewalFailed(links.Billing),
                 _ => new AsyncPaymentFailed(links.Billing),
             };
-            await mailer.SendAsync(to, email);
+            await mailer.SendAsync(to, email, userId);
             logger.LogInformation("Billing notice {Kind} for {StripeId} sent to {UserId}", kind, stripeId, userId);
         }
         catch

@@ -35,7 +35,7 @@ public sealed class LowBalanceNoticeJob(Db db, UserManager<IdentityUser> users, 
         {
             if (await users.FindByIdAsync(claimed.UserId) is not { Email: { } to })
                 return;
-            await mailer.SendAsync(to, new LowBalance(claimed.Threshold, claimed.Balance, links.Billing));
+            await mailer.SendAsync(to, new LowBalance(claimed.Threshold, claimed.Balance, links.Billing), claimed.UserId);
             logger.LogInformation("Low-balance notice {NoticeId} sent to {UserId}", noticeId, claimed.UserId);
         }
         catch

@@ -17,18 +17,40 @@ public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, 
     /// </summary>
     public static readonly TimeSpan ClaimLifetime = TimeSpan.FromMinutes(15);
 
-    /// <summary>Sends <paramref name="email"/> to <paramref name="to"/> now, whether or not the same one went out before.</summary>
-    public async Task SendAsync(string to, Email email, CancellationToken ct = default)
+    /// <summary>Sends <paramref name="email"/> to <paramref name="to"/> now, whether or not the same one went out before (an operator's email, about no account).</summary>
+    public Task SendAsync(string to, Email email, CancellationToken ct = default) => SendAsync(to, email, null, ct);
+
+    private const string LogSql = """
+        INSERT INTO email_log (user_id, kind, subject, sent_to, sent_at) VALUES (@userId, @kind, @subject, @to, @now);
+        """;
+
+    /// <summary>
+    /// Sends <paramref name="email"/> to <paramref name="to"/> now, whether or not the same one went out before, and, once the
+    /// relay took it, records it in <c>email_log</c> for the account <paramref name="userId"/> (the admin's customer timeline).
+    /// A failure to record is logged and not thrown: the mail went out, and a retry would send it twice.
+    /// </summary>
+    public async Task SendAsync(string to, Email email, string? userId, CancellationToken ct = default)
     {
+        var message = templates.Render(email, to);
         try
         {
-            await sender.SendAsync(templates.Render(email, to), ct);
+            await sender.SendAsync(message, ct);
             metrics.EmailsSent.WithLabels(email.TemplateName, "sent").Inc();
         }
         catch
         {
             metrics.EmailsSent.WithLabels(email.TemplateName, "failed").Inc();
             throw;
+        }
+        if (userId is null)
+            return;
+        try
+        {
+            await db.ExecuteAsync(LogSql, new { userId, kind = email.TemplateName, subject = message.Subject, to, now = clock.GetUtcNow().UtcDateTime }, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Email {EmailKind} sent to user {UserId} but not recorded in the email log", email.TemplateName, userId);
         }
     }
 
@@ -70,7 +92,7 @@ public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, 
                 await db.ExecuteAsync(ForgetSql, new { kind, reference }, CancellationToken.None);
                 return false;
             }
-            await SendAsync(to, email, ct);
+            await SendAsync(to, email, userId, ct);
         }
         catch
         {
