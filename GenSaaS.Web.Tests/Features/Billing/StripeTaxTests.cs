@@ -139,6 +139,38 @@ public sealed class StripeTaxTests
     }
 
     [Fact]
+    public async Task WithTaxOff_BundleAndSubscriptionCheckoutsCarryNoAutomaticTaxAndNoForcedAddress_AndCompleteWhileStripeTaxIsNotActive()
+    {
+        // Billing:Tax is off by default; Stripe Tax on the account stays pending, which must not matter.
+        using var app = new BillingTestApp();
+        var (user, client) = await app.SignedInUserAsync();
+        var sessions = new SessionService(app.StripeClient);
+        (await client.GetStringAsync("/billing/plan/subscribe")).ShouldNotContain("plus any tax Stripe adds");
+
+        // The sessions as Stripe answers them when read back: what the app sent when it created them.
+        var bundleSession = await app.BuyAsync(client, "bundle_10");
+        var bundle = await sessions.GetAsync(bundleSession);
+        bundle.Mode.ShouldBe("payment");
+        bundle.AutomaticTax.Enabled.ShouldBeFalse();
+        bundle.AutomaticTax.Status.ShouldBeNull();
+        bundle.BillingAddressCollection.ShouldNotBe("required");
+        (bundle.TaxIdCollection?.Enabled ?? false).ShouldBeFalse();
+        await BillingTestApp.EventuallyAsync(async () => await app.PrepaidAsync(user.Id) == 10, "bundle credits granted");
+        var paid = await app.QueryAsync<long>("SELECT amount_minor FROM payments WHERE user_id = @id AND kind = 'bundle'", new { id = user.Id });
+        paid.ShouldBe(bundle.AmountTotal!.Value);
+
+        var subscriptionSession = await app.BuyAsync(client, "subscription_unlimited");
+        var subscribed = await sessions.GetAsync(subscriptionSession);
+        subscribed.Mode.ShouldBe("subscription");
+        subscribed.AutomaticTax.Enabled.ShouldBeFalse();
+        subscribed.BillingAddressCollection.ShouldNotBe("required");
+        (subscribed.TaxIdCollection?.Enabled ?? false).ShouldBeFalse();
+        await BillingTestApp.EventuallyAsync(async () => await app.SubscriptionStatusAsync(user.Id) == "active", "subscription active");
+        (await new SubscriptionService(app.StripeClient).GetAsync(subscribed.SubscriptionId)).AutomaticTax.Enabled.ShouldBeFalse();
+        (await new TaxSettingsService(app.StripeClient).GetAsync()).Status.ShouldBe("pending");
+    }
+
+    [Fact]
     public async Task WithTaxNotActive_TheBuyPageShowsAClearError_NotA500_AndNothingIsChargedOrCredited()
     {
         using var app = new BillingTestApp(TaxOn());

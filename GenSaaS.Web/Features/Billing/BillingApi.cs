@@ -224,8 +224,8 @@ public static class BillingApi
     /// <c>/subscription/cancel</c> does, under the same key rules); with no plan that renews there is nothing to change. Answers
     /// what <c>GET /api/v1/billing</c> answers either way, so a retry after a lost answer is as good as the first call.
     /// </summary>
-    private static async Task<IResult> SwitchToPayPerUseAsync(HttpContext http, PlanChanges changes, AccountSummaries summaries, BillingModeInfo mode, Db db,
-        SpendCaps spendCaps, LowBalance lowBalance, AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
+    private static async Task<IResult> SwitchToPayPerUseAsync(HttpContext http, PlanChanges changes, AccountSummaries summaries, BillingModeInfo mode, PurchaseFlags purchases,
+        Db db, SpendCaps spendCaps, LowBalance lowBalance, AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
     {
         if (!mode.IsEnabled)
             return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, "Billing is not configured on this server.");
@@ -233,6 +233,9 @@ public static class BillingApi
         if (problem is not null)
             return problem;
         var userId = UserId(http.User);
+        // The operator turned billing or pay per use off (feature flags): the plan is not canceled for a way to pay that is refused.
+        if (await purchases.RefusalAsync(userId, PlanKind.PayPerUse) is { } refused)
+            return Problems.Result(StatusCodes.Status503ServiceUnavailable, ProblemCodes.BillingDisabled, refused, "Your plan and card are unchanged.");
         switch (PlanChanges.StepToPayPerUse(await summaries.GetAsync(userId, ct)))
         {
             case PlanChanges.PayPerUseStep.SaveCard:

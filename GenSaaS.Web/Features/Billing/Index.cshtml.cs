@@ -101,11 +101,11 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
     /// <summary>Why purchases are refused for this customer right now (the operator's feature flags), else null.</summary>
     public string? NotAvailable { get; private set; }
 
+    /// <summary>The ways to pay the operator's feature flags let this customer start now: only their buttons are shown.</summary>
+    public PurchaseFlags.Offer Offers { get; private set; } = PurchaseFlags.Offer.All;
+
     public async Task OnGetAsync(CancellationToken ct)
     {
-        if (mode.IsEnabled)
-            NotAvailable = await purchases.BillingOffAsync(User.FindFirstValue(ClaimTypes.NameIdentifier)!) ? PurchaseFlags.BillingOff
-                : Request.Query["checkout"] == "not_available" ? "That purchase is not available right now. Nothing was charged." : null;
         PortalUnavailable = Request.Query["portal"] == "unavailable";
         CheckoutUnavailable = Request.Query["checkout"] == "unavailable";
         AlreadySubscribed = Request.Query["checkout"] == "already_subscribed";
@@ -124,10 +124,14 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
             }
         }
         await LoadAsync(userId, ct);
+        if (mode.IsEnabled)
+            NotAvailable = !Offers.Billing ? PurchaseFlags.BillingOff
+                : Request.Query["checkout"] == "not_available" ? "That purchase is not available right now. Nothing was charged." : null;
     }
 
     private async Task LoadAsync(string userId, CancellationToken ct)
     {
+        Offers = await purchases.OfferAsync(userId);
         Plans = plans.Plans.OrderBy(p => p.Value.Kind).ThenBy(p => p.Value.PriceMinor).ToList();
         Status = await summaries.GetAsync(userId, ct);
         SpendCap = await spendCaps.ReadAsync(userId, ct);
@@ -135,7 +139,7 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
         AutoTopUp = await autoTopUps.ReadAsync(userId, ct);
         AutoTopUpValues = AutoTopUpApi.Defaults(AutoTopUp.Settings, plans);
         AutoTopUpNotAvailable = mode.IsEnabled && await purchases.AutoTopUpOffByAsync(userId) is not null;
-        NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime, SpendCap);
+        NextImage = NextImageSentence(Status, plans.Find(PlanCatalog.PayPerUse), clock.GetUtcNow().UtcDateTime, SpendCap, Offers);
     }
 
     /// <summary>Sets the low-balance threshold or, empty, goes back to the default; a bad number is shown on the form and changes nothing.</summary>
@@ -251,8 +255,9 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
     /// ledger's own funding order), so the page and the reservation cannot disagree.
     /// </summary>
     public static string NextImageSentence(AccountSummary account, PlanOptions? payPerUse, DateTime now,
-        (long? CapMinor, long SpentMinor, DateTime ResetsAt)? spendCap = null)
+        (long? CapMinor, long SpentMinor, DateTime ResetsAt)? spendCap = null, PurchaseFlags.Offer? offers = null)
     {
+        offers ??= PurchaseFlags.Offer.All;
         var choice = account.NextFunding(now);
         var capReached = account.Subscription is { } plan && plan.IsActiveAt(now);
         string CreditsPay(string bucket, long left) => capReached
@@ -268,15 +273,19 @@ public sealed class Index(PlanCatalog plans, BillingModeInfo mode, PurchaseFlags
             FundingSource.PayPerUse when payPerUse is not null && spendCap is { CapMinor: { } cap } limit && limit.SpentMinor + payPerUse.PriceMinor > cap =>
                 $"Your saved card would pay for your next image, but this month's pay-per-use spend ({BillingOverview.Money(limit.SpentMinor, payPerUse.Currency)}) "
                 + $"has reached your cap of {BillingOverview.Money(cap, payPerUse.Currency)}; raise or clear the cap, or buy a bundle, to generate before {limit.ResetsAt:yyyy-MM-dd}.",
+            // The generation refuses to charge the card while the operator has pay per use (or billing) off: say so, as it will.
+            FundingSource.PayPerUse when !offers.PayPerUse =>
+                "Your saved card would pay for your next image, but paying per image is not available right now, so it is not charged and the image is not made.",
             FundingSource.PayPerUse => payPerUse is null
                 ? "Your saved card is charged for your next image."
                 : $"Your saved card is charged {BillingOverview.Money(payPerUse.PriceMinor, payPerUse.Currency)} per image, starting with your next one.",
             _ => choice.Denial!.Reason switch
             {
                 DenialReason.FairUseCap =>
-                    $"Your monthly plan has used all {Count(account.HardCap ?? 0)} images of this period{(choice.Denial.RetryAt is { } renews ? $" (it renews on {renews:yyyy-MM-dd})" : "")} and nothing else can pay for your next image; buy a bundle to keep generating.",
+                    $"Your monthly plan has used all {Count(account.HardCap ?? 0)} images of this period{(choice.Denial.RetryAt is { } renews ? $" (it renews on {renews:yyyy-MM-dd})" : "")} and nothing else can pay for your next image{(offers.Bundles ? "; buy a bundle to keep generating" : "")}.",
                 DenialReason.SubscriptionUnpaid =>
-                    "Nothing can pay for your next image until your monthly plan's payment goes through; update your card or buy a bundle.",
+                    $"Nothing can pay for your next image until your monthly plan's payment goes through; update your card{(offers.Bundles ? " or buy a bundle" : "")}.",
+                _ when !offers.Billing => "Nothing can pay for your next image, and billing is not available right now.",
                 _ => "Nothing can pay for your next image; buy a bundle, subscribe or save a card.",
             },
         };

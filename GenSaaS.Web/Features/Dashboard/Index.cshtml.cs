@@ -11,7 +11,7 @@ namespace GenSaaS.Web.Features.Dashboard;
 /// (drawn on the server) and the latest images.
 /// </summary>
 [Authorize]
-public sealed class Index(AccountSummaries summaries, GenerationStore generations, ActivityReader activity, PlanCatalog plans) : PageModel
+public sealed class Index(AccountSummaries summaries, GenerationStore generations, ActivityReader activity, PlanCatalog plans, PurchaseFlags purchases) : PageModel
 {
     public const int RecentCount = 8;
 
@@ -24,9 +24,13 @@ public sealed class Index(AccountSummaries summaries, GenerationStore generation
     /// <summary>The pay-per-use plan's price per image, when one is configured.</summary>
     public PlanOptions? PayPerUse => plans.Find(PlanCatalog.PayPerUse);
 
+    /// <summary>The ways to pay the operator's feature flags let this customer start now: "Top up" and "Compare plans" follow them.</summary>
+    public PurchaseFlags.Offer Offers { get; private set; } = PurchaseFlags.Offer.All;
+
     public async Task OnGetAsync(CancellationToken ct)
     {
         var userId = GenerationApi.UserId(User);
+        Offers = await purchases.OfferAsync(userId);
         Summary = await summaries.GetAsync(userId, ct);
         Recent = await generations.ListAsync(userId, RecentCount, startingAfter: null, ct) ?? GenerationList.Empty;
         Activity = await activity.ReadAsync(userId, ct);

@@ -10,7 +10,7 @@ namespace GenSaaS.Web.Features.Billing.PlanChange;
 /// charged now and when it renews, and what becomes of the customer's credits and saved card; the confirm button opens
 /// Checkout. A customer who already has a live plan is refused (409) and pointed to where it is managed.
 /// </summary>
-public sealed class Subscribe(Checkout checkout, AccountSummaries summaries, PlanCatalog plans, BillingModeInfo mode, TimeProvider clock,
+public sealed class Subscribe(Checkout checkout, AccountSummaries summaries, PlanCatalog plans, BillingModeInfo mode, PurchaseFlags purchases, TimeProvider clock,
     IOptions<BillingOptions> options, ILogger<Subscribe> logger)
     : PlanChangePage(summaries, plans, mode, clock)
 {
@@ -26,7 +26,15 @@ public sealed class Subscribe(Checkout checkout, AccountSummaries summaries, Pla
     /// <summary>When a plan bought now first renews: Stripe bills a monthly price one calendar month after it starts (the 31st becomes the month's last day).</summary>
     public string RenewsOn => Date(Now.AddMonths(1));
 
-    public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
+    /// <summary>Why the operator's feature flags refuse the monthly plan to this customer now (no confirm button is shown), else null.</summary>
+    public string? NotAvailable { get; private set; }
+
+    public async Task OnGetAsync(CancellationToken ct)
+    {
+        await LoadAsync(ct);
+        if (Mode.IsEnabled)
+            NotAvailable = await purchases.RefusalAsync(UserId, PlanKind.Subscription);
+    }
 
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
     {

@@ -9,8 +9,8 @@ namespace GenSaaS.Web.Features.Billing.PlanChange;
 /// at its period end (the shared confirm step) and the card pays after it; from credits, saving a card is the switch and the
 /// credits are used first. Without a saved card the page leads to saving one first (Stripe Checkout in setup mode), then back here.
 /// </summary>
-public sealed class SwitchToPayPerUse(PlanChanges changes, Checkout checkout, AccountSummaries summaries, PlanCatalog plans, BillingModeInfo mode, TimeProvider clock,
-    ILogger<SwitchToPayPerUse> logger)
+public sealed class SwitchToPayPerUse(PlanChanges changes, Checkout checkout, AccountSummaries summaries, PlanCatalog plans, BillingModeInfo mode, PurchaseFlags purchases,
+    TimeProvider clock, ILogger<SwitchToPayPerUse> logger)
     : PlanChangePage(summaries, plans, mode, clock)
 {
     /// <summary>What <c>/billing/success</c> is told to link back to after the card is saved.</summary>
@@ -29,7 +29,15 @@ public sealed class SwitchToPayPerUse(PlanChanges changes, Checkout checkout, Ac
 
     public string PayPerUsePrice => PayPerUsePlan is { } ppu ? BillingOverview.Money(ppu.PriceMinor, ppu.Currency) : "";
 
-    public async Task OnGetAsync(CancellationToken ct) => await LoadAsync(ct);
+    /// <summary>Why the operator's feature flags refuse pay per use to this customer now (nothing is offered), else null.</summary>
+    public string? NotAvailable { get; private set; }
+
+    public async Task OnGetAsync(CancellationToken ct)
+    {
+        await LoadAsync(ct);
+        if (Mode.IsEnabled)
+            NotAvailable = await purchases.RefusalAsync(UserId, PlanKind.PayPerUse);
+    }
 
     /// <summary>Confirms the switch: cancels the plan at its period end once per confirmation; otherwise says why nothing changed.</summary>
     public async Task<IActionResult> OnPostAsync(CancellationToken ct)
@@ -37,6 +45,13 @@ public sealed class SwitchToPayPerUse(PlanChanges changes, Checkout checkout, Ac
         if (!Mode.IsEnabled)
             return Redirect("/billing");
         await LoadAsync(ct);
+        if (await purchases.RefusalAsync(UserId, PlanKind.PayPerUse) is { } refused)
+        {
+            // A tab opened before the operator turned pay per use off: the plan is not canceled for a way to pay that is refused.
+            NotAvailable = refused;
+            Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return Page();
+        }
         switch (Step)
         {
             case PlanChanges.PayPerUseStep.SaveCard:
