@@ -136,6 +136,22 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         stored.GetProperty("monthlyCapMinor").GetInt64().ShouldBe(1200);
     }
 
+    [Theory]
+    [InlineData(1, 400)]
+    [InlineData(1_000_000, 10_000_000)]
+    public async Task Settings_AtTheirLimits_AreAccepted(long threshold, long capMinor)
+    {
+        var (user, client) = await CustomerAsync();
+
+        var response = await PutAsync(client, new { enabled = true, threshold, bundle = "bundle_10", monthlyCapMinor = capMinor });
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var stored = await AutoTopUpAsync(client);
+        stored.GetProperty("threshold").GetInt64().ShouldBe(threshold);
+        stored.GetProperty("monthlyCapMinor").GetInt64().ShouldBe(capMinor);
+        (await App.QueryAsync<long>("SELECT armed FROM auto_top_up_settings WHERE user_id = @id", new { id = user.Id })).ShouldBe(1);
+    }
+
     [Fact]
     public async Task Settings_AreAnsweredAndShownInGetBilling_NeedTheBillingScope_AndTurningOffKeepsTheRest()
     {
@@ -477,6 +493,14 @@ public sealed class AutoTopUpTests(AutoTopUpFixture fixture) : IClassFixture<Aut
         await BillingTestApp.EventuallyAsync(() => Task.FromResult(MailTo(email, AutoTopUpEmailJob.FailedSubject).Count == 2), "two failure emails");
         MailTo(email, AutoTopUpEmailJob.TurnedOffSubject)[0].HtmlBody!.ShouldContain("turned auto top-up off");
         (await client.GetStringAsync("/billing")).ShouldContain("data-testid=\"auto-top-up-turned-off\"");
+
+        // A new card does not turn it back on: the customer does, on the page or the API.
+        await App.ChangeCardInPortalAsync(client, TestCard.Visa);
+        await BillingTestApp.EventuallyAsync(async () =>
+            await App.QueryAsync<string?>("SELECT card_last4 FROM billing_customers WHERE user_id = @id", new { id = user.Id }) == TestCard.Visa[^4..], "new card stored");
+        var afterCard = await AutoTopUpAsync(client);
+        afterCard.GetProperty("enabled").GetBoolean().ShouldBeFalse();
+        afterCard.GetProperty("turnedOffAfterFailures").GetBoolean().ShouldBeTrue();
 
         (await PutAsync(client, new { enabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await AutoTopUpAsync(client)).GetProperty("failuresInARow").GetInt32().ShouldBe(0, "turning it on again starts afresh");
