@@ -301,6 +301,24 @@ public sealed class CreditLedger(Db db, IFundingFacts funding, PlanCatalog plans
         return ChangeAsync(userId, bucket, "grant", amount, reason, reference, actor, clampToBalance: false, ct);
     }
 
+    /// <summary>
+    /// <see cref="GrantAsync"/> inside the caller's write transaction (a bundle's purchase records its payment row in the same
+    /// one). Idempotent on <paramref name="reference"/>: a second call answers the first line with <see cref="LedgerResult.Applied"/>
+    /// false. The caller logs after the commit (<see cref="LogGrant"/>).
+    /// </summary>
+    public LedgerResult Grant(SqliteConnection connection, SqliteTransaction tx, string userId, CreditBucket bucket, int amount, string reason, string reference, string actor)
+    {
+        if (amount <= 0)
+            throw new ArgumentOutOfRangeException(nameof(amount), "A grant adds at least one credit");
+        if (connection.QuerySingleOrDefault<LedgerEntryRef>(FindEntrySql, new { kind = "grant", reference }, tx) is { } done)
+            return new LedgerResult(false, done.Id, (int)done.Amount, (int)done.BalanceAfter);
+        return Change(connection, tx, userId, bucket, "grant", amount, reason, reference, actor, clampToBalance: false);
+    }
+
+    /// <summary>Logs a committed <see cref="Grant"/> as every other credit change is logged.</summary>
+    public void LogGrant(string userId, CreditBucket bucket, int amount, string actor, string reason, string reference) =>
+        LogChange("grant", amount, bucket, userId, actor, reason, reference);
+
     /// <summary>An admin's signed correction; a negative one cannot take the balance below zero (it fails instead).</summary>
     public Task<LedgerResult> AdjustAsync(string userId, CreditBucket bucket, int amount, string reason, string? reference, string actor, CancellationToken ct = default)
     {

@@ -195,10 +195,20 @@ public sealed class StripeEventApplier(
             return;
         }
 
-        var grant = await ledger.GrantAsync(userId, CreditBucket.Prepaid, plan.Credits, $"Bought {plan.Name}", session.Id, CreditLedger.SystemActor, ct);
-        var charge = await BundleChargeAsync(session, ct);
-        await payments.RecordAsync(Payment.PaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
-            session.Currency ?? plan.Currency, plan.Credits, grant.EntryId) with { ReceiptUrl = charge?.ReceiptUrl }, ct);
+        // The credits and the payment row that paid for them are written in one transaction: no moment, and no crash, has one
+        // without the other. The receipt link is Stripe's to give and may be late: it is filled in afterwards, best effort.
+        var reason = $"Bought {plan.Name}";
+        var grant = await db.WriteAsync((connection, tx) =>
+        {
+            var line = ledger.Grant(connection, tx, userId, CreditBucket.Prepaid, plan.Credits, reason, session.Id, CreditLedger.SystemActor);
+            payments.Record(connection, tx, Payment.PaidBundle(userId, session.Id, session.PaymentIntentId, planKey, session.AmountTotal ?? plan.PriceMinor,
+                session.Currency ?? plan.Currency, plan.Credits, line.EntryId));
+            return line;
+        }, ct);
+        if (grant.Applied)
+            ledger.LogGrant(userId, CreditBucket.Prepaid, plan.Credits, CreditLedger.SystemActor, reason, session.Id);
+        if (await BundleChargeAsync(session, ct) is { } charge)
+            await payments.RecordReceiptAsync(charge.Id, session.PaymentIntentId, charge.ReceiptUrl, ct);
         await lifecycle.BundlePaidAsync(session.Id, ct);
         if (grant.Applied)
         {
