@@ -399,6 +399,48 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
     }
 
     [Fact]
+    public async Task Timeline_ShowsEachAutoTopUp_ChargedFailedOrSkipped_WithWhy_PagedWithTheRest()
+    {
+        var (_, key) = await app.AdminKeyAsync();
+        var customer = await app.CreateUserAsync($"topups-{Guid.NewGuid():N}@example.com");
+        var other = await app.CreateUserAsync($"other-{Guid.NewGuid():N}@example.com");
+        var at = DateTime.UtcNow;
+        string Time(int seconds) => at.AddSeconds(seconds).ToString("yyyy-MM-dd HH:mm:ss.fffffff");
+        await ExecuteAsync("""
+            INSERT INTO auto_top_ups (user_id, status, plan_key, credits, amount_minor, currency, threshold, balance, payment_intent_id, error_code, error, turned_off, created_at, updated_at)
+            VALUES (@Id, 'succeeded', 'bundle_10', 10, 400, 'usd', 5, 4, @pi1, NULL, NULL, 0, @t1, @t1),
+                   (@Id, 'failed', 'bundle_10', 10, 400, 'usd', 5, 3, @pi2, 'card_declined', 'Your card was declined.', 1, @t2, @t2),
+                   (@Id, 'canceled', 'bundle_10', 10, 400, 'usd', 5, 2, NULL, 'auto_top_up_disabled', 'Auto top-up is turned off by the operator.', 0, @t3, @t3),
+                   (@Other, 'failed', 'bundle_10', 10, 400, 'usd', 5, 1, NULL, 'card_declined', 'not this customer''s', 0, @t3, @t3);
+            """, new { customer.Id, Other = other.Id, pi1 = $"pi_{Guid.NewGuid():N}", pi2 = $"pi_{Guid.NewGuid():N}", t1 = Time(1), t2 = Time(2), t3 = Time(3) });
+
+        var all = (await AdminTestApp.JsonAsync(await key.GetAsync($"/api/v1/admin/customers/{customer.Id}/timeline?limit=100"), HttpStatusCode.OK))
+            .GetProperty("data").EnumerateArray().ToList();
+        var topUps = all.Where(i => i.GetProperty("kind").GetString() == "auto_top_up").ToList();
+        topUps.Select(i => i.GetProperty("title").GetString()).ShouldBe([
+            "Auto top-up canceled: 10 credit(s) for 4.00 USD",
+            "Auto top-up failed: 10 credit(s) for 4.00 USD",
+            "Auto top-up succeeded: 10 credit(s) for 4.00 USD",
+        ]);
+        topUps[0].GetProperty("detail").GetString().ShouldBe("balance 2 crossed 5; auto_top_up_disabled: Auto top-up is turned off by the operator.");
+        topUps[1].GetProperty("detail").GetString().ShouldBe("balance 3 crossed 5; card_declined: Your card was declined.; auto top-up turned off");
+        topUps[2].GetProperty("detail").GetString().ShouldBe("balance 4 crossed 5");
+        topUps.ShouldAllBe(i => i.GetProperty("id").GetString()!.StartsWith("atu_"));
+
+        // A page at a time: each once, in the same order as the whole.
+        var paged = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var url = $"/api/v1/admin/customers/{customer.Id}/timeline?limit=1" + (cursor is null ? "" : $"&starting_after={Uri.EscapeDataString(cursor)}");
+            var page = await AdminTestApp.JsonAsync(await key.GetAsync(url), HttpStatusCode.OK);
+            paged.AddRange(page.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
+            cursor = page.GetProperty("has_more").GetBoolean() ? page.GetProperty("next").GetString() : null;
+        } while (cursor is not null);
+        paged.ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
+    }
+
+    [Fact]
     public async Task CustomerPage_AdjustsAfterConfirmation_DoubleSubmitAdjustsOnce_AndRefusalsChangeNothing()
     {
         var (admin, browser) = await app.SignedInUserAsync(admin: true);

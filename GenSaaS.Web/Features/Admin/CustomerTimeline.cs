@@ -6,15 +6,15 @@ using Microsoft.Data.Sqlite;
 
 namespace GenSaaS.Web.Features.Admin;
 
-/// <summary>One thing that happened to an account. <see cref="Kind"/>: signup, signin, email, ledger_line, payment, generation, webhook_event, admin_action.</summary>
+/// <summary>One thing that happened to an account. <see cref="Kind"/>: signup, signin, email, ledger_line, payment, auto_top_up, generation, webhook_event, admin_action.</summary>
 public sealed record TimelineItem(DateTime At, string Kind, string Id, string Title, string? Detail);
 
 /// <summary>A page of the timeline, newest first; <see cref="Next"/> is the cursor of the next (older) page when there is one.</summary>
 public sealed record TimelinePage(IReadOnlyList<TimelineItem> Items, bool HasMore, string? Next);
 
 /// <summary>
-/// A customer's timeline: sign-up, sign-ins, emails sent, ledger lines, payments, generations, the webhook events about their Stripe
-/// objects and the admin actions on them, merged newest first. Each source is read on its own index from its own position, one row more than the page,
+/// A customer's timeline: sign-up, sign-ins, emails sent, ledger lines, payments, auto top-ups (charged, failed or skipped),
+/// generations, the webhook events about their Stripe objects and the admin actions on them, merged newest first. Each source is read on its own index from its own position, one row more than the page,
 /// and merged k-way; the cursor carries every source's position, so a page costs the same at any depth (a customer with a
 /// million ledger lines included) and rows arriving meanwhile never shift one.
 /// </summary>
@@ -37,6 +37,15 @@ public sealed class CustomerTimeline(Db db)
     private const string PaymentsSql = """
         SELECT id, created_at, kind, amount_minor, currency, status, credits, stripe_id
         FROM payments
+        WHERE user_id = @userId AND (created_at, id) < (@beforeAt, @beforeKey)
+        ORDER BY created_at DESC, id DESC
+        LIMIT @take;
+        """;
+
+    // Each auto top-up the balance crossing started, whatever became of it (charged, failed, or canceled before Stripe).
+    private const string AutoTopUpsSql = """
+        SELECT id, created_at, status, credits, amount_minor, currency, threshold, balance, error_code, error, turned_off
+        FROM auto_top_ups
         WHERE user_id = @userId AND (created_at, id) < (@beforeAt, @beforeKey)
         ORDER BY created_at DESC, id DESC
         LIMIT @take;
@@ -96,7 +105,7 @@ public sealed class CustomerTimeline(Db db)
     /// <summary>The position of a source with nothing left to show: anything it gets later is newer than every page already shown.</summary>
     private const string Done = "done";
 
-    private static readonly string[] Sources = ["admin", "event", "payment", "ledger", "generation", "email", "signin", "signup"];
+    private static readonly string[] Sources = ["admin", "event", "payment", "auto_top_up", "ledger", "generation", "email", "signin", "signup"];
 
     /// <summary>A page of <paramref name="limit"/> items after <paramref name="cursor"/> (null: the newest); null when the cursor is not one of ours.</summary>
     public async Task<TimelinePage?> PageAsync(string userId, int limit, string? cursor, CancellationToken ct)
@@ -151,6 +160,14 @@ public sealed class CustomerTimeline(Db db)
                     .Select(r => new Entry(new TimelineItem(Db.ParseTime(r.CreatedAt), "payment", $"pay_{r.Id}",
                         $"{r.Kind.Replace('_', ' ')} {Money(r.AmountMinor, r.Currency)} {r.Status}" + (r.Credits is { } n ? $", {n} credit(s)" : ""),
                         r.StripeId), $"{r.CreatedAt}|{Above(r.Id)}"));
+            case "auto_top_up":
+                return c.Query<(long Id, string CreatedAt, string Status, long Credits, long AmountMinor, string Currency, long Threshold, long Balance,
+                        string? ErrorCode, string? Error, bool TurnedOff)>(
+                        AutoTopUpsSql, new { userId, beforeAt, beforeKey = beforeKey is null ? long.MaxValue : long.Parse(beforeKey, CultureInfo.InvariantCulture), take }, tx)
+                    .Select(r => new Entry(new TimelineItem(Db.ParseTime(r.CreatedAt), "auto_top_up", $"atu_{r.Id}",
+                        $"Auto top-up {r.Status}: {r.Credits} credit(s) for {Money(r.AmountMinor, r.Currency)}",
+                        $"balance {r.Balance} crossed {r.Threshold}" + (r.Error is { } error ? $"; {r.ErrorCode}: {error}" : "") + (r.TurnedOff ? "; auto top-up turned off" : "")),
+                        $"{r.CreatedAt}|{Above(r.Id)}"));
             case "generation":
                 return c.Query<(string Id, string CreatedAt, string Prompt, long Width, long Height)>(
                         GenerationsSql, new { userId, beforeAt, beforeKey = beforeKey ?? "", take }, tx)
@@ -237,7 +254,7 @@ public sealed class CustomerTimeline(Db db)
     {
         "signup" => value == "pending",
         "ledger" or "admin" or "email" => long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _),
-        "payment" => value.Split('|', 2) is [var at, var key] && DateTime.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.None, out _)
+        "payment" or "auto_top_up" => value.Split('|', 2) is [var at, var key] && DateTime.TryParse(at, CultureInfo.InvariantCulture, DateTimeStyles.None, out _)
                      && long.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _),
         _ => value.Split('|', 2) is [var at2, var key2] && DateTime.TryParse(at2, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) && key2.Length > 0,
     };
