@@ -124,6 +124,15 @@ public class TestApp : WebApplicationFactory<Program>
         return (user, await SignInAsync(email));
     }
 
+    /// <summary>A client that sends an API key of <paramref name="userId"/> with these scopes.</summary>
+    public async Task<HttpClient> KeyClientAsync(string userId, params string[] scopes)
+    {
+        var created = await Services.GetRequiredService<ApiKeyStore>().CreateAsync(userId, "test key", scopes, CancellationToken.None);
+        var client = NewClient();
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", created!.Value.Key);
+        return client;
+    }
+
     /// <summary>GETs the page, takes its antiforgery token, and posts the form as a browser would.</summary>
     public static async Task<HttpResponseMessage> PostFormAsync(HttpClient client, string url, Dictionary<string, string> fields, Dictionary<string, string>? headers = null)
     {

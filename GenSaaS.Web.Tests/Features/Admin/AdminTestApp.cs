@@ -1,12 +1,10 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dapper;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace GenSaaS.Web.Tests.Features.Admin;
 
@@ -17,15 +15,6 @@ public sealed class AdminTestApp() : TestApp(new Dictionary<string, string?>
     ["Generation:Backend"] = "Null",
 })
 {
-    /// <summary>A client that sends an API key of <paramref name="userId"/> with these scopes.</summary>
-    public async Task<HttpClient> KeyClientAsync(string userId, params string[] scopes)
-    {
-        var created = await Services.GetRequiredService<ApiKeyStore>().CreateAsync(userId, "admin test", scopes, CancellationToken.None);
-        var client = NewClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created!.Value.Key);
-        return client;
-    }
-
     /// <summary>A new admin and a key of theirs with the admin scope.</summary>
     public async Task<(IdentityUser Admin, HttpClient Client)> AdminKeyAsync()
     {

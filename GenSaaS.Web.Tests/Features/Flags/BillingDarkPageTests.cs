@@ -1,10 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Tests.Features.Billing;
 using GenSaaS.Web.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Stripe.Checkout;
 
 namespace GenSaaS.Web.Tests.Features.Flags;
@@ -23,13 +21,7 @@ public sealed class BillingDarkPageTests : IDisposable
 
     private static readonly string[] PlanKeys = ["bundle_10", "bundle_25", "subscription_unlimited", "pay_per_use"];
 
-    private async Task<HttpClient> KeyAsync(string userId, params string[] scopes)
-    {
-        var created = await _app.Services.GetRequiredService<ApiKeyStore>().CreateAsync(userId, "dark test", scopes, CancellationToken.None);
-        var client = _app.NewClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created!.Value.Key);
-        return client;
-    }
+    private Task<HttpClient> KeyAsync(string userId, params string[] scopes) => _app.KeyClientAsync(userId, scopes);
 
     private async Task<HttpClient> AdminKeyAsync()
     {
@@ -134,6 +126,16 @@ public sealed class BillingDarkPageTests : IDisposable
         var savedCard = await PostFormAsync(client, "/billing/plan/pay-per-use?handler=SaveCard", stalePayPerUse);
         savedCard.StatusCode.ShouldBe(HttpStatusCode.Redirect);
         savedCard.Headers.Location!.ToString().ShouldBe("/billing?checkout=not_available");
+        using (var htmx = new HttpRequestMessage(HttpMethod.Post, "/api/billing/checkout")
+        {
+            Content = new FormUrlEncodedContent([new("plan", "bundle_10"), new("__RequestVerificationToken", TestApp.AntiforgeryToken(staleBilling))]),
+        })
+        {
+            htmx.Headers.Add("HX-Request", "true");
+            var htmxResponse = await client.SendAsync(htmx);
+            htmxResponse.StatusCode.ShouldBe(HttpStatusCode.OK);
+            htmxResponse.Headers.GetValues("HX-Redirect").Single().ShouldBe("/billing?checkout=not_available");
+        }
         var notice = await client.GetStringAsync("/billing?checkout=not_available");
         notice.ShouldContain("data-testid=\"billing-not-available\"");
         notice.ShouldContain("Billing is not available right now. Nothing was charged");
@@ -165,11 +167,20 @@ public sealed class BillingDarkPageTests : IDisposable
         (await LedgerLinesAsync(customer.Id)).ShouldBe(ledgerBefore);
         (await _app.GenerateAsync(readKey)).StatusCode.ShouldBe(HttpStatusCode.Created);
 
+        // Out of credits, the generate page says nothing can be bought rather than sending the customer to buy.
+        var empty = await TestApp.PostFormAsync(client, "/generate", new() { ["Input.Prompt"] = "a lighthouse", ["Input.IdempotencyKey"] = Guid.NewGuid().ToString("N") });
+        empty.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        var emptyHtml = await empty.Content.ReadAsStringAsync();
+        emptyHtml.ShouldContain("billing is not available right now, so none can be bought");
+        emptyHtml.ShouldNotContain("data-testid=\"generation-error-action\"");
+
         // Back on: the buttons are offered again and a purchase opens Checkout.
         await SetAsync(admin, "billing", enabled: true);
         ShouldOfferEveryWayToPay(await client.GetStringAsync("/billing"));
         (await client.GetStringAsync("/dashboard")).ShouldContain("data-testid=\"dashboard-top-up\"");
         (await client.GetStringAsync("/billing/plan/subscribe")).ShouldContain("data-testid=\"confirm-subscribe\"");
+        var offered = await TestApp.PostFormAsync(client, "/generate", new() { ["Input.Prompt"] = "a lighthouse", ["Input.IdempotencyKey"] = Guid.NewGuid().ToString("N") });
+        (await offered.Content.ReadAsStringAsync()).ShouldContain("data-testid=\"generation-error-action\"");
         var again = await CheckoutJsonAsync(client, "bundle_10");
         again.StatusCode.ShouldBe(HttpStatusCode.OK, await again.Content.ReadAsStringAsync());
         SessionsRequested().ShouldBe(requestedBefore + 1);

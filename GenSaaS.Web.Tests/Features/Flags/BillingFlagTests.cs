@@ -1,10 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Tests.Features.Billing;
 using GenSaaS.Web.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace GenSaaS.Web.Tests.Features.Flags;
 
@@ -19,13 +17,7 @@ public sealed class BillingFlagTests : IDisposable
 
     public void Dispose() => _app.Dispose();
 
-    private async Task<HttpClient> KeyAsync(string userId, params string[] scopes)
-    {
-        var created = await _app.Services.GetRequiredService<ApiKeyStore>().CreateAsync(userId, "flag test", scopes, CancellationToken.None);
-        var client = _app.NewClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", created!.Value.Key);
-        return client;
-    }
+    private Task<HttpClient> KeyAsync(string userId, params string[] scopes) => _app.KeyClientAsync(userId, scopes);
 
     private async Task SetAsync(HttpClient admin, string flag, bool enabled) =>
         (await admin.PutAsJsonAsync($"/api/v1/admin/flags/{flag}", new { enabled, reason = "flag test" })).StatusCode.ShouldBe(HttpStatusCode.OK);
