@@ -311,4 +311,34 @@ public sealed class BillingDarkPageTests : IDisposable
         page.ShouldContain("data-testid=\"saved-card\"");
         (await client.GetStringAsync("/dashboard")).ShouldNotContain("data-testid=\"compare-plans\"");
     }
+
+    [Fact]
+    public async Task LowBalanceBanner_WhileBundlesOrBillingAreOff_StillWarns_ButDoesNotSendTheCustomerToBuy()
+    {
+        var admin = await AdminKeyAsync();
+        var (customer, client) = await _app.SignedInUserAsync();
+        await _app.BuyAsync(client, "bundle_10");
+        await BillingTestApp.EventuallyAsync(async () => await _app.PrepaidAsync(customer.Id) == 10, "bundle credits granted");
+        await PostFormAsync(client, "/billing?handler=LowBalance", await client.GetStringAsync("/billing"), new() { ["LowBalanceForm.Threshold"] = "20" });
+        var key = await KeyAsync(customer.Id, ApiKeyScopes.Generate);
+        // The trial credit pays first, then a prepaid one: 9 left, below 20.
+        (await _app.GenerateAsync(key)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await _app.GenerateAsync(key)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        await BillingTestApp.EventuallyAsync(async () => (await client.GetStringAsync("/dashboard")).Contains("data-testid=\"low-balance-banner\""), "the low-balance banner");
+        (await client.GetStringAsync("/dashboard")).ShouldContain("data-testid=\"low-balance-buy\"");
+
+        await SetAsync(admin, "bundles", enabled: false);
+        var page = await client.GetStringAsync("/dashboard");
+        page.ShouldContain("data-testid=\"low-balance-banner\"");
+        page.ShouldNotContain("data-testid=\"low-balance-buy\"");
+
+        await SetAsync(admin, "bundles", enabled: true);
+        await SetAsync(admin, "billing", enabled: false);
+        page = await client.GetStringAsync("/dashboard");
+        page.ShouldContain("9 left");
+        page.ShouldNotContain("data-testid=\"low-balance-buy\"");
+
+        await SetAsync(admin, "billing", enabled: true);
+        (await client.GetStringAsync("/dashboard")).ShouldContain("data-testid=\"low-balance-buy\"");
+    }
 }

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using System.Text.Encodings.Web;
 using GenSaaS.Web.Data;
 using GenSaaS.Web.Features.Credits;
+using GenSaaS.Web.Features.Plans;
 using Microsoft.AspNetCore.Html;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.ViewComponents;
@@ -12,7 +13,7 @@ namespace GenSaaS.Web.Features.Billing;
 /// On every page: while Production runs on the Stripe emulator, that nothing paid here is real; and, for a signed-in
 /// customer whose prepaid credits fell below their low-balance threshold (until a purchase re-arms it), that they run low.
 /// </summary>
-public sealed class BillingBannerViewComponent(BillingModeInfo mode, Db db) : ViewComponent
+public sealed class BillingBannerViewComponent(BillingModeInfo mode, Db db, PurchaseFlags purchases) : ViewComponent
 {
     private const string LowBalanceSql = """
         SELECT b.prepaid_balance FROM account_limits AS l JOIN credit_balances AS b ON b.user_id = l.user_id
@@ -28,9 +29,11 @@ public sealed class BillingBannerViewComponent(BillingModeInfo mode, Db db) : Vi
             && await db.ReadAsync(connection => connection.Prepared(null, LowBalanceSql, ("@userId", userId)).ExecuteScalar() as long?) is { } prepaid)
         {
             var state = await db.ReadAsync(connection => LowBalance.Read(connection, null, userId));
+            // While the operator has bundles (or billing) off, /billing offers none to buy: the banner does not send the customer there.
+            var canBuy = await purchases.RefusalAsync(userId, PlanKind.Bundle) is null;
             html += $"<div class=\"banner warning\" role=\"status\" data-testid=\"low-balance-banner\">Your prepaid credits are running low: {prepaid} left" +
                     (state.Threshold is { } threshold ? $", below your warning level of {threshold}" : "") +
-                    $". <a href=\"{HtmlEncoder.Default.Encode("/billing")}\">Buy more credits</a>.</div>";
+                    (canBuy ? $". <a href=\"{HtmlEncoder.Default.Encode("/billing")}\" data-testid=\"low-balance-buy\">Buy more credits</a>.</div>" : ".</div>");
         }
         return new HtmlContentViewComponentResult(new HtmlString(html));
     }
