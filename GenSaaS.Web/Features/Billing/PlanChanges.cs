@@ -51,7 +51,7 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
     }
 
     private const string StampSql = """
-        SELECT last_event_created FROM subscriptions WHERE stripe_subscription_id = @id;
+        SELECT last_event_created AS Stamp, version AS Version FROM subscriptions WHERE stripe_subscription_id = @id;
         """;
 
     /// <summary>
@@ -67,10 +67,15 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
     public async Task<Outcome> SetCancelAtPeriodEndAsync(string userId, bool cancel, string requestId, CancellationToken ct,
         Action<SqliteConnection, SqliteTransaction, Subscription, Subscription, string>? recordChange = null)
     {
-        var (subscriptionId, seen) = await db.ReadAsync(connection =>
+        // The row's event time and version, read before Stripe is asked: Stripe's answer is stored only if no one stored the
+        // subscription meanwhile (else it is read from Stripe again), see StripeEventApplier.StoreReadBackAsync.
+        var (subscriptionId, seen, version) = await db.ReadAsync(connection =>
         {
             var current = CustomerFacts.Read(connection, null, userId).Subscription;
-            return current is null ? (null, 0L) : (current.Id, connection.ExecuteScalar<long>(StampSql, new { id = current.Id }));
+            if (current is null)
+                return ((string?)null, 0L, -1L);
+            var row = connection.QuerySingle<(long Stamp, long Version)>(StampSql, new { id = current.Id });
+            return ((string?)current.Id, row.Stamp, row.Version);
         }, ct);
         if (subscriptionId is null)
             return Outcome.NoSubscription;
@@ -79,7 +84,7 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
         if (HasEnded(before) || before.CancelAtPeriodEnd == cancel)
         {
             // Nothing to do at Stripe; what the page shows catches up with Stripe (a portal change whose webhook is late).
-            await subscriptions.StoreReadBackAsync(before, userId, Stamp(before, seen), ct);
+            await subscriptions.StoreReadBackAsync(before, userId, Stamp(before, seen), version, ct);
             return HasEnded(before) ? Outcome.SubscriptionEnded : cancel ? Outcome.AlreadyCanceling : Outcome.NotCanceling;
         }
 
@@ -106,10 +111,10 @@ public sealed class PlanChanges(Db db, StripeGateway stripe, Webhooks.StripeEven
             var now = await stripe.GetSubscriptionAsync(subscriptionId, ct);
             if (!HasEnded(now))
                 throw;
-            await subscriptions.StoreReadBackAsync(now, userId, Stamp(now, seen), ct);
+            await subscriptions.StoreReadBackAsync(now, userId, Stamp(now, seen), version, ct);
             return Outcome.SubscriptionEnded;
         }
-        await subscriptions.StoreReadBackAsync(after, userId, Stamp(after, seen), ct,
+        await subscriptions.StoreReadBackAsync(after, userId, Stamp(after, seen), version, ct,
             recordChange is null ? null : (connection, tx) => recordChange(connection, tx, before, after, changedUnder));
         logger.LogInformation(BillingLogEvents.PlanChanged, "Subscription {SubscriptionId} of {UserId}: cancel at period end {CancelAtPeriodEnd} (request {RequestId})",
             subscriptionId, userId, after.CancelAtPeriodEnd, requestId);

@@ -337,8 +337,8 @@ public sealed class StripeEventApplier(
 
     private const string UpsertSubscriptionSql = """
         INSERT INTO subscriptions (stripe_subscription_id, user_id, plan_key, status, current_period_start, current_period_end,
-                                   cancel_at_period_end, last_event_created, updated_at)
-        VALUES (@id, @userId, @planKey, @status, @periodStart, @periodEnd, @cancelAtPeriodEnd, @eventCreated, @now)
+                                   cancel_at_period_end, last_event_created, updated_at, version)
+        VALUES (@id, @userId, @planKey, @status, @periodStart, @periodEnd, @cancelAtPeriodEnd, @eventCreated, @now, 1)
         ON CONFLICT (stripe_subscription_id) DO UPDATE SET
             status = excluded.status,
             plan_key = excluded.plan_key,
@@ -346,9 +346,25 @@ public sealed class StripeEventApplier(
             current_period_end = excluded.current_period_end,
             cancel_at_period_end = excluded.cancel_at_period_end,
             last_event_created = max(subscriptions.last_event_created, excluded.last_event_created),
-            updated_at = excluded.updated_at
-        WHERE excluded.last_event_created >= subscriptions.last_event_created;
+            updated_at = excluded.updated_at,
+            version = subscriptions.version + 1
+        WHERE excluded.last_event_created >= subscriptions.last_event_created
+          AND (@seenVersion IS NULL OR subscriptions.version = @seenVersion);
         """;
+
+    private const string VersionSql = """
+        SELECT version FROM subscriptions WHERE stripe_subscription_id = @id;
+        """;
+
+    /// <summary>
+    /// How many times the subscription has been stored (-1: never). Read before asking Stripe, it lets the store refuse an
+    /// answer that another writer's store overtook (<see cref="StoreSubscriptionAsync"/>).
+    /// </summary>
+    public async Task<long> SubscriptionVersionAsync(string subscriptionId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(VersionSql, new { id = subscriptionId }, cancellationToken: ct)) ?? -1;
+    }
 
     /// <summary>
     /// Reads the subscription from Stripe (so the state written is the current one whatever the order of events) and
@@ -356,10 +372,11 @@ public sealed class StripeEventApplier(
     /// </summary>
     public async Task<string> SyncSubscriptionAsync(string subscriptionId, long eventCreated, CancellationToken ct)
     {
+        var seen = await SubscriptionVersionAsync(subscriptionId, ct);
         var subscription = await stripe.GetSubscriptionAsync(subscriptionId, ct);
         var userId = subscription.Metadata?.GetValueOrDefault("user_id") ?? await accounts.UserIdForCustomerAsync(subscription.CustomerId, ct)
             ?? throw new WebhookNotReadyException($"No user for subscription {subscriptionId} (customer {subscription.CustomerId})");
-        await StoreSubscriptionAsync(subscription, userId, eventCreated, ct);
+        subscription = await StoreSubscriptionAsync(subscription, userId, eventCreated, ct, seenVersion: seen);
         logger.LogInformation("Subscription {SubscriptionId} of {UserId} is {Status}", subscription.Id, userId, subscription.Status);
         // Dunning: read from Stripe just now, the plan waits on its latest invoice. Whichever event brings us here first
         // (invoice.payment_failed, customer.subscription.updated, a retry's failure) the customer hears once per invoice;
@@ -378,9 +395,10 @@ public sealed class StripeEventApplier(
     /// earlier cannot overwrite it, and the change's own <c>customer.subscription.updated</c> follows as usual.
     /// </summary>
     /// <paramref name="alsoInTransaction"/> runs in the same write transaction (an admin's change records its audit entry there).
-    public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, CancellationToken ct,
+    /// <paramref name="seenVersion"/> is <see cref="SubscriptionVersionAsync"/> read before Stripe was asked.
+    public Task StoreReadBackAsync(Subscription subscription, string userId, long stripeTime, long seenVersion, CancellationToken ct,
         Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null) =>
-        StoreSubscriptionAsync(subscription, userId, stripeTime, ct, alsoInTransaction);
+        StoreSubscriptionAsync(subscription, userId, stripeTime, ct, alsoInTransaction, seenVersion);
 
     private const string StoredSubscriptionSql = """
         SELECT status, cancel_at_period_end AS CancelAtPeriodEnd, current_period_end AS PeriodEnd FROM subscriptions WHERE stripe_subscription_id = @id;
@@ -392,11 +410,20 @@ public sealed class StripeEventApplier(
             (PeriodEnd is { } end ? $", period ends {end:yyyy-MM-dd HH:mm}" : "");
     }
 
-    private async Task StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct,
-        Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null)
+    /// <summary>Times Stripe is asked again when other writers keep overtaking this one; then the event fails and is retried.</summary>
+    private const int MaxRereads = 3;
+
+    /// <summary>
+    /// Stores the subscription as Stripe answered, unless an event newer than <paramref name="eventCreated"/> already wrote it.
+    /// With <paramref name="seenVersion"/> (the row's version read before Stripe was asked) it is stored only if no one stored
+    /// the subscription since: event times are whole seconds from Stripe's clocks, so a read answered before a change the
+    /// app stored (a cancel in the same second) cannot be told from one after it by time. When someone did, Stripe is asked
+    /// again, now after their store, and that answer is stored the same way. Without <paramref name="seenVersion"/> (Stripe's
+    /// answer to the app's own cancel of a duplicate, a final state) only the event time decides. Returns what was stored.
+    /// </summary>
+    private async Task<Subscription> StoreSubscriptionAsync(Subscription subscription, string userId, long eventCreated, CancellationToken ct,
+        Action<SqliteConnection, SqliteTransaction>? alsoInTransaction = null, long? seenVersion = null)
     {
-        var item = subscription.Items?.Data?.FirstOrDefault();
-        var planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited;
         // Only a replay asks what was there before, to say what it changed; a delivery does not pay for the read.
         StoredSubscription? before = null;
         if (StripeApplyReport.IsCollecting)
@@ -404,26 +431,33 @@ public sealed class StripeEventApplier(
             await using var connection = await db.OpenAsync(ct);
             before = await connection.QuerySingleOrDefaultAsync<StoredSubscription>(new CommandDefinition(StoredSubscriptionSql, new { id = subscription.Id }, cancellationToken: ct));
         }
-        var args = new
+        int written;
+        for (var reread = 0; ; reread++)
         {
-            id = subscription.Id,
-            userId,
-            planKey,
-            status = subscription.Status,
-            periodStart = item?.CurrentPeriodStart is { } start && start != default ? DateTime.SpecifyKind(start, DateTimeKind.Utc) : (DateTime?)null,
-            periodEnd = item?.CurrentPeriodEnd is { } end && end != default ? DateTime.SpecifyKind(end, DateTimeKind.Utc) : (DateTime?)null,
-            cancelAtPeriodEnd = subscription.CancelAtPeriodEnd ? 1 : 0,
-            eventCreated,
-            now = clock.GetUtcNow().UtcDateTime,
-        };
-        var written = await db.WriteAsync((connection, tx) =>
-        {
-            var rows = connection.Execute(UpsertSubscriptionSql, args, tx);
-            alsoInTransaction?.Invoke(connection, tx);
-            return rows;
-        }, ct);
+            var args = StoreArgs(subscription, userId, eventCreated, seenVersion);
+            var inTransaction = alsoInTransaction;
+            written = await db.WriteAsync((connection, tx) =>
+            {
+                var rows = connection.Execute(UpsertSubscriptionSql, args, tx);
+                inTransaction?.Invoke(connection, tx);
+                return rows;
+            }, ct);
+            // The audit entry of an admin's change is written once, with the first attempt.
+            alsoInTransaction = null;
+            if (written > 0 || seenVersion is not { } seen)
+                break;
+            var now = await SubscriptionVersionAsync(subscription.Id, ct);
+            if (now == seen)
+                break; // refused by time: a newer event was applied
+            if (reread == MaxRereads)
+                throw new WebhookNotReadyException($"Subscription {subscription.Id} was stored by others {MaxRereads + 1} times while this read Stripe; applying again reads it afresh");
+            logger.LogInformation("Subscription {SubscriptionId} was stored by another writer while Stripe answered this one; reading it again", subscription.Id);
+            seenVersion = now;
+            subscription = await stripe.GetSubscriptionAsync(subscription.Id, ct);
+        }
         if (!StripeApplyReport.IsCollecting)
-            return;
+            return subscription;
+        var item = subscription.Items?.Data?.FirstOrDefault();
         var after = new StoredSubscription(subscription.Status, subscription.CancelAtPeriodEnd ? 1 : 0,
             item?.CurrentPeriodEnd is { } e && e != default ? DateTime.SpecifyKind(e, DateTimeKind.Utc) : null);
         if (written == 0)
@@ -434,6 +468,25 @@ public sealed class StripeEventApplier(
             StripeApplyReport.NoteChanged($"subscription {subscription.Id}: {before} → {after}");
         else
             StripeApplyReport.NoteUnchanged($"subscription {subscription.Id} was already {after}");
+        return subscription;
+    }
+
+    private object StoreArgs(Subscription subscription, string userId, long eventCreated, long? seenVersion)
+    {
+        var item = subscription.Items?.Data?.FirstOrDefault();
+        return new
+        {
+            id = subscription.Id,
+            userId,
+            planKey = item?.Price?.LookupKey ?? subscription.Metadata?.GetValueOrDefault("plan_key") ?? PlanCatalog.SubscriptionUnlimited,
+            status = subscription.Status,
+            periodStart = item?.CurrentPeriodStart is { } start && start != default ? DateTime.SpecifyKind(start, DateTimeKind.Utc) : (DateTime?)null,
+            periodEnd = item?.CurrentPeriodEnd is { } end && end != default ? DateTime.SpecifyKind(end, DateTimeKind.Utc) : (DateTime?)null,
+            cancelAtPeriodEnd = subscription.CancelAtPeriodEnd ? 1 : 0,
+            eventCreated,
+            seenVersion,
+            now = clock.GetUtcNow().UtcDateTime,
+        };
     }
 
     /// <summary>What the app writes into <c>cancellation_details.comment</c> of a duplicate it cancels, followed by the subscription it keeps.</summary>
