@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using GenSaaS.StripeEmulator;
 using GenSaaS.Web.Features.Billing;
 using GenSaaS.Web.Features.Operations;
+using GenSaaS.Web.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Stripe;
 
@@ -47,6 +48,55 @@ public sealed class NetworkFaultsTests
         deliberate.Exit.ShouldBe(0, deliberate.Output);
         (await new RefundService(app.StripeClient).ListAsync(new RefundListOptions { Charge = chargeId })).Data.Sum(r => r.Amount).ShouldBe(200);
         (await new ChargeService(app.StripeClient).GetAsync(chargeId)).AmountRefunded.ShouldBe(200);
+    }
+
+    [Fact]
+    public async Task RefundCli_SaysWhatItDid_WhatStripeRefused_AndWhenStripeDidNotAnswer_AndRunAgainRefundsOnce()
+    {
+        using var app = App(retries: 0, timeoutSeconds: 1);
+        var (_, client) = await app.SignedInUserAsync();
+        var chargeId = await BundleChargeAsync(app, client);
+        var stripeRefunds = new RefundService(app.StripeClient);
+
+        // A zero amount is a usage error, before Stripe is asked.
+        (await Should.ThrowAsync<CliUsageException>(() => RefundAsync(app, "--charge", chargeId, "--amount", "0")))
+            .Message.ShouldBe("--amount must be positive (minor units, e.g. 200 for 2.00)");
+        (await stripeRefunds.ListAsync(new RefundListOptions { Charge = chargeId })).Data.ShouldBeEmpty();
+
+        // Made: the refund, its amount and state, and the idempotency key of the (trimmed) request id.
+        var made = await RefundAsync(app, "--charge", chargeId, "--amount", "100", "--request-id", "  goodwill-1  ");
+        made.Exit.ShouldBe(0, made.Output);
+        var refund = (await stripeRefunds.ListAsync(new RefundListOptions { Charge = chargeId })).Data.ShouldHaveSingleItem();
+        made.Output.ShouldBe($"Refund {refund.Id}: 100 usd on {chargeId} is succeeded (idempotency key refund:{chargeId}:100:goodwill-1). " +
+                             $"Credits are taken back when Stripe's charge.refunded event arrives.{Environment.NewLine}");
+        (await RefundAsync(app, "--charge", chargeId, "--amount", "100", "--request-id", "goodwill-1")).Output.ShouldStartWith($"Refund {refund.Id}:");
+        (await stripeRefunds.ListAsync(new RefundListOptions { Charge = chargeId })).Data.ShouldHaveSingleItem();
+
+        // More than remains: Stripe refuses, in Stripe's words.
+        var refused = await RefundAsync(app, "--charge", chargeId, "--amount", "301");
+        refused.Exit.ShouldBe(1);
+        refused.Output.ShouldBe($"Stripe refused the refund: Refund amount ($3.01) is greater than unrefunded amount on charge ($3.00){Environment.NewLine}");
+
+        // Stripe does the refund but its answer never comes back in time: said so, and the same command again refunds once.
+        app.Emulator.SetApiFaults(new ApiFaults { TimeoutPercent = 100, HoldSeconds = 20, Route = "POST /refunds", Limit = 1 });
+        var lost = await RefundAsync(app, "--charge", chargeId, "--amount", "50");
+        lost.Exit.ShouldBe(1, lost.Output);
+        lost.Output.ShouldStartWith("Stripe did not answer (");
+        lost.Output.ShouldContain("Run the same command again: with the same charge, amount and request id it refunds at most once.");
+        var again = await RefundAsync(app, "--charge", chargeId, "--amount", "50");
+        again.Exit.ShouldBe(0, again.Output);
+        (await stripeRefunds.ListAsync(new RefundListOptions { Charge = chargeId })).Data.Select(r => r.Amount).Order().ShouldBe([50L, 100L]);
+    }
+
+    [Fact]
+    public async Task RefundCli_WithBillingDisabled_RefundsNothing_AndSaysSo()
+    {
+        using var app = new TestApp(new() { ["Billing:Mode"] = "Disabled" });
+        await using var scope = app.Services.CreateAsyncScope();
+        var command = scope.ServiceProvider.GetServices<ICliCommand>().Single(c => c.Name == "billing refund");
+        var output = new StringWriter();
+        (await command.RunAsync(new CliArgs(["--charge", "ch_anything", "--amount", "100"]), output, CancellationToken.None)).ShouldBe(2);
+        output.ToString().ShouldBe($"Billing is disabled: nothing to refund.{Environment.NewLine}");
     }
 
     private static BillingTestApp App(int retries = 0, int timeoutSeconds = 10) => new(new()

@@ -121,8 +121,8 @@ public sealed class RefundRulesTests(AdminTestApp app) : IClassFixture<AdminTest
         row.Status.ShouldBe("succeeded");
         row.User.ShouldBe(bundle.UserId);
         (await app.ScalarAsync("SELECT id FROM payments WHERE kind = 'refund' AND stripe_id = @RefundId", first)).ShouldBe(recorded.PaymentRowId);
-        (await app.ScalarAsync("SELECT amount FROM credit_ledger WHERE id = @id AND kind = 'refund_reversal' AND reference = @RefundId AND actor = 'system'",
-            new { id = recorded.LedgerEntryId, first.RefundId })).ShouldBe(-2);
+        (await app.ScalarAsync("SELECT amount FROM credit_ledger WHERE id = @id AND kind = 'refund_reversal' AND reference = @RefundId AND actor = 'system' AND reason = @reason",
+            new { id = recorded.LedgerEntryId, first.RefundId, reason = $"Refund {first.RefundId} of bundle_10" })).ShouldBe(-2);
 
         // The same refund again (the webhook after an admin's refund, a replayed event): nothing more.
         var again = await RecordAsync(first, bundle.UserId);
@@ -186,5 +186,79 @@ public sealed class RefundRulesTests(AdminTestApp app) : IClassFixture<AdminTest
         var zeroCharge = Refund(bundle, 0) with { ChargeAmount = 0 };
         (await RecordAsync(zeroCharge, bundle.UserId)).Credits.ShouldBeNull();
         (await app.BalanceAsync(bundle.UserId)).Prepaid.ShouldBe(10);
+    }
+
+    [Fact]
+    public async Task Record_OfARefundWhoseShareRoundsDownToNothing_TakesNothing_AndWritesNoLedgerLine()
+    {
+        // One cent of 4.00 is a fortieth of 10 credits: rounded down, nothing to take back yet.
+        var bundle = await BundleAsync();
+        var cent = Refund(bundle, 1);
+        var recorded = await RecordAsync(cent, bundle.UserId);
+        recorded.ShouldBe(new RecordedRefund(true, recorded.PaymentRowId, 0, null, 0));
+        (await RowAsync(cent.RefundId)).Credits.ShouldBe(0);
+        (await app.ScalarAsync("SELECT count(*) FROM credit_ledger WHERE user_id = @UserId AND kind = 'refund_reversal'", bundle)).ShouldBe(0);
+        (await app.BalanceAsync(bundle.UserId)).Prepaid.ShouldBe(10);
+
+        // The rest takes all 10: the cent counts towards the total.
+        (await RecordAsync(Refund(bundle, 399), bundle.UserId)).Taken.ShouldBe(10);
+    }
+
+    /// <summary>The app's log, as an operator reads it.</summary>
+    private string Logs()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(app.DataDir, "logs"), "*.log"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            text.Append(reader.ReadToEnd());
+        }
+        return text.ToString();
+    }
+
+    private List<string> LogLines(string refundId) => Logs().Split('\n').Where(l => l.Contains(refundId, StringComparison.Ordinal)).ToList();
+
+    private async Task<RecordedRefund> RecordAndLogAsync(RefundFacts refund, string? userId)
+    {
+        var recorded = await RecordAsync(refund, userId);
+        app.Services.GetRequiredService<RefundRecorder>().Log(refund, recorded, userId);
+        return recorded;
+    }
+
+    [Fact]
+    public async Task Log_NamesWhatWasTakenBack_OnceForTheRefund_AndNothingWhenNothingWasTaken()
+    {
+        var bundle = await BundleAsync();
+        var first = Refund(bundle, 100);
+        await RecordAndLogAsync(first, bundle.UserId);
+        var lines = LogLines(first.RefundId);
+        lines.Count.ShouldBe(2, string.Join('\n', lines));
+        lines.ShouldContain(l => l.Contains($"Credits refund_reversal -2 prepaid for {bundle.UserId} by system: Refund {first.RefundId} ({first.RefundId})", StringComparison.Ordinal));
+        lines.ShouldContain(l => l.Contains($"Refund {first.RefundId} took back 2 of 2 credits from {bundle.UserId}", StringComparison.Ordinal));
+
+        // The same refund again (the webhook after the admin's refund) was not applied: nothing more in the log.
+        await RecordAndLogAsync(first, bundle.UserId);
+        LogLines(first.RefundId).Count.ShouldBe(2);
+
+        // A share clamped at the balance logs what was really taken, beside the share.
+        await app.Services.GetRequiredService<CreditLedger>().AdjustAsync(bundle.UserId, CreditBucket.Prepaid, -7, "spent", null, "test");
+        var rest = Refund(bundle, 300);
+        await RecordAndLogAsync(rest, bundle.UserId);
+        LogLines(rest.RefundId).ShouldContain(l => l.Contains($"Credits refund_reversal -1 prepaid for {bundle.UserId}", StringComparison.Ordinal));
+        LogLines(rest.RefundId).ShouldContain(l => l.Contains($"Refund {rest.RefundId} took back 1 of 8 credits from {bundle.UserId}", StringComparison.Ordinal));
+
+        // No share (a cent), no credits (a capture), no customer: no credit line in the log.
+        var other = await BundleAsync();
+        var cent = Refund(other, 1);
+        await RecordAndLogAsync(cent, other.UserId);
+        LogLines(cent.RefundId).ShouldBeEmpty();
+        var capture = await BundleAsync(kind: "capture");
+        var captureRefund = Refund(capture, 400);
+        await RecordAndLogAsync(captureRefund, capture.UserId);
+        LogLines(captureRefund.RefundId).ShouldBeEmpty();
+        var anonymous = Refund(other, 200);
+        await RecordAndLogAsync(anonymous, userId: null);
+        LogLines(anonymous.RefundId).ShouldBeEmpty();
     }
 }

@@ -138,7 +138,7 @@ public sealed class RefundRecorder(CreditLedger ledger, Payments payments, ILogg
     {
         if (!recorded.Applied || recorded.Credits is not > 0 || userId is null)
             return;
-        ledger.LogTakeBack(userId, CreditBucket.Prepaid, -recorded.Taken, CreditLedger.SystemActor, $"Refund {refund.RefundId}", refund.RefundId);
+        ledger.LogTakeBack(userId, CreditBucket.Prepaid, recorded.Taken, CreditLedger.SystemActor, $"Refund {refund.RefundId}", refund.RefundId);
         logger.LogInformation(BillingLogEvents.CreditsTakenBack, "Refund {RefundId} took back {Taken} of {Share} credits from {UserId}",
             refund.RefundId, recorded.Taken, recorded.Credits, userId);
     }
