@@ -4,7 +4,9 @@ using System.Text;
 using System.Text.Json;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Features.Admin;
+using GenSaaS.Web.Features.Credits;
 using GenSaaS.Web.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GenSaaS.Web.Tests.Features.Admin;
 
@@ -153,5 +155,91 @@ public sealed class CreditAdjustmentTests(AdminTestApp app) : IClassFixture<Admi
         var tail = await AppCli.RunAsync(app.DataDir, "audit", "tail", "--target", customer.Id);
         tail.ExitCode.ShouldBe(0, tail.Error);
         tail.Output.ShouldContain($"cli:{operatorName} (cli)  credits.adjust  {customer.Id}  \"refund by phone\"");
+    }
+
+    private static string Logs(TestApp app)
+    {
+        var text = new StringBuilder();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(app.DataDir, "logs"), "*.log"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            text.Append(reader.ReadToEnd());
+        }
+        return text.ToString();
+    }
+
+    /// <summary>The log lines of credit changes made with this reference.</summary>
+    private static List<string> ChangeLogLines(TestApp app, string reference) =>
+        Logs(app).Split('\n').Where(l => l.Contains("Credits adjustment", StringComparison.Ordinal) && l.Contains($"({reference})", StringComparison.Ordinal)).ToList();
+
+    [Fact]
+    public async Task Service_RefusesWhatNoCallerMaySend_EvenIfACallerForgetsToCheck_AndAppliesAtTheLimits()
+    {
+        // Every caller (API, page, CLI) checks these first; the service holds the line for the next caller that does not.
+        var adjustments = app.Services.GetRequiredService<CreditAdjustments>();
+        var actor = new AuditActor($"admin-{Guid.NewGuid():N}", AuditActor.AdminKind);
+        var customer = await app.CreateUserAsync($"limits-{Guid.NewGuid():N}@example.com");
+        Task<AdjustOutcome> AdjustAsync(int amount, string reason) =>
+            adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Prepaid, amount, reason, $"limits:{Guid.NewGuid():N}");
+
+        foreach (var amount in new[] { 0, CreditAdjustments.MaxAmount + 1, -(CreditAdjustments.MaxAmount + 1) })
+            (await Should.ThrowAsync<ArgumentOutOfRangeException>(() => AdjustAsync(amount, "out of range"))).Message.ShouldContain("1 to 1000000 credits");
+        foreach (var reason in new[] { "", "   ", new string('r', CreditAdjustments.MaxReasonLength + 1) })
+        {
+            var refused = await Should.ThrowAsync<ArgumentException>(() => AdjustAsync(5, reason));
+            refused.ParamName.ShouldBe("reason");
+            refused.Message.ShouldContain("A reason of 1 to 500 characters is required");
+        }
+        (await LedgerLinesAsync(customer.Id)).ShouldBe(0);
+        (await app.AuditAsync(customer.Id)).ShouldBeEmpty();
+
+        // At the limits: the most credits one adjustment may move, each way, with the longest reason once trimmed.
+        var longest = new string('r', CreditAdjustments.MaxReasonLength);
+        var granted = await AdjustAsync(CreditAdjustments.MaxAmount, $"  {longest}  ");
+        (granted.Status, granted.Balance, granted.Trial, granted.Prepaid).ShouldBe((AdjustStatus.Applied, CreditAdjustments.MaxAmount, 3L, CreditAdjustments.MaxAmount));
+        (await app.ScalarAsync("SELECT count(*) FROM credit_ledger WHERE id = @LedgerLineId AND reason = @longest", new { granted.LedgerLineId, longest })).ShouldBe(1);
+        (await app.AuditAsync(customer.Id, AuditActions.CreditsAdjust)).ShouldHaveSingleItem().Reason.ShouldBe(longest);
+        var takenBack = await AdjustAsync(-CreditAdjustments.MaxAmount, "all of it back");
+        (takenBack.Status, takenBack.Balance, takenBack.Prepaid).ShouldBe((AdjustStatus.Applied, 0L, 0L));
+        (await app.BalanceAsync(customer.Id)).ShouldBe((3L, 0L));
+    }
+
+    [Fact]
+    public async Task Service_ReplayAndConflict_AnswerTheBucketsBalance_WithTheFirstLine_AndOnlyTheAppliedAdjustmentIsLogged()
+    {
+        var adjustments = app.Services.GetRequiredService<CreditAdjustments>();
+        var actor = new AuditActor($"admin-{Guid.NewGuid():N}", AuditActor.AdminKind);
+        var customer = await app.CreateUserAsync($"trial-{Guid.NewGuid():N}@example.com");
+        var reference = $"replay:{Guid.NewGuid():N}";
+        // The trial bucket, so the two buckets' balances differ (trial 3 + 2, prepaid 0).
+        var first = await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Trial, 2, "  make good  ", reference);
+        (first.Status, first.Trial, first.Prepaid, first.Balance).ShouldBe((AdjustStatus.Applied, 5L, 0L, 5L));
+        first.LedgerLineId.ShouldNotBeNull();
+        var entry = (await app.AuditAsync(customer.Id, AuditActions.CreditsAdjust)).ShouldHaveSingleItem();
+        first.AuditId.ShouldBe(entry.Id);
+        (entry.Actor, entry.ActorKind, entry.Reason).ShouldBe((actor.Id, "admin", "make good"));
+        var after = JsonDocument.Parse(entry.AfterJson!).RootElement;
+        (after.GetProperty("bucket").GetString(), after.GetProperty("amount").GetInt32(), after.GetProperty("trial").GetInt64()).ShouldBe(("trial", 2, 5L));
+        after.GetProperty("ledgerLineId").GetString().ShouldBe($"cl_{first.LedgerLineId}");
+        ChangeLogLines(app, reference).ShouldHaveSingleItem().ShouldContain($"Credits adjustment 2 trial for {customer.Id} by {actor.Id}: make good ({reference})");
+
+        var replayed = await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Trial, 2, "make good", reference);
+        replayed.ShouldBe(new AdjustOutcome(AdjustStatus.Replayed, 5, 0, 5, first.LedgerLineId, null));
+
+        var conflict = await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Trial, 3, "make good", reference);
+        (conflict.Status, conflict.Trial, conflict.Prepaid, conflict.Balance, conflict.LedgerLineId, conflict.AuditId)
+            .ShouldBe((AdjustStatus.Conflict, 5L, 0L, 5L, first.LedgerLineId, (long?)null));
+        conflict.Message.ShouldBe("This request's key was already used for a different adjustment.");
+
+        var belowZero = await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Trial, -6, "more than there is", $"below:{reference}");
+        (belowZero.Status, belowZero.Balance, belowZero.LedgerLineId, belowZero.AuditId).ShouldBe((AdjustStatus.BelowZero, 5L, (long?)null, (long?)null));
+        belowZero.Message!.ShouldContain("cannot go below zero");
+
+        (await app.BalanceAsync(customer.Id)).ShouldBe((5L, 0L));
+        (await LedgerLinesAsync(customer.Id)).ShouldBe(1);
+        (await app.AuditAsync(customer.Id)).ShouldHaveSingleItem();
+        ChangeLogLines(app, reference).ShouldHaveSingleItem();
+        ChangeLogLines(app, $"below:{reference}").ShouldBeEmpty();
     }
 }
