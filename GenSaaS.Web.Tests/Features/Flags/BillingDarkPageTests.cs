@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using GenSaaS.Web.Features.Accounts;
 using GenSaaS.Web.Tests.Features.Billing;
 using GenSaaS.Web.Tests.Infrastructure;
@@ -173,6 +174,12 @@ public sealed class BillingDarkPageTests : IDisposable
         var emptyHtml = await empty.Content.ReadAsStringAsync();
         emptyHtml.ShouldContain("billing is not available right now, so none can be bought");
         emptyHtml.ShouldNotContain("data-testid=\"generation-error-action\"");
+        // The API says the same: still 402 insufficient_credits, with words that send nobody to buy.
+        var emptyApi = await _app.GenerateAsync(readKey);
+        emptyApi.StatusCode.ShouldBe(HttpStatusCode.PaymentRequired);
+        var emptyProblem = await emptyApi.Content.ReadFromJsonAsync<JsonElement>();
+        emptyProblem.GetProperty("code").GetString().ShouldBe("insufficient_credits");
+        emptyProblem.GetProperty("detail").GetString()!.ShouldContain("billing is not available right now, so none can be bought");
 
         // Back on: the buttons are offered again and a purchase opens Checkout.
         await SetAsync(admin, "billing", enabled: true);
@@ -181,6 +188,8 @@ public sealed class BillingDarkPageTests : IDisposable
         (await client.GetStringAsync("/billing/plan/subscribe")).ShouldContain("data-testid=\"confirm-subscribe\"");
         var offered = await TestApp.PostFormAsync(client, "/generate", new() { ["Input.Prompt"] = "a lighthouse", ["Input.IdempotencyKey"] = Guid.NewGuid().ToString("N") });
         (await offered.Content.ReadAsStringAsync()).ShouldContain("data-testid=\"generation-error-action\"");
+        var offeredApi = await (await _app.GenerateAsync(readKey)).Content.ReadFromJsonAsync<JsonElement>();
+        offeredApi.GetProperty("detail").GetString()!.ShouldContain("Buy a bundle");
         var again = await CheckoutJsonAsync(client, "bundle_10");
         again.StatusCode.ShouldBe(HttpStatusCode.OK, await again.Content.ReadAsStringAsync());
         SessionsRequested().ShouldBe(requestedBefore + 1);

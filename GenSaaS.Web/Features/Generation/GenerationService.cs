@@ -115,15 +115,23 @@ public sealed class GenerationService(
         }
         if (reservation.Usage is { } reserved)
             requestLog.Set("UsageId", reserved.Id);
-        return (reservation.Status switch
+        var outcome = reservation.Status switch
         {
             ReserveStatus.Reserved => await RunAsync(userId, prompt, seed, reservation, ct),
             ReserveStatus.Existing => await ReplayAsync(reservation.Usage!, ct),
             ReserveStatus.Conflict => GenerationOutcome.Fail(StatusCodes.Status409Conflict, ProblemCodes.IdempotencyConflict,
                 "This Idempotency-Key was already used for a different request."),
             _ => Refused(reservation.Denial!),
-        }, reservation.Usage?.FundingSource);
+        };
+        // Out of credits while billing is dark for this customer (feature flags): nothing can be bought, so the answer says so
+        // rather than sending them to buy. Read only on this refusal, never on the way to an image.
+        if (outcome.ErrorCode == ProblemCodes.InsufficientCredits && await purchases.BillingOffAsync(userId))
+            outcome = outcome with { ErrorMessage = NothingToBuy };
+        return (outcome, reservation.Usage?.FundingSource);
     }
+
+    /// <summary>The out-of-credits answer while billing is dark: nothing can be bought.</summary>
+    public const string NothingToBuy = "You have no credits left, and billing is not available right now, so none can be bought. You were not charged.";
 
     private void StartTopUp(Reservation reservation)
     {

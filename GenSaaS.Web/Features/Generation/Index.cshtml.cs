@@ -9,7 +9,7 @@ namespace GenSaaS.Web.Features.Generation;
 
 [Authorize]
 [Microsoft.AspNetCore.RateLimiting.EnableRateLimiting(GenerationRateLimit.Policy)]
-public sealed class Index(GenerationService generations, GenerationStore store, ImageStore images, Billing.PurchaseFlags purchases,
+public sealed class Index(GenerationService generations, GenerationStore store, ImageStore images,
     Microsoft.Extensions.Options.IOptions<GenerationOptions> options) : PageModel
 {
     /// <summary>The page handler of the history's delete form (<c>?handler=Delete</c>); it starts no generation.</summary>
@@ -114,12 +114,9 @@ public sealed class Index(GenerationService generations, GenerationStore store, 
                 ProblemCodes.SubscriptionInactive or ProblemCodes.PaymentFailed => new ErrorLink("Update your card", "/api/billing/portal", Post: true),
                 _ => null,
             };
-            if (outcome.ErrorCode == ProblemCodes.InsufficientCredits && await purchases.BillingOffAsync(userId))
-            {
-                // Billing is dark for this customer (feature flags): /billing offers nothing to buy, so the page does not send them there.
-                ErrorMessage = "You have no credits left, and billing is not available right now, so none can be bought. You were not charged.";
+            // Billing is dark for this customer (feature flags): /billing offers nothing to buy, so the page does not send them there.
+            if (outcome.ErrorMessage == GenerationService.NothingToBuy)
                 ErrorAction = null;
-            }
             if (outcome.Status >= 400 && outcome.Field is null)
                 Response.StatusCode = outcome.Status;
         }
