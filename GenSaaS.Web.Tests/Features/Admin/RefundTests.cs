@@ -161,6 +161,40 @@ public sealed class RefundTests(BillingTestApp app) : IClassFixture<BillingTestA
     }
 
     [Fact]
+    public async Task Refunds_CarryTheAdminsReasonAndWhoMadeIt_InTheirStripeMetadata_FromTheApiAndThePage()
+    {
+        var (admin, key) = await AdminKeyAsync();
+        var bought = await BundleBuyerAsync();
+        const string reason = "Charged twice — ticket #4711, \"customer\" asked nicely";
+        var answer = await JsonAsync(await RefundAsync(key, bought.PublicId, new { amount = 100, reason = "  " + reason + "\n" }), HttpStatusCode.OK);
+
+        var refunds = new RefundService(app.StripeClient);
+        var refund = await refunds.GetAsync(answer.GetProperty("refund").GetString());
+        refund.Metadata.ShouldBe(new Dictionary<string, string>
+        {
+            ["reason"] = reason, ["admin"] = admin.Id, ["admin_via"] = "api_key", ["payment"] = bought.PublicId,
+        }, ignoreOrder: true);
+        refund.Reason.ShouldBeNull("Stripe's reason is an enum the admin did not pick");
+
+        // From the customer page, with the longest reason allowed: it fits Stripe's 500-character metadata value.
+        var (pageAdmin, browser) = await app.SignedInUserAsync(admin: true);
+        var refundUrl = $"/admin/payments/{bought.PublicId}/refund";
+        var form = await browser.GetStringAsync(refundUrl);
+        var longest = new string('é', 499) + "!";
+        var fields = new Dictionary<string, string> { ["Input.Amount"] = "1.00", ["Input.Reason"] = longest, ["Input.Token"] = Token(form) };
+        var review = await PostAsync(browser, refundUrl + "?handler=Review", form, fields);
+        var confirmation = await review.Content.ReadAsStringAsync();
+        review.StatusCode.ShouldBe(HttpStatusCode.OK, confirmation);
+        (await PostAsync(browser, refundUrl + "?handler=Refund", confirmation, fields)).StatusCode.ShouldBe(HttpStatusCode.Redirect);
+
+        var fromPage = (await StripeRefundsAsync(bought.PaymentIntentId)).Single(r => r.Id != refund.Id);
+        fromPage.Metadata["reason"].ShouldBe(longest);
+        fromPage.Metadata["admin"].ShouldBe(pageAdmin.Id);
+        fromPage.Metadata["admin_via"].ShouldBe("admin");
+        fromPage.Metadata["payment"].ShouldBe(bought.PublicId);
+    }
+
+    [Fact]
     public async Task Api_OverRefund_IsRefusedWithNothingChanged_AndTheEmulatorRefusesItInStripesWords()
     {
         var (_, key) = await AdminKeyAsync();

@@ -169,7 +169,7 @@ public sealed class PaymentRefunds(Db db, StripeGateway stripe, RefundRecorder r
         {
             paymentIntentId = payment.PaymentIntentId ?? await InvoicePaymentIntentAsync(payment.StripeId, ct)
                 ?? throw new InvalidOperationException($"Stripe names no paid payment of invoice {payment.StripeId}.");
-            refund = await stripe.RefundPaymentIntentAsync(paymentIntentId, amount, StripeKey(reference), ct);
+            refund = await stripe.RefundPaymentIntentAsync(paymentIntentId, amount, StripeKey(reference), ct, StripeMetadata(actor, paymentId, reason));
         }
         catch (Exception ex) when (StripeGateway.IsUnavailable(ex, ct))
         {
@@ -225,6 +225,19 @@ public sealed class PaymentRefunds(Db db, StripeGateway stripe, RefundRecorder r
             actor.Id, refund.Amount, facts.Currency, PaymentId(payment.Id), refund.Id);
         return new RefundOutcome(RefundStatus.Refunded, Result: written.Result);
     }
+
+    /// <summary>
+    /// What the refund carries at Stripe, so the Dashboard and Stripe's exports say who refunded and why: <c>reason</c> (the
+    /// admin's words, at most 500 characters as Stripe's metadata values), <c>admin</c> (the actor's id, a user id or
+    /// <c>cli:…</c>), <c>admin_via</c> (<c>admin</c>, <c>api_key</c> or <c>cli</c>) and <c>payment</c> (<c>pay_…</c>).
+    /// </summary>
+    public static Dictionary<string, string> StripeMetadata(AuditActor actor, long paymentId, string reason) => new()
+    {
+        ["reason"] = reason,
+        ["admin"] = actor.Id,
+        ["admin_via"] = actor.Kind,
+        ["payment"] = PaymentId(paymentId),
+    };
 
     /// <summary>The first request with this reference: the same refund again (replayed), or a different one (conflict).</summary>
     private async Task<RefundOutcome> AnswerEarlierAsync(EarlierRequest earlier, long paymentId, long? amount, CancellationToken ct)

@@ -373,12 +373,14 @@ public sealed class StripeGateway(BillingModeInfo mode, IOptions<BillingOptions>
     /// Refunds a payment intent's charge, fully (<paramref name="amountMinor"/> null: what remains) or in part, with the charge
     /// expanded (its amount and receipt link). <paramref name="idempotencyKey"/> names the one intent (an admin's confirmation
     /// or API key), so a double submit, a replay or Stripe.net's own retry refunds once; the same key with another amount is
-    /// refused by Stripe (<c>idempotency_error</c>).
+    /// refused by Stripe (<c>idempotency_error</c>). <paramref name="metadata"/> goes onto the refund at Stripe (who made it and
+    /// why: Stripe's own <c>reason</c> is only an enum, <c>duplicate</c>, <c>fraudulent</c> or <c>requested_by_customer</c>).
     /// </summary>
-    public async Task<Refund> RefundPaymentIntentAsync(string paymentIntentId, long? amountMinor, string idempotencyKey, CancellationToken ct)
+    public async Task<Refund> RefundPaymentIntentAsync(string paymentIntentId, long? amountMinor, string idempotencyKey, CancellationToken ct,
+        Dictionary<string, string>? metadata = null)
     {
         var refund = await new RefundService(Client).CreateAsync(
-            new RefundCreateOptions { PaymentIntent = paymentIntentId, Amount = amountMinor, Expand = ["charge"] },
+            new RefundCreateOptions { PaymentIntent = paymentIntentId, Amount = amountMinor, Metadata = metadata, Expand = ["charge"] },
             Idempotent(idempotencyKey), ct);
         logger.LogInformation(BillingLogEvents.RefundCreated, "Refund {RefundId} of {Amount} on payment intent {PaymentIntentId}", refund.Id, refund.Amount, paymentIntentId);
         return refund;
