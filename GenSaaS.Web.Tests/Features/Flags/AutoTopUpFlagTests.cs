@@ -139,10 +139,13 @@ public sealed class AutoTopUpFlagTests : IDisposable
         var page = await client.GetStringAsync("/billing");
         page.ShouldContain("data-testid=\"auto-top-up-not-available\"");
         page.ShouldContain("On, paused for now");
-        (await AutoTopUpAsync(client)).GetProperty("enabled").GetBoolean().ShouldBeTrue();
+        var paused = await AutoTopUpAsync(client);
+        paused.GetProperty("enabled").GetBoolean().ShouldBeTrue();
+        paused.GetProperty("available").GetBoolean().ShouldBeFalse();
 
         await SetFlagAsync(admin, "auto_top_up", enabled: true);
         (await client.GetStringAsync("/billing")).ShouldNotContain("data-testid=\"auto-top-up-not-available\"");
+        (await AutoTopUpAsync(client)).GetProperty("available").GetBoolean().ShouldBeTrue();
         await GenerateOkAsync(app, client);
         await WhenSettledAsync(app, user.Id, 1);
         for (var i = 0; i < 3; i++)
@@ -282,6 +285,9 @@ public sealed class AutoTopUpFlagTests : IDisposable
         // Already on: changing the cap keeps it on and saves the change.
         var changed = await PutAsync(client, new { enabled = true, monthlyCapMinor = 1200 });
         changed.StatusCode.ShouldBe(HttpStatusCode.OK, await changed.Content.ReadAsStringAsync());
+        var answered = await changed.Content.ReadFromJsonAsync<JsonElement>();
+        answered.GetProperty("enabled").GetBoolean().ShouldBeTrue();
+        answered.GetProperty("available").GetBoolean().ShouldBeFalse();
         (await SettingsAsync(app, user.Id)).MonthlyCapMinor.ShouldBe(1200);
 
         (await PutAsync(client, new { enabled = false })).StatusCode.ShouldBe(HttpStatusCode.OK);

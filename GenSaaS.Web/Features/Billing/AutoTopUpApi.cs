@@ -18,8 +18,9 @@ public static class AutoTopUpApi
     /// <summary>
     /// Auto top-up as the API shows it. <c>monthlyCapMinor</c> caps what it may charge per calendar month (UTC) in minor units of
     /// <c>currency</c>; <c>maxMoreThisMonthMinor</c> is the most it can still charge this month (whole bundles under the cap).
+    /// <c>available</c> is false while the operator's feature flags stop auto top-up for the customer: it buys nothing and cannot be turned on.
     /// </summary>
-    public sealed record AutoTopUpDto(bool Enabled, long? Threshold, string? Bundle, int? BundleCredits, long? BundlePriceMinor, long? MonthlyCapMinor,
+    public sealed record AutoTopUpDto(bool Enabled, bool Available, long? Threshold, string? Bundle, int? BundleCredits, long? BundlePriceMinor, long? MonthlyCapMinor,
         string Currency, long ChargedThisMonthMinor, long MaxMoreThisMonthMinor, DateTime ResetsAt, bool Pending, int FailuresInARow,
         bool TurnedOffAfterFailures, LastTopUpDto? Last);
 
@@ -27,14 +28,14 @@ public static class AutoTopUpApi
     public sealed record LastTopUpDto(string Status, string Bundle, int Credits, long AmountMinor, string Currency, string? ErrorCode, string? Error,
         DateTime CreatedAt, DateTime? SettledAt);
 
-    public static AutoTopUpDto Dto(AutoTopUps.View view, PlanCatalog plans)
+    public static AutoTopUpDto Dto(AutoTopUps.View view, PlanCatalog plans, bool available)
     {
         var s = view.Settings;
         var bundle = s is null ? null : plans.Find(s.PlanKey);
         var last = view.Last is { } t
             ? new LastTopUpDto(t.Status, t.PlanKey, t.Credits, t.AmountMinor, t.Currency, t.ErrorCode, t.Error, t.CreatedAt, t.SettledAt)
             : null;
-        return new AutoTopUpDto(view.Enabled, s?.Threshold, s?.PlanKey, bundle?.Credits, bundle?.PriceMinor, s?.MonthlyCapMinor, view.Currency,
+        return new AutoTopUpDto(view.Enabled, available, s?.Threshold, s?.PlanKey, bundle?.Credits, bundle?.PriceMinor, s?.MonthlyCapMinor, view.Currency,
             view.ChargedThisMonthMinor, bundle is null ? 0 : view.MaxMoreThisMonthMinor(bundle.PriceMinor), view.ResetsAt, view.Pending,
             s?.FailuresInARow ?? 0, s is { Enabled: false, DisabledReason: AutoTopUps.TurnedOffAfterFailures }, last);
     }
@@ -95,7 +96,7 @@ public static class AutoTopUpApi
                     "Save a card on the billing page (choose \"Pay per use\" → \"Save a card\"), then turn auto top-up on. Nothing was changed.");
             await topUps.SaveAsync(userId, body.Enabled, body.Threshold, body.Bundle, body.MonthlyCapMinor, ct);
         }
-        return Results.Ok(Dto(await topUps.ReadAsync(userId, ct), plans));
+        return Results.Ok(Dto(await topUps.ReadAsync(userId, ct), plans, await flags.AutoTopUpOffByAsync(userId) is null));
     }
 
     /// <summary>

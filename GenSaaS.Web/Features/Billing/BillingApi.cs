@@ -111,12 +111,12 @@ public static class BillingApi
         """;
 
     private static async Task<IResult> GetBilling(ClaimsPrincipal user, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
-        AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct) =>
-        Results.Ok(await ReadBillingAsync(UserId(user), summaries, db, spendCaps, lowBalance, autoTopUps, plans, ct));
+        AutoTopUps autoTopUps, PlanCatalog plans, PurchaseFlags purchases, CancellationToken ct) =>
+        Results.Ok(await ReadBillingAsync(UserId(user), summaries, db, spendCaps, lowBalance, autoTopUps, plans, purchases, ct));
 
     /// <summary>The answer of <c>GET /api/v1/billing</c>, also answered by the plan changes once they are made.</summary>
     public static async Task<BillingDto> ReadBillingAsync(string userId, AccountSummaries summaries, Db db, SpendCaps spendCaps, LowBalance lowBalance,
-        AutoTopUps autoTopUps, PlanCatalog plans, CancellationToken ct)
+        AutoTopUps autoTopUps, PlanCatalog plans, PurchaseFlags purchases, CancellationToken ct)
     {
         var s = await summaries.GetAsync(userId, ct);
         var (spendCap, low) = await LimitsAsync(userId, spendCaps, lowBalance, plans, ct);
@@ -134,7 +134,7 @@ public static class BillingApi
                 (month, year) = (mm, yy);
             card = new CardDto(s.CardBrand, s.CardLast4, month, year);
         }
-        var autoTopUp = AutoTopUpApi.Dto(await autoTopUps.ReadAsync(userId, ct), plans);
+        var autoTopUp = AutoTopUpApi.Dto(await autoTopUps.ReadAsync(userId, ct), plans, await purchases.AutoTopUpOffByAsync(userId) is null);
         return new BillingDto("billing", s.PlanKey, s.PlanName, subscription, card, payPerUse && s.HasSavedCard, Balance(s), spendCap, low, autoTopUp);
     }
 
@@ -190,7 +190,8 @@ public static class BillingApi
                 "An ended plan cannot be canceled or resumed; subscribe again on the billing page."),
             _ => Results.Ok(await ReadBillingAsync(userId, http.RequestServices.GetRequiredService<AccountSummaries>(), http.RequestServices.GetRequiredService<Db>(),
                 http.RequestServices.GetRequiredService<SpendCaps>(), http.RequestServices.GetRequiredService<LowBalance>(),
-                http.RequestServices.GetRequiredService<AutoTopUps>(), http.RequestServices.GetRequiredService<PlanCatalog>(), ct)),
+                http.RequestServices.GetRequiredService<AutoTopUps>(), http.RequestServices.GetRequiredService<PlanCatalog>(),
+                http.RequestServices.GetRequiredService<PurchaseFlags>(), ct)),
         };
     }
 
@@ -255,7 +256,7 @@ public static class BillingApi
                 }
                 break;
         }
-        return Results.Ok(await ReadBillingAsync(userId, summaries, db, spendCaps, lowBalance, autoTopUps, plans, ct));
+        return Results.Ok(await ReadBillingAsync(userId, summaries, db, spendCaps, lowBalance, autoTopUps, plans, purchases, ct));
     }
 
     // ---- the list contract ----
