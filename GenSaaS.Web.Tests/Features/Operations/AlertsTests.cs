@@ -82,6 +82,17 @@ public sealed class AlertsTests : IDisposable
         var page = await adminClient.GetStringAsync("/admin");
         page.ShouldContain("data-rule=\"webhook_failed\"");
 
+        // Every link of the alert opens the event that failed (with its payload and Replay), not the list of all events.
+        var eventPath = $"/admin/billing/events/{eventId}";
+        var link = posted.GetProperty("alert").GetProperty("link").GetString()!;
+        new Uri(link).AbsolutePath.ShouldBe(eventPath);
+        page.ShouldContain($"href=\"{eventPath}\"");
+        foreach (var admin in new[] { "ops-one@example.com", "ops-two@example.com" })
+            _smtp.To(admin).Single(m => (m.Subject ?? "").StartsWith("[GenSaaS alert]", StringComparison.Ordinal)).TextBody.ShouldNotBeNull().ShouldContain(link);
+        var opened = await adminClient.GetAsync(eventPath);
+        opened.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await opened.Content.ReadAsStringAsync()).ShouldContain(eventId);
+
         // The cause is fixed (the customer is known now) and the event replayed: it applies, and the alert resolves once.
         await app.ExecuteAsync("INSERT INTO billing_customers (user_id, stripe_customer_id, updated_at) VALUES (@Id, @customerId, '2026-01-01')",
             new { customer.Id, customerId });

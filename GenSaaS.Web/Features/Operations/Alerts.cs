@@ -134,7 +134,7 @@ public sealed class Alerts(
         await using (var connection = await db.OpenAsync(ct))
         {
             foreach (var (id, type, error) in await connection.QueryAsync<(string, string, string)>(new CommandDefinition(FailedWebhooksSql, cancellationToken: ct)))
-                found.Add(new("webhook_failed", id, $"Stripe event {type} failed to apply", $"{id}: {Short(error)}", "/admin/billing/events"));
+                found.Add(new("webhook_failed", id, $"Stripe event {type} failed to apply", $"{id}: {Short(error)}", EventLink(id)));
 
             var deadline = now.AddHours(settings.HoldHoursBeforeExpiry);
             foreach (var (usageId, intent, before) in await connection.QueryAsync<(string, string, string)>(new CommandDefinition(HoldsNearExpirySql, new { deadline }, cancellationToken: ct)))
@@ -169,11 +169,14 @@ public sealed class Alerts(
         return found;
     }
 
+    /// <summary>The admin page of one stored Stripe event (<c>/admin/billing/events/{id}</c>): its payload, error and Replay.</summary>
+    public static string EventLink(string eventId) => "/admin/billing/events/" + Uri.EscapeDataString(eventId);
+
     private static string Short(string text) => text.Length <= 300 ? text : text[..300] + "…";
 
     private const string OpenSql = """
         INSERT INTO alerts (rule, subject, title, detail, link, opened_at) VALUES (@Rule, @Subject, @Title, @Detail, @Link, @now)
-        ON CONFLICT (rule, subject) WHERE resolved_at IS NULL DO NOTHING;
+        ON CONFLICT (rule, subject) WHERE resolved_at IS NULL DO UPDATE SET link = excluded.link WHERE alerts.link IS NOT excluded.link;
         """;
 
     private const string OpenListSql = "SELECT id, rule, subject FROM alerts WHERE resolved_at IS NULL;";
