@@ -223,6 +223,36 @@ public sealed class RefundTests(BillingTestApp app) : IClassFixture<BillingTestA
     }
 
     [Fact]
+    public async Task Api_AKeyStripeSawWithOtherParameters_IsAConflict_ExactlyWhatRemainsIsRefunded_AndTheKeyOnAnotherPaymentIsAConflict()
+    {
+        var (admin, key) = await AdminKeyAsync();
+        var bought = await BundleBuyerAsync();
+
+        // An earlier try with this key reached Stripe (a refund of 0.50) but its answer was lost; the key now comes with 1.00.
+        await new RefundService(app.StripeClient).CreateAsync(
+            new RefundCreateOptions { PaymentIntent = bought.PaymentIntentId, Amount = 50, Expand = ["charge"] },
+            new RequestOptions { IdempotencyKey = PaymentRefunds.StripeKey($"admin-api:{admin.Id}:lost-answer") });
+        var conflict = await ProblemAsync(await RefundAsync(key, bought.PublicId, new { amount = 100, reason = "goodwill" }, "lost-answer"),
+            HttpStatusCode.Conflict, "idempotency_conflict");
+        conflict.GetProperty("detail").GetString()!.ShouldContain("nothing was refunded");
+        (await StripeRefundsAsync(bought.PaymentIntentId)).ShouldHaveSingleItem().Amount.ShouldBe(50);
+        (await AuditAsync(bought.PublicId)).ShouldBeEmpty();
+
+        // Once the webhook has recorded that refund, exactly what remains (3.50) can be refunded, by amount.
+        await WebhooksAppliedAsync(bought.PaymentIntentId, 1);
+        (await app.PrepaidAsync(bought.Customer.Id)).ShouldBe(9); // 10 × 50 / 400, rounded down: 1 taken back
+        var rest = await JsonAsync(await RefundAsync(key, bought.PublicId, new { amount = 350, reason = "the rest" }, "exact-rest"), HttpStatusCode.OK);
+        (rest.GetProperty("amount").GetInt64(), rest.GetProperty("refundedTotal").GetInt64(), rest.GetProperty("remaining").GetInt64()).ShouldBe((350L, 400L, 0L));
+        rest.GetProperty("creditsTakenBack").GetInt32().ShouldBe(9);
+        (await app.PrepaidAsync(bought.Customer.Id)).ShouldBe(0);
+
+        // The same key and amount for another payment is not the same refund.
+        await ProblemAsync(await RefundAsync(key, "pay_99999999", new { amount = 350, reason = "the rest" }, "exact-rest"), HttpStatusCode.Conflict, "idempotency_conflict");
+        (await StripeRefundsAsync(bought.PaymentIntentId)).Sum(r => r.Amount).ShouldBe(400);
+        (await AuditAsync(bought.PublicId)).ShouldHaveSingleItem();
+    }
+
+    [Fact]
     public async Task Api_ConcurrentCallsWithOneIdempotencyKey_RefundOnce_AndTheKeyWithAnotherAmountIsAConflict()
     {
         var (_, key) = await AdminKeyAsync();
