@@ -337,6 +337,21 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
         (await app.AuditAsync(customer.Id, AuditActions.ApiRead)).ShouldAllBe(e => e.Actor == admin.Id);
     }
 
+    /// <summary>The ids of a customer's whole timeline read through the admin API one item a page, following each page's cursor.</summary>
+    private static async Task<List<string>> TimelineOneAtATimeAsync(HttpClient key, string userId)
+    {
+        var ids = new List<string>();
+        string? cursor = null;
+        do
+        {
+            var url = $"/api/v1/admin/customers/{userId}/timeline?limit=1" + (cursor is null ? "" : $"&starting_after={Uri.EscapeDataString(cursor)}");
+            var page = await AdminTestApp.JsonAsync(await key.GetAsync(url), HttpStatusCode.OK);
+            ids.AddRange(page.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
+            cursor = page.GetProperty("has_more").GetBoolean() ? page.GetProperty("next").GetString() : null;
+        } while (cursor is not null);
+        return ids;
+    }
+
     [Fact]
     public async Task Timeline_ShowsEachSignIn_AndEachEmailSentToTheAccount_NewestFirst_AndNoneOfAnotherAccount()
     {
@@ -380,16 +395,7 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
         sessions.ShouldBe(2);
 
         // One at a time: the same items in the same order, none twice, across the new sources' cursors.
-        var paged = new List<string>();
-        string? cursor = null;
-        do
-        {
-            var url = $"/api/v1/admin/customers/{customer.Id}/timeline?limit=1" + (cursor is null ? "" : $"&starting_after={Uri.EscapeDataString(cursor)}");
-            var page = await AdminTestApp.JsonAsync(await key.GetAsync(url), HttpStatusCode.OK);
-            paged.AddRange(page.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
-            cursor = page.GetProperty("has_more").GetBoolean() ? page.GetProperty("next").GetString() : null;
-        } while (cursor is not null);
-        paged.ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
+        (await TimelineOneAtATimeAsync(key, customer.Id)).ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
 
         var (_, browser) = await app.SignedInUserAsync(admin: true);
         var html = await browser.GetStringAsync($"/admin/customers/{customer.Id}");
@@ -428,16 +434,7 @@ public sealed class CustomerTests(AdminTestApp app) : IClassFixture<AdminTestApp
         topUps.ShouldAllBe(i => i.GetProperty("id").GetString()!.StartsWith("atu_"));
 
         // A page at a time: each once, in the same order as the whole.
-        var paged = new List<string>();
-        string? cursor = null;
-        do
-        {
-            var url = $"/api/v1/admin/customers/{customer.Id}/timeline?limit=1" + (cursor is null ? "" : $"&starting_after={Uri.EscapeDataString(cursor)}");
-            var page = await AdminTestApp.JsonAsync(await key.GetAsync(url), HttpStatusCode.OK);
-            paged.AddRange(page.GetProperty("data").EnumerateArray().Select(i => i.GetProperty("id").GetString()!));
-            cursor = page.GetProperty("has_more").GetBoolean() ? page.GetProperty("next").GetString() : null;
-        } while (cursor is not null);
-        paged.ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
+        (await TimelineOneAtATimeAsync(key, customer.Id)).ShouldBe(all.Select(i => i.GetProperty("id").GetString()!).ToList());
     }
 
     [Fact]

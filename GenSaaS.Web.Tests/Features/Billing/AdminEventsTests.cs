@@ -20,18 +20,7 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 [Collection(BillingCollection.Name)]
 public sealed partial class AdminEventsTests(BillingTestApp app) : IClassFixture<BillingTestApp>
 {
-    private static string Event(string type, JsonObject obj, string? id = null) => new JsonObject
-    {
-        ["id"] = id ?? "evt_admin_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = type,
-        ["data"] = new JsonObject { ["object"] = obj },
-    }.ToJsonString();
+    private static string Event(string type, JsonObject obj, string? id = null) => BillingTestApp.EventJson(type, obj, id: id);
 
     private static JsonObject PaidBundleSession(string customerId, string? userId, string? note = null)
     {

@@ -34,18 +34,7 @@ public sealed class AsyncPaymentTests : IDisposable
         _mail.Dispose();
     }
 
-    private static string Event(string type, JsonObject session, string? id = null) => new JsonObject
-    {
-        ["id"] = id ?? "evt_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = type,
-        ["data"] = new JsonObject { ["object"] = session.DeepClone() },
-    }.ToJsonString();
+    private static string Event(string type, JsonObject session, string? id = null) => BillingTestApp.EventJson(type, session, id: id);
 
     private static JsonObject BundleSession(string sessionId, string userId, string paymentStatus) => new()
     {

@@ -92,31 +92,34 @@ public class BillingTestApp : TestApp
 
     /// <summary>Chooses the plan and pays; returns the checkout session id.</summary>
     /// <summary>A <c>checkout.session.completed</c> event of a paid 10-credit bundle for <paramref name="customerId"/>, as Stripe sends it.</summary>
-    public static string PaidBundleEvent(string customerId) => new System.Text.Json.Nodes.JsonObject
+    public static string PaidBundleEvent(string customerId) => EventJson("checkout.session.completed", new System.Text.Json.Nodes.JsonObject
     {
-        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
+        ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
+        ["object"] = "checkout.session",
+        ["mode"] = "payment",
+        ["status"] = "complete",
+        ["payment_status"] = "paid",
+        ["customer"] = customerId,
+        ["amount_total"] = 400,
+        ["currency"] = "usd",
+        ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["plan_key"] = "bundle_10" },
+    });
+
+    /// <summary>
+    /// An event as Stripe sends it (this API version, test mode) of <paramref name="type"/>, carrying a copy of
+    /// <paramref name="obj"/>; <paramref name="created"/> defaults to now and <paramref name="id"/> to a new event id.
+    /// </summary>
+    public static string EventJson(string type, System.Text.Json.Nodes.JsonObject obj, long? created = null, string? id = null) => new System.Text.Json.Nodes.JsonObject
+    {
+        ["id"] = id ?? "evt_test_" + Guid.NewGuid().ToString("N"),
         ["object"] = "event",
         ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+        ["created"] = created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
         ["livemode"] = false,
         ["pending_webhooks"] = 1,
         ["request"] = new System.Text.Json.Nodes.JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = "checkout.session.completed",
-        ["data"] = new System.Text.Json.Nodes.JsonObject
-        {
-            ["object"] = new System.Text.Json.Nodes.JsonObject
-            {
-                ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
-                ["object"] = "checkout.session",
-                ["mode"] = "payment",
-                ["status"] = "complete",
-                ["payment_status"] = "paid",
-                ["customer"] = customerId,
-                ["amount_total"] = 400,
-                ["currency"] = "usd",
-                ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["plan_key"] = "bundle_10" },
-            },
-        },
+        ["type"] = type,
+        ["data"] = new System.Text.Json.Nodes.JsonObject { ["object"] = obj.DeepClone() },
     }.ToJsonString();
 
     /// <summary>Delivers <paramref name="payload"/> to the webhook endpoint signed with the emulator's secret; expects 200.</summary>

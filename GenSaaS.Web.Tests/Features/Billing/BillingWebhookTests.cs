@@ -11,18 +11,7 @@ namespace GenSaaS.Web.Tests.Features.Billing;
 [Collection(BillingCollection.Name)]
 public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<BillingTestApp>
 {
-    private static string Event(string type, JsonObject obj, long? created = null, string? id = null) => new JsonObject
-    {
-        ["id"] = id ?? "evt_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = type,
-        ["data"] = new JsonObject { ["object"] = obj },
-    }.ToJsonString();
+    private static string Event(string type, JsonObject obj, long? created = null, string? id = null) => BillingTestApp.EventJson(type, obj, created, id);
 
     private static JsonObject PaidBundleSession(string customerId, string? userId = null) => new()
     {

@@ -139,16 +139,5 @@ public sealed class CheckoutExpiryTests(BillingTestApp app) : IClassFixture<Bill
         return JsonNode.Parse(json)!.AsObject();
     }
 
-    private static string ExpiredEvent(JsonObject session) => new JsonObject
-    {
-        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = "checkout.session.expired",
-        ["data"] = new JsonObject { ["object"] = session.DeepClone() },
-    }.ToJsonString();
+    private static string ExpiredEvent(JsonObject session) => BillingTestApp.EventJson("checkout.session.expired", session);
 }

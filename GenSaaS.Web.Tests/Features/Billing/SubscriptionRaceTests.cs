@@ -97,16 +97,5 @@ public sealed class SubscriptionRaceTests(BillingTestApp app) : IClassFixture<Bi
         return JsonNode.Parse(await http.GetStringAsync("/emulator/stripe" + path))!.AsObject();
     }
 
-    private static string SubscriptionUpdated(JsonObject subscription, long created) => new JsonObject
-    {
-        ["id"] = "evt_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "event",
-        ["api_version"] = StripeConfiguration.ApiVersion,
-        ["created"] = created,
-        ["livemode"] = false,
-        ["pending_webhooks"] = 1,
-        ["request"] = new JsonObject { ["id"] = null, ["idempotency_key"] = null },
-        ["type"] = "customer.subscription.updated",
-        ["data"] = new JsonObject { ["object"] = subscription.DeepClone() },
-    }.ToJsonString();
+    private static string SubscriptionUpdated(JsonObject subscription, long created) => BillingTestApp.EventJson("customer.subscription.updated", subscription, created);
 }
