@@ -241,5 +241,11 @@ public sealed class CreditAdjustmentTests(AdminTestApp app) : IClassFixture<Admi
         (await app.AuditAsync(customer.Id)).ShouldHaveSingleItem();
         ChangeLogLines(app, reference).ShouldHaveSingleItem();
         ChangeLogLines(app, $"below:{reference}").ShouldBeEmpty();
+
+        // The same for the prepaid bucket: its balance (7), not the trial one (5).
+        var prepaid = await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Prepaid, 7, "prepaid make good", $"prepaid:{reference}");
+        (prepaid.Status, prepaid.Balance).ShouldBe((AdjustStatus.Applied, 7L));
+        (await adjustments.AdjustAsync(actor, customer.Id, CreditBucket.Prepaid, 7, "prepaid make good", $"prepaid:{reference}"))
+            .ShouldBe(new AdjustOutcome(AdjustStatus.Replayed, 5, 7, 7, prepaid.LedgerLineId, null));
     }
 }
