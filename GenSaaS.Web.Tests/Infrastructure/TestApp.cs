@@ -152,6 +152,19 @@ public class TestApp : WebApplicationFactory<Program>
         return match.Groups[1].Value;
     }
 
+    /// <summary>The app's log files under the data folder, as an operator reads them (opened while the app still writes).</summary>
+    public string ReadLogs()
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(DataDir, "logs"), "*.log"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            text.Append(reader.ReadToEnd());
+        }
+        return text.ToString();
+    }
+
     public Db Db => Services.GetRequiredService<Db>();
 
     protected override void Dispose(bool disposing)

@@ -22,26 +22,7 @@ public sealed partial class AdminEventsTests(BillingTestApp app) : IClassFixture
 {
     private static string Event(string type, JsonObject obj, string? id = null) => BillingTestApp.EventJson(type, obj, id: id);
 
-    private static JsonObject PaidBundleSession(string customerId, string? userId, string? note = null)
-    {
-        var metadata = new JsonObject { ["plan_key"] = "bundle_10" };
-        if (userId is not null)
-            metadata["user_id"] = userId;
-        if (note is not null)
-            metadata["note"] = note;
-        return new JsonObject
-        {
-            ["id"] = "cs_admin_" + Guid.NewGuid().ToString("N"),
-            ["object"] = "checkout.session",
-            ["mode"] = "payment",
-            ["status"] = "complete",
-            ["payment_status"] = "paid",
-            ["customer"] = customerId,
-            ["amount_total"] = 400,
-            ["currency"] = "usd",
-            ["metadata"] = metadata,
-        };
-    }
+    private static JsonObject PaidBundleSession(string customerId, string? userId, string? note = null) => BillingTestApp.PaidBundleSession(customerId, userId, note);
 
     private const string SeedSql = """
         INSERT INTO stripe_events (id, type, object_id, created, payload, status, attempts, last_error, received_at, applied_at)

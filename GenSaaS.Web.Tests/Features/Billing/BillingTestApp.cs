@@ -92,18 +92,29 @@ public class BillingTestApp : TestApp
 
     /// <summary>Chooses the plan and pays; returns the checkout session id.</summary>
     /// <summary>A <c>checkout.session.completed</c> event of a paid 10-credit bundle for <paramref name="customerId"/>, as Stripe sends it.</summary>
-    public static string PaidBundleEvent(string customerId) => EventJson("checkout.session.completed", new System.Text.Json.Nodes.JsonObject
+    public static string PaidBundleEvent(string customerId) => EventJson("checkout.session.completed", PaidBundleSession(customerId));
+
+    /// <summary>A complete, paid Checkout Session of the 10-credit bundle for <paramref name="customerId"/>, naming the user when given.</summary>
+    public static System.Text.Json.Nodes.JsonObject PaidBundleSession(string customerId, string? userId = null, string? note = null)
     {
-        ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "checkout.session",
-        ["mode"] = "payment",
-        ["status"] = "complete",
-        ["payment_status"] = "paid",
-        ["customer"] = customerId,
-        ["amount_total"] = 400,
-        ["currency"] = "usd",
-        ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["plan_key"] = "bundle_10" },
-    });
+        var metadata = new System.Text.Json.Nodes.JsonObject { ["plan_key"] = "bundle_10" };
+        if (userId is not null)
+            metadata["user_id"] = userId;
+        if (note is not null)
+            metadata["note"] = note;
+        return new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
+            ["object"] = "checkout.session",
+            ["mode"] = "payment",
+            ["status"] = "complete",
+            ["payment_status"] = "paid",
+            ["customer"] = customerId,
+            ["amount_total"] = 400,
+            ["currency"] = "usd",
+            ["metadata"] = metadata,
+        };
+    }
 
     /// <summary>
     /// An event as Stripe sends it (this API version, test mode) of <paramref name="type"/>, carrying a copy of

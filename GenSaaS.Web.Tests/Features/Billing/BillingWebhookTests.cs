@@ -13,18 +13,7 @@ public sealed class BillingWebhookTests(BillingTestApp app) : IClassFixture<Bill
 {
     private static string Event(string type, JsonObject obj, long? created = null, string? id = null) => BillingTestApp.EventJson(type, obj, created, id);
 
-    private static JsonObject PaidBundleSession(string customerId, string? userId = null) => new()
-    {
-        ["id"] = "cs_test_" + Guid.NewGuid().ToString("N"),
-        ["object"] = "checkout.session",
-        ["mode"] = "payment",
-        ["status"] = "complete",
-        ["payment_status"] = "paid",
-        ["customer"] = customerId,
-        ["amount_total"] = 400,
-        ["currency"] = "usd",
-        ["metadata"] = userId is null ? new JsonObject { ["plan_key"] = "bundle_10" } : new JsonObject { ["plan_key"] = "bundle_10", ["user_id"] = userId },
-    };
+    private static JsonObject PaidBundleSession(string customerId, string? userId = null) => BillingTestApp.PaidBundleSession(customerId, userId);
 
     private async Task<HttpResponseMessage> DeliverAsync(string payload, string? secret = null, DateTimeOffset? at = null)
     {

@@ -205,17 +205,7 @@ public sealed class RefundRulesTests(AdminTestApp app) : IClassFixture<AdminTest
     }
 
     /// <summary>The app's log, as an operator reads it.</summary>
-    private string Logs()
-    {
-        var text = new System.Text.StringBuilder();
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(app.DataDir, "logs"), "*.log"))
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            text.Append(reader.ReadToEnd());
-        }
-        return text.ToString();
-    }
+    private string Logs() => app.ReadLogs();
 
     private List<string> LogLines(string refundId) => Logs().Split('\n').Where(l => l.Contains(refundId, StringComparison.Ordinal)).ToList();
 

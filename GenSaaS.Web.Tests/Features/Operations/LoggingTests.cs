@@ -13,17 +13,7 @@ namespace GenSaaS.Web.Tests.Features.Operations;
 /// that cannot fill the disk, and (when configured) the exception in Sentry.</summary>
 public sealed class LoggingTests
 {
-    private static string ReadLogs(TestApp app)
-    {
-        var text = new System.Text.StringBuilder();
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(app.DataDir, "logs"), "*.log"))
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var reader = new StreamReader(stream);
-            text.Append(reader.ReadToEnd());
-        }
-        return text.ToString();
-    }
+    private static string ReadLogs(TestApp app) => app.ReadLogs();
 
     [Fact]
     public async Task TheRequestLogOfAGeneration_NamesTheUserAndTheUsage()
