@@ -14,7 +14,7 @@ namespace GenSaaS.Web.Features.Admin;
 /// token is the adjustment's reference.
 /// </summary>
 [Authorize(Policy = Roles.Admin)]
-public sealed class Customer(CustomerDetails details, CustomerTimeline timeline, CreditAdjustments adjustments, PaymentRefunds refunds, TimeProvider clock) : PageModel
+public sealed class Customer(CustomerDetails details, CustomerTimeline timeline, CreditAdjustments adjustments, PaymentRefunds refunds, TimeProvider clock) : ReviewedActionPage
 {
     public const int TimelinePageSize = 25;
 
@@ -54,12 +54,10 @@ public sealed class Customer(CustomerDetails details, CustomerTimeline timeline,
     /// <summary>The newest payments that took money, each with what was refunded of it and a Refund link.</summary>
     public IReadOnlyList<RefundablePayment> Payments { get; private set; } = [];
 
-    /// <summary>True on the confirmation step: the form's values are repeated with a Confirm button.</summary>
-    public bool Confirming { get; private set; }
 
     public DateTime Now { get; private set; }
 
-    private async Task<bool> LoadAsync(CancellationToken ct)
+    protected override async Task<bool> LoadAsync(CancellationToken ct)
     {
         Now = clock.GetUtcNow().UtcDateTime;
         Detail = await details.GetAsync(Id, ct);
@@ -84,7 +82,7 @@ public sealed class Customer(CustomerDetails details, CustomerTimeline timeline,
         return Page();
     }
 
-    private bool Valid()
+    protected override bool Valid()
     {
         if (Adjust.Amount == 0)
             ModelState.AddModelError("Adjust.Amount", "An adjustment moves at least one credit.");
@@ -95,21 +93,10 @@ public sealed class Customer(CustomerDetails details, CustomerTimeline timeline,
         return ModelState.IsValid;
     }
 
-    /// <summary>The confirmation step: nothing changes yet.</summary>
-    public async Task<IActionResult> OnPostReviewAsync(CancellationToken ct)
-    {
-        if (!await LoadAsync(ct))
-            return NotFound();
-        Confirming = Valid();
-        return Page();
-    }
-
     public async Task<IActionResult> OnPostAdjustAsync(CancellationToken ct)
     {
-        if (!await LoadAsync(ct))
-            return NotFound();
-        if (!Valid())
-            return Page();
+        if (await ReadyAsync(ct) is { } notReady)
+            return notReady;
         var actor = AuditActor.From(User);
         var bucket = Adjust.Bucket == "trial" ? CreditBucket.Trial : CreditBucket.Prepaid;
         var outcome = await adjustments.AdjustAsync(actor, Id, bucket, Adjust.Amount!.Value, Adjust.Reason!, $"admin-page:{actor.Id}:{Adjust.Token}", ct);

@@ -12,7 +12,7 @@ namespace GenSaaS.Web.Features.Admin;
 /// returns to the customer page with what happened. A refusal (an admin's own lock or role, the last admin) is shown here.
 /// </summary>
 [Authorize(Policy = Roles.Admin)]
-public sealed class CustomerActions(CustomerDetails details, AccountActions actions, TimeProvider clock) : PageModel
+public sealed class CustomerActions(CustomerDetails details, AccountActions actions, TimeProvider clock) : ReviewedActionPage
 {
     public sealed record ActInput
     {
@@ -34,8 +34,6 @@ public sealed class CustomerActions(CustomerDetails details, AccountActions acti
     /// <summary>The action being reviewed or refused; null when the page just lists the actions.</summary>
     public AccountChange? Chosen { get; private set; }
 
-    /// <summary>True on the confirmation step.</summary>
-    public bool Confirming { get; private set; }
 
     public DateTime Now { get; private set; }
 
@@ -44,7 +42,7 @@ public sealed class CustomerActions(CustomerDetails details, AccountActions acti
 
     public string Who => Detail!.Customer.Email ?? Id;
 
-    private async Task<bool> LoadAsync(CancellationToken ct)
+    protected override async Task<bool> LoadAsync(CancellationToken ct)
     {
         Now = clock.GetUtcNow().UtcDateTime;
         Detail = await details.GetAsync(Id, ct);
@@ -53,7 +51,7 @@ public sealed class CustomerActions(CustomerDetails details, AccountActions acti
 
     public async Task<IActionResult> OnGetAsync(CancellationToken ct) => await LoadAsync(ct) ? Page() : NotFound();
 
-    private bool Valid()
+    protected override bool Valid()
     {
         Chosen = AccountActions.FromSlug(Act.Action);
         if (Chosen is null)
@@ -65,21 +63,10 @@ public sealed class CustomerActions(CustomerDetails details, AccountActions acti
         return ModelState.IsValid;
     }
 
-    /// <summary>The confirmation step: nothing changes yet.</summary>
-    public async Task<IActionResult> OnPostReviewAsync(CancellationToken ct)
-    {
-        if (!await LoadAsync(ct))
-            return NotFound();
-        Confirming = Valid();
-        return Page();
-    }
-
     public async Task<IActionResult> OnPostConfirmAsync(CancellationToken ct)
     {
-        if (!await LoadAsync(ct))
-            return NotFound();
-        if (!Valid())
-            return Page();
+        if (await ReadyAsync(ct) is { } notReady)
+            return notReady;
         var outcome = await actions.RunAsync(AuditActor.From(User), Id, Chosen!.Value, Act.Reason!, Act.KeyId, ct);
         switch (outcome.Status)
         {
