@@ -31,9 +31,10 @@ public sealed class Mailer(EmailTemplates templates, IMailSender sender, Db db, 
     /// </summary>
     public async Task SendAsync(string to, Email email, string? userId, CancellationToken ct = default)
     {
-        var message = templates.Render(email, to);
+        MailMessage message;
         try
         {
+            message = templates.Render(email, to);
             await sender.SendAsync(message, ct);
             metrics.EmailsSent.WithLabels(email.TemplateName, "sent").Inc();
         }
